@@ -1,0 +1,29 @@
+//! What can go wrong in the auth service, shaped by what the caller does next.
+
+use dchat_core::{UserId, ValidationError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The request itself is wrong; retrying it unchanged will fail again.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The email or username belongs to someone already (the field says which).
+    #[error("{0} is already registered")]
+    AlreadyExists(&'static str),
+    /// Wrong login or password. Deliberately does not say which.
+    #[error("invalid credentials")]
+    BadCredentials,
+    /// The token is unknown, expired or revoked.
+    #[error("invalid or expired token")]
+    InvalidToken,
+    #[error("user {0} does not exist")]
+    NotFound(UserId),
+    /// A service we depend on did not answer; the caller may retry later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Password hashing failed (it should not; logged as internal).
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+    #[error("auth storage failed: {0}")]
+    Storage(#[from] sqlx::Error),
+}

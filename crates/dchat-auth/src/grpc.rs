@@ -1,0 +1,124 @@
+//! `auth.v1.AuthService` over gRPC: decode, call [`AuthService`], encode.
+
+use dchat_core::{DisplayName, Email, UserId, UserName, ValidationError};
+use dchat_proto::{
+    auth::v1::{self as pb, auth_service_server},
+    from_validation, internal,
+};
+use tonic::{Request, Response, Status};
+
+use crate::{AuthError, AuthService, Login, Registration, Session, User};
+
+#[derive(Debug, Clone)]
+pub struct AuthGrpc {
+    service: AuthService,
+}
+
+impl AuthGrpc {
+    pub fn new(service: AuthService) -> Self {
+        Self { service }
+    }
+
+    /// The tonic service to add to a server.
+    pub fn into_server(self) -> auth_service_server::AuthServiceServer<Self> {
+        auth_service_server::AuthServiceServer::new(self)
+    }
+}
+
+impl From<AuthError> for Status {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Invalid(err) => from_validation(err),
+            AuthError::AlreadyExists(_) => Status::already_exists(err.to_string()),
+            AuthError::BadCredentials | AuthError::InvalidToken => Status::unauthenticated(err.to_string()),
+            AuthError::NotFound(_) => Status::not_found(err.to_string()),
+            AuthError::Unavailable(message) => Status::unavailable(message),
+            AuthError::Hashing(message) => internal("hash a password", &std::io::Error::other(message)),
+            AuthError::Storage(err) => internal("access the auth database", &err),
+        }
+    }
+}
+
+fn user_to_pb(user: User) -> pb::User {
+    pb::User {
+        user_id: user.user_id.to_string(),
+        email: user.email.map(|email| email.to_string()).unwrap_or_default(),
+        display_name: user.display_name.to_string(),
+        username: user.username.map(|username| username.to_string()).unwrap_or_default(),
+    }
+}
+
+fn session_to_pb(session: Session) -> pb::AuthResponse {
+    pb::AuthResponse {
+        access_token: session.token,
+        user: Some(user_to_pb(session.user)),
+        expires_at_ms: session.expires_at_ms,
+    }
+}
+
+fn optional<T>(raw: &str, parse: impl Fn(&str) -> Result<T, ValidationError>) -> Result<Option<T>, Status> {
+    if raw.trim().is_empty() { Ok(None) } else { parse(raw).map(Some).map_err(from_validation) }
+}
+
+#[tonic::async_trait]
+impl auth_service_server::AuthService for AuthGrpc {
+    async fn register(&self, request: Request<pb::RegisterRequest>) -> Result<Response<pb::AuthResponse>, Status> {
+        let req = request.into_inner();
+        let email = optional(&req.email, Email::parse)?;
+        let username = optional(&req.username, UserName::parse)?;
+        if email.is_none() && username.is_none() {
+            return Err(Status::invalid_argument("email or username: one of them is required"));
+        }
+        let display_name = optional(&req.display_name, DisplayName::parse)?;
+        let registration = Registration { email, username, display_name, password: req.password };
+        Ok(Response::new(session_to_pb(self.service.register(registration).await?)))
+    }
+
+    async fn login(&self, request: Request<pb::LoginRequest>) -> Result<Response<pb::AuthResponse>, Status> {
+        let req = request.into_inner();
+        // The seed's variant 2 logs in by username through the same field as email.
+        let (identifier, is_email) = if !req.username.is_empty() {
+            (req.username.as_str(), false)
+        } else {
+            (req.email.as_str(), req.email.contains('@'))
+        };
+        if identifier.trim().is_empty() {
+            return Err(Status::invalid_argument("email or username: one of them is required"));
+        }
+        // A malformed name cannot belong to an account: answer like any other bad login.
+        let login = if is_email {
+            Email::parse(identifier).map(Login::Email)
+        } else {
+            UserName::parse(identifier).map(Login::Username)
+        };
+        let Ok(login) = login else {
+            return Err(AuthError::BadCredentials.into());
+        };
+        Ok(Response::new(session_to_pb(self.service.login(login, &req.password).await?)))
+    }
+
+    async fn verify(&self, request: Request<pb::Token>) -> Result<Response<pb::User>, Status> {
+        let user = self.service.verify(&request.into_inner().access_token).await?;
+        Ok(Response::new(user_to_pb(user)))
+    }
+
+    async fn logout(&self, request: Request<pb::Token>) -> Result<Response<pb::Ack>, Status> {
+        self.service.logout(&request.into_inner().access_token).await?;
+        Ok(Response::new(pb::Ack { success: true, error: String::new() }))
+    }
+
+    async fn get_user(&self, request: Request<pb::UserId>) -> Result<Response<pb::User>, Status> {
+        let user_id = UserId::parse(&request.into_inner().user_id).map_err(from_validation)?;
+        Ok(Response::new(user_to_pb(self.service.user(user_id).await?)))
+    }
+
+    async fn set_display_name(
+        &self,
+        request: Request<pb::SetDisplayNameRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let req = request.into_inner();
+        let user_id = UserId::parse(&req.user_id).map_err(from_validation)?;
+        let display_name = DisplayName::parse(&req.display_name).map_err(from_validation)?;
+        Ok(Response::new(user_to_pb(self.service.set_display_name(user_id, display_name).await?)))
+    }
+}

@@ -1,0 +1,21 @@
+//! Auth service: accounts, password hashing and tokens.
+//!
+//! Passwords are hashed with argon2id and never stored or logged in clear. Tokens are 256
+//! random bits handed to the client once; the database keeps only their SHA-256, with an
+//! expiry and a persisted revocation, so a restart never brings a revoked token back.
+//!
+//! A new account joins the `general` room through the room service's gRPC client: this
+//! crate never touches the room service's tables.
+
+mod error;
+mod grpc;
+mod password;
+mod service;
+mod store;
+mod token;
+
+pub use crate::{
+    error::AuthError,
+    grpc::AuthGrpc,
+    service::{AuthConfig, AuthService, Login, Registration, Session, User},
+};

@@ -1,0 +1,217 @@
+//! The auth rules: registration, login, token verification and revocation.
+
+use std::{path::PathBuf, time::Duration};
+
+use dchat_core::{DisplayName, Email, Password, RoomId, UserId, UserName, now_ms};
+use dchat_proto::room::v1::{JoinLeaveReq, room_service_client::RoomServiceClient};
+use dchat_storage::{Durability, OpenError};
+use tonic::transport::Channel;
+
+use crate::{
+    AuthError,
+    password::PasswordHashing,
+    store::{AuthStore, MIGRATOR},
+    token,
+};
+
+/// The auth service's section of the configuration.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// SQLite file of accounts and token hashes (`AUTH_DB`).
+    pub db_path: PathBuf,
+    pub durability: Durability,
+    /// How long a token works after login (`TOKEN_TTL_SECS`, default 1 h).
+    pub token_ttl: Duration,
+    /// Shortest password accepted at registration, in characters (default 8).
+    pub password_min_chars: usize,
+}
+
+/// An account as callers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub user_id: UserId,
+    pub email: Option<Email>,
+    pub username: Option<UserName>,
+    pub display_name: DisplayName,
+}
+
+/// A validated registration: at least one of `email` and `username` is set.
+#[derive(Debug)]
+pub struct Registration {
+    pub email: Option<Email>,
+    pub username: Option<UserName>,
+    /// When absent, the username (or the email's local part) is used.
+    pub display_name: Option<DisplayName>,
+    /// Raw text; checked against the configured minimum length by [`AuthService::register`].
+    pub password: String,
+}
+
+/// Who is logging in.
+#[derive(Debug)]
+pub enum Login {
+    Email(Email),
+    Username(UserName),
+}
+
+/// A fresh token and the account it opens.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token: String,
+    pub user: User,
+    pub expires_at_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthService {
+    store: AuthStore,
+    hashing: PasswordHashing,
+    rooms: RoomServiceClient<Channel>,
+    token_ttl_ms: i64,
+    password_min_chars: usize,
+}
+
+impl AuthService {
+    /// Opens (and migrates) the auth database. `rooms` is how new users join `general`.
+    pub async fn open(config: &AuthConfig, rooms: RoomServiceClient<Channel>) -> Result<Self, OpenError> {
+        let pool = dchat_storage::open_sqlite(&config.db_path, config.durability, 4).await?;
+        dchat_storage::migrate(&pool, &MIGRATOR, &config.db_path).await?;
+        let service = Self {
+            store: AuthStore::new(pool),
+            hashing: PasswordHashing::new(),
+            rooms,
+            token_ttl_ms: i64::try_from(config.token_ttl.as_millis()).unwrap_or(i64::MAX),
+            password_min_chars: config.password_min_chars,
+        };
+        // Expired tokens can never verify again; a day's grace keeps "expired" distinguishable
+        // from "never issued" in the logs for a while.
+        match service.store.delete_tokens_expired_before(now_ms() - 86_400_000).await {
+            Ok(n) if n > 0 => tracing::info!(tokens = n, "forgot expired tokens"),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "failed to delete expired tokens"),
+        }
+        Ok(service)
+    }
+
+    /// Creates an account, puts it in `general`, and logs it in.
+    #[tracing::instrument(skip_all)]
+    pub async fn register(&self, registration: Registration) -> Result<Session, AuthError> {
+        let password = Password::parse_new(&registration.password, self.password_min_chars)?;
+        let display_name = match registration.display_name {
+            Some(name) => name,
+            None => default_display_name(registration.username.as_ref(), registration.email.as_ref())?,
+        };
+        let user = User {
+            user_id: UserId::generate(),
+            email: registration.email,
+            username: registration.username,
+            display_name,
+        };
+        // Cheap check first so that a taken name does not cost a password hash. The insert
+        // below still decides races between two registrations of one name.
+        self.ensure_free(&user).await?;
+        let password_hash = self.hashing.hash(password).await?;
+        if let Err(err) = self.store.insert_user(&user, &password_hash, now_ms()).await {
+            if dchat_storage::is_unique_violation(&err) {
+                self.ensure_free(&user).await?;
+            }
+            return Err(err.into());
+        }
+        if let Err(err) = self.join_general(user.user_id).await {
+            // Without `general` the account is half made; undo it so that registering again works.
+            if let Err(delete_err) = self.store.delete_user(user.user_id).await {
+                tracing::error!(error = %delete_err, "failed to delete a half-registered user");
+            }
+            return Err(err);
+        }
+        tracing::info!(user_id = %user.user_id, "user registered");
+        self.issue_token(user).await
+    }
+
+    /// Checks credentials and issues a token. Every failure looks the same to the caller.
+    #[tracing::instrument(skip_all)]
+    pub async fn login(&self, login: Login, password: &str) -> Result<Session, AuthError> {
+        let Ok(password) = Password::parse_existing(password) else {
+            return Err(AuthError::BadCredentials);
+        };
+        let credentials = match &login {
+            Login::Email(email) => self.store.credentials_by_email(email).await?,
+            Login::Username(username) => self.store.credentials_by_username(username).await?,
+        };
+        let (user, hash) = match credentials {
+            Some(credentials) => (Some(credentials.user), Some(credentials.password_hash)),
+            None => (None, None),
+        };
+        if !self.hashing.verify(password, hash).await? {
+            return Err(AuthError::BadCredentials);
+        }
+        let Some(user) = user else {
+            return Err(AuthError::BadCredentials);
+        };
+        self.issue_token(user).await
+    }
+
+    /// The account a live token belongs to.
+    pub async fn verify(&self, token: &str) -> Result<User, AuthError> {
+        if !token::looks_valid(token) {
+            return Err(AuthError::InvalidToken);
+        }
+        self.store.user_by_token(&token::hash(token), now_ms()).await?.ok_or(AuthError::InvalidToken)
+    }
+
+    /// Revokes a token for good. Revoking twice is fine; an unknown token is an error.
+    pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
+        if !token::looks_valid(token) {
+            return Err(AuthError::InvalidToken);
+        }
+        match self.store.revoke_token(&token::hash(token), now_ms()).await? {
+            None => Err(AuthError::InvalidToken),
+            Some(_) => Ok(()),
+        }
+    }
+
+    pub async fn user(&self, user_id: UserId) -> Result<User, AuthError> {
+        self.store.user(user_id).await?.ok_or(AuthError::NotFound(user_id))
+    }
+
+    pub async fn set_display_name(&self, user_id: UserId, display_name: DisplayName) -> Result<User, AuthError> {
+        if !self.store.update_display_name(user_id, &display_name).await? {
+            return Err(AuthError::NotFound(user_id));
+        }
+        self.user(user_id).await
+    }
+
+    async fn ensure_free(&self, user: &User) -> Result<(), AuthError> {
+        match self.store.taken(user.email.as_ref(), user.username.as_ref()).await? {
+            (true, _) => Err(AuthError::AlreadyExists("email")),
+            (_, true) => Err(AuthError::AlreadyExists("username")),
+            (false, false) => Ok(()),
+        }
+    }
+
+    async fn issue_token(&self, user: User) -> Result<Session, AuthError> {
+        let token = token::generate();
+        let now = now_ms();
+        let expires_at_ms = now.saturating_add(self.token_ttl_ms);
+        self.store.insert_token(&token::hash(&token), user.user_id, now, expires_at_ms).await?;
+        Ok(Session { token, user, expires_at_ms })
+    }
+
+    async fn join_general(&self, user_id: UserId) -> Result<(), AuthError> {
+        let request = JoinLeaveReq { room_id: RoomId::general().to_string(), user_id: user_id.to_string() };
+        self.rooms.clone().join_room(request).await.map(|_| ()).map_err(|status| {
+            tracing::warn!(%status, "room service refused to add a new user to general");
+            AuthError::Unavailable("the room service is unavailable; try again".to_owned())
+        })
+    }
+}
+
+/// The display name of an account registered without one.
+fn default_display_name(username: Option<&UserName>, email: Option<&Email>) -> Result<DisplayName, AuthError> {
+    let source = match (username, email) {
+        (Some(username), _) => username.as_str(),
+        (None, Some(email)) => email.as_str().split('@').next().unwrap_or_default(),
+        (None, None) => "",
+    };
+    let name: String = source.chars().take(DisplayName::MAX_CHARS).collect();
+    Ok(DisplayName::parse(&name)?)
+}

@@ -1,0 +1,258 @@
+//! Validated text values: names, emails, passwords, message bodies.
+//!
+//! Lengths are counted in Unicode scalar values (what a person calls characters), and
+//! control characters are refused in names because they corrupt terminals and logs.
+
+use std::fmt;
+
+use crate::ValidationError;
+
+fn has_control_chars(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// Checks a single-line human name: trimmed, 1..=max characters, no control characters.
+fn parse_name(field: &'static str, raw: &str, max_chars: usize) -> Result<String, ValidationError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(ValidationError::new(field, "is required"));
+    }
+    if trimmed.chars().count() > max_chars {
+        return Err(ValidationError::new(field, format!("is longer than {max_chars} characters")));
+    }
+    if has_control_chars(trimmed) {
+        return Err(ValidationError::new(field, "contains control characters"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+macro_rules! string_newtype_accessors {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+/// A room's human name, such as "General Chat": 1 to 100 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomName(String);
+string_newtype_accessors!(RoomName);
+
+impl RoomName {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        parse_name("name", raw, Self::MAX_CHARS).map(Self)
+    }
+}
+
+/// The name shown next to a user's messages: 1 to 64 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+string_newtype_accessors!(DisplayName);
+
+impl DisplayName {
+    pub const MAX_CHARS: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        parse_name("display_name", raw, Self::MAX_CHARS).map(Self)
+    }
+}
+
+/// A login name: 3 to 32 characters from `A-Z a-z 0-9 _ - .`, unique without regard to case.
+/// Stored lowercased, so `Alice` and `alice` are one account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UserName(String);
+string_newtype_accessors!(UserName);
+
+impl UserName {
+    pub const MIN_CHARS: usize = 3;
+    pub const MAX_CHARS: usize = 32;
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(ValidationError::new("username", "is required"));
+        }
+        if s.len() < Self::MIN_CHARS || s.len() > Self::MAX_CHARS {
+            return Err(ValidationError::new(
+                "username",
+                format!("must be {} to {} characters long", Self::MIN_CHARS, Self::MAX_CHARS),
+            ));
+        }
+        if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
+            return Err(ValidationError::new("username", "may only contain letters, digits, '_', '-' and '.'"));
+        }
+        Ok(Self(s.to_ascii_lowercase()))
+    }
+}
+
+/// An email address, lowercased. Only the shape is checked (one `@`, something on each
+/// side, no spaces); whether mail reaches it is not our concern.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+string_newtype_accessors!(Email);
+
+impl Email {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(ValidationError::new("email", "is required"));
+        }
+        if s.len() > Self::MAX_LEN {
+            return Err(ValidationError::new("email", format!("is longer than {} characters", Self::MAX_LEN)));
+        }
+        let valid_shape = match s.split_once('@') {
+            Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !domain.contains('@'),
+            None => false,
+        };
+        if !valid_shape || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ValidationError::new("email", "is not an email address"));
+        }
+        Ok(Self(s.to_lowercase()))
+    }
+}
+
+/// A password as typed, before hashing. Its `Debug` never shows the text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+impl Password {
+    /// Longer inputs are refused so that hashing cost stays bounded.
+    pub const MAX_BYTES: usize = 1024;
+
+    /// Checks a new password against the configured minimum length (in characters).
+    pub fn parse_new(raw: &str, min_chars: usize) -> Result<Self, ValidationError> {
+        if raw.chars().count() < min_chars {
+            return Err(ValidationError::new("password", format!("must be at least {min_chars} characters long")));
+        }
+        Self::parse_existing(raw)
+    }
+
+    /// Accepts any password a login may present; only the size is bounded.
+    pub fn parse_existing(raw: &str) -> Result<Self, ValidationError> {
+        if raw.is_empty() {
+            return Err(ValidationError::new("password", "is required"));
+        }
+        if raw.len() > Self::MAX_BYTES {
+            return Err(ValidationError::new("password", format!("is longer than {} bytes", Self::MAX_BYTES)));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The body of a message: not blank, at most a configured number of characters.
+/// Kept exactly as sent (no trimming), since whitespace can be meaningful in chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageText(String);
+string_newtype_accessors!(MessageText);
+
+impl MessageText {
+    pub const DEFAULT_MAX_CHARS: usize = 4000;
+
+    pub fn parse(raw: &str, max_chars: usize) -> Result<Self, ValidationError> {
+        if raw.trim().is_empty() {
+            return Err(ValidationError::new("text", "is required"));
+        }
+        // Byte length bounds the character count from above, so most texts skip the count.
+        if raw.len() > max_chars && raw.chars().count() > max_chars {
+            return Err(ValidationError::new("text", format!("is longer than {max_chars} characters")));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// A client's idempotency key for an append: up to 128 bytes, empty meaning none.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+string_newtype_accessors!(IdempotencyKey);
+
+impl IdempotencyKey {
+    pub const MAX_BYTES: usize = 128;
+
+    /// `Ok(None)` for an empty key: the append is then not deduplicated.
+    pub fn parse_optional(raw: &str) -> Result<Option<Self>, ValidationError> {
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        if raw.len() > Self::MAX_BYTES {
+            return Err(ValidationError::new("idempotency_key", format!("is longer than {} bytes", Self::MAX_BYTES)));
+        }
+        if has_control_chars(raw) {
+            return Err(ValidationError::new("idempotency_key", "contains control characters"));
+        }
+        Ok(Some(Self(raw.to_owned())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(RoomName::parse("  General Chat ").unwrap().as_str(), "General Chat");
+        assert!(RoomName::parse("   ").is_err());
+        assert!(RoomName::parse(&"n".repeat(101)).is_err());
+        assert!(DisplayName::parse("bad\u{0}name").is_err());
+        assert!(DisplayName::parse(&"é".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn usernames_and_emails_are_case_insensitive() {
+        assert_eq!(UserName::parse("Alice_1").unwrap().as_str(), "alice_1");
+        assert!(UserName::parse("al").is_err());
+        assert!(UserName::parse("al ice").is_err());
+        assert_eq!(Email::parse("Bob@Example.COM").unwrap().as_str(), "bob@example.com");
+        for bad in ["bob", "@x", "bob@", "a@b@c", "a b@c"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn passwords_have_a_minimum_and_a_maximum_and_never_print() {
+        assert!(Password::parse_new("short", 8).is_err());
+        assert!(Password::parse_new("long enough", 8).is_ok());
+        assert!(Password::parse_existing(&"x".repeat(1025)).is_err());
+        assert!(!format!("{:?}", Password::parse_existing("hunter22").unwrap()).contains("hunter22"));
+    }
+
+    #[test]
+    fn message_text_counts_characters_not_bytes() {
+        assert!(MessageText::parse(&"é".repeat(4000), 4000).is_ok());
+        assert!(MessageText::parse(&"é".repeat(4001), 4000).is_err());
+        assert!(MessageText::parse(" \n ", 4000).is_err());
+        assert_eq!(MessageText::parse(" hi ", 10).unwrap().as_str(), " hi ");
+    }
+
+    #[test]
+    fn empty_idempotency_key_means_none() {
+        assert_eq!(IdempotencyKey::parse_optional("").unwrap(), None);
+        assert!(IdempotencyKey::parse_optional(&"k".repeat(129)).is_err());
+    }
+}

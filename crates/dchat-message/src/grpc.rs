@@ -1,0 +1,127 @@
+//! `message.v1.MessageService` over gRPC: decode, call [`MessageService`], encode.
+
+use dchat_core::{IdempotencyKey, RoomId, UserId};
+use dchat_proto::{
+    BoxStream, from_validation, internal,
+    message::v1::{self as pb, message_service_server},
+    stream_of,
+};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::{MessageError, MessageService, StoredMessage, service::DEFAULT_PAGE};
+
+#[derive(Debug, Clone)]
+pub struct MessageGrpc {
+    service: MessageService,
+    /// Ends open subscription streams when the process is stopping, so that the server's
+    /// graceful shutdown does not wait for them forever.
+    stopping: CancellationToken,
+}
+
+impl MessageGrpc {
+    pub fn new(service: MessageService, stopping: CancellationToken) -> Self {
+        Self { service, stopping }
+    }
+
+    /// The tonic service to add to a server.
+    pub fn into_server(self) -> message_service_server::MessageServiceServer<Self> {
+        message_service_server::MessageServiceServer::new(self)
+    }
+}
+
+impl From<MessageError> for Status {
+    fn from(err: MessageError) -> Self {
+        match err {
+            MessageError::Invalid(err) => from_validation(err),
+            MessageError::NotMember(_) => Status::permission_denied(err.to_string()),
+            MessageError::Overloaded => Status::resource_exhausted(err.to_string()),
+            MessageError::Unavailable(message) => Status::unavailable(message),
+            MessageError::Storage(err) => internal("access the message database", &err),
+        }
+    }
+}
+
+fn to_pb(message: &StoredMessage) -> pb::Msg {
+    pb::Msg {
+        room_id: message.room_id.to_string(),
+        user_id: message.user_id.to_string(),
+        text: message.text.clone(),
+        offset: message.offset,
+        ts_ms: message.ts_ms,
+        idempotency_key: message.idempotency_key.clone().unwrap_or_default(),
+    }
+}
+
+fn room_id(raw: &str) -> Result<RoomId, Status> {
+    RoomId::parse(raw).map_err(from_validation)
+}
+
+fn user_id(raw: &str) -> Result<UserId, Status> {
+    UserId::parse(raw).map_err(from_validation)
+}
+
+fn non_negative(field: &'static str, value: i64) -> Result<i64, Status> {
+    if value < 0 { Err(Status::invalid_argument(format!("{field}: must not be negative"))) } else { Ok(value) }
+}
+
+#[tonic::async_trait]
+impl message_service_server::MessageService for MessageGrpc {
+    async fn append(&self, request: Request<pb::AppendReq>) -> Result<Response<pb::AppendResp>, Status> {
+        let req = request.into_inner();
+        let room_id = room_id(&req.room_id)?;
+        let user_id = user_id(&req.user_id)?;
+        let key = IdempotencyKey::parse_optional(&req.idempotency_key).map_err(from_validation)?;
+        let appended = self.service.append(room_id, user_id, &req.text, key).await?;
+        Ok(Response::new(pb::AppendResp {
+            success: true,
+            offset: appended.offset,
+            error: String::new(),
+            ts_ms: appended.ts_ms,
+            duplicate: appended.duplicate,
+        }))
+    }
+
+    type ListStream = BoxStream<pb::Msg>;
+
+    async fn list(&self, request: Request<pb::ListReq>) -> Result<Response<Self::ListStream>, Status> {
+        let req = request.into_inner();
+        let room_id = room_id(&req.room_id)?;
+        let user_id = user_id(&req.user_id)?;
+        let limit = match req.limit {
+            0 => DEFAULT_PAGE,
+            limit if limit < 0 => {
+                return Err(Status::invalid_argument("limit: must not be negative"));
+            }
+            limit => i64::from(limit),
+        };
+        let before = non_negative("before", req.before)?;
+        let from_offset = non_negative("from_offset", req.from_offset)?;
+        let messages = if before > 0 {
+            self.service.list_before(room_id, user_id, before, limit).await?
+        } else {
+            self.service.list_from(room_id, user_id, from_offset, limit).await?
+        };
+        Ok(Response::new(stream_of(messages.iter().map(to_pb).collect())))
+    }
+
+    type SubscribeStream = BoxStream<pb::Msg>;
+
+    async fn subscribe(&self, request: Request<pb::RoomId>) -> Result<Response<Self::SubscribeStream>, Status> {
+        let req = request.into_inner();
+        let room_id = room_id(&req.room_id)?;
+        let user_id = user_id(&req.user_id)?;
+        let after = req.after.map(|after| non_negative("after", after)).transpose()?;
+        let deliveries = self.service.subscribe(room_id, user_id, after).await?;
+        let stream = deliveries
+            .map(|delivery| delivery.map(|message| to_pb(&message)).map_err(Status::from))
+            .take_until(self.stopping.clone().cancelled_owned());
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn next_offset(&self, request: Request<pb::RoomId>) -> Result<Response<pb::Offset>, Status> {
+        let room_id = room_id(&request.into_inner().room_id)?;
+        Ok(Response::new(pb::Offset { value: self.service.next_offset(&room_id).await? }))
+    }
+}

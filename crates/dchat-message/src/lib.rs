@@ -1,0 +1,29 @@
+//! Message service: durable messages with per-room offsets, history and live subscriptions.
+//!
+//! The guarantees, and where each one lives:
+//! - Offsets in a room are exactly 1, 2, 3, ...: one writer task ([`writer`]) assigns them
+//!   and the `(room_id, msg_offset)` primary key refuses repeats.
+//! - An append is acknowledged only after its transaction committed with the configured
+//!   durability; concurrent appends share one transaction (group commit), so durability
+//!   does not cap throughput at the disk's fsync rate.
+//! - The same `(room, user, idempotency key)` always answers the original offset: the key
+//!   is stored with the message and has a unique index, so this survives restarts.
+//! - A subscriber that starts after offset K gets K+1, K+2, ... then live messages, with
+//!   no gap and no duplicate ([`subscription`]).
+//! - Only members append, read or subscribe ([`membership`] caches the room service's
+//!   answers and drops them on every membership change it is told about).
+
+mod error;
+mod grpc;
+mod live;
+mod membership;
+mod service;
+mod store;
+mod subscription;
+mod writer;
+
+pub use crate::{
+    error::MessageError,
+    grpc::MessageGrpc,
+    service::{Appended, MessageConfig, MessageService, StoredMessage},
+};

@@ -1,0 +1,202 @@
+//! The message rules: validation, authorization, and the entry points to the writer,
+//! history and live subscriptions.
+
+use std::{path::PathBuf, sync::Arc};
+
+use dchat_core::{IdempotencyKey, MessageText, RoomId, UserId};
+use dchat_proto::room::v1::room_service_client::RoomServiceClient;
+use dchat_storage::{Durability, OpenError};
+use sqlx::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tonic::transport::Channel;
+
+use crate::{
+    MessageError,
+    live::LiveHub,
+    membership::Membership,
+    store::{MIGRATOR, MessageReader},
+    subscription::{self, Delivery, Subscription},
+    writer::{AppendCommand, Writer},
+};
+
+/// The message service's section of the configuration.
+#[derive(Debug, Clone)]
+pub struct MessageConfig {
+    /// SQLite file of messages (`MESSAGE_DB`).
+    pub db_path: PathBuf,
+    /// `full` (default): an append is acknowledged only once it is on disk.
+    pub durability: Durability,
+    /// Longest message text accepted, in characters (default 4,000).
+    pub max_text_chars: usize,
+    /// Appends that may wait for the writer before new ones are refused with
+    /// RESOURCE_EXHAUSTED (default 16,384).
+    pub max_queued_appends: usize,
+}
+
+/// A stored message. Shared by reference between all live subscribers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub room_id: RoomId,
+    pub offset: i64,
+    pub user_id: UserId,
+    pub text: String,
+    pub ts_ms: i64,
+    pub idempotency_key: Option<String>,
+}
+
+/// The answer to an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub offset: i64,
+    pub ts_ms: i64,
+    /// True when the idempotency key matched an earlier append, whose offset this is.
+    pub duplicate: bool,
+}
+
+/// Largest history page.
+pub(crate) const MAX_PAGE: i64 = 500;
+/// History page size when the caller gives none.
+pub(crate) const DEFAULT_PAGE: i64 = 100;
+
+#[derive(Debug, Clone)]
+pub struct MessageService {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: SqlitePool,
+    reader: MessageReader,
+    hub: LiveHub,
+    membership: Membership,
+    appends: mpsc::Sender<AppendCommand>,
+    max_text_chars: usize,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl MessageService {
+    /// Opens (and migrates) the message database and starts the writer and the
+    /// membership watch. `rooms` answers membership questions.
+    pub async fn open(config: &MessageConfig, rooms: RoomServiceClient<Channel>) -> Result<Self, OpenError> {
+        let pool = dchat_storage::open_sqlite(&config.db_path, config.durability, 8).await?;
+        dchat_storage::migrate(&pool, &MIGRATOR, &config.db_path).await?;
+        let writer_conn = pool
+            .acquire()
+            .await
+            .map_err(|source| OpenError::Open { path: config.db_path.display().to_string(), source })?;
+        let hub = LiveHub::default();
+        let membership = Membership::new(rooms);
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let (appends, commands) = mpsc::channel(config.max_queued_appends.max(1));
+        tasks.spawn(Writer::new(writer_conn, hub.clone()).run_until_stopped(commands, shutdown.clone()));
+        tasks.spawn(membership.clone().run_until_stopped(shutdown.clone()));
+        tasks.close();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                reader: MessageReader::new(pool.clone()),
+                pool,
+                hub,
+                membership,
+                appends,
+                max_text_chars: config.max_text_chars,
+                shutdown,
+                tasks,
+            }),
+        })
+    }
+
+    /// Stores a message once it is durable. Members only.
+    pub async fn append(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        text: &str,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Appended, MessageError> {
+        let text = MessageText::parse(text, self.inner.max_text_chars)?;
+        self.authorize(&room_id, user_id).await?;
+        let (reply, answer) = oneshot::channel();
+        let command = AppendCommand { room_id, user_id, text, key, reply };
+        self.inner.appends.try_send(command).map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => MessageError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => {
+                MessageError::Unavailable("the message service is stopping".to_owned())
+            }
+        })?;
+        answer
+            .await
+            .map_err(|_| MessageError::Unavailable("the message writer stopped before answering; retry".to_owned()))?
+    }
+
+    /// Up to `limit` messages from `from_offset` on, oldest first. Members only.
+    pub async fn list_from(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        from_offset: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredMessage>, MessageError> {
+        self.authorize(&room_id, user_id).await?;
+        Ok(self.inner.reader.from_offset(&room_id, from_offset, limit.clamp(1, MAX_PAGE)).await?)
+    }
+
+    /// The latest `limit` messages before `before`, oldest first. Members only.
+    pub async fn list_before(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredMessage>, MessageError> {
+        self.authorize(&room_id, user_id).await?;
+        Ok(self.inner.reader.before_offset(&room_id, before, limit.clamp(1, MAX_PAGE)).await?)
+    }
+
+    /// The offset the next message of the room will get.
+    pub async fn next_offset(&self, room_id: &RoomId) -> Result<i64, MessageError> {
+        Ok(self.inner.reader.head(room_id).await? + 1)
+    }
+
+    /// Every message after `after` (or, without it, from now on), then live ones, each
+    /// exactly once and in order. Members only; the stream ends with an error if the
+    /// subscriber leaves the room.
+    pub async fn subscribe(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        after: Option<i64>,
+    ) -> Result<ReceiverStream<Delivery>, MessageError> {
+        self.authorize(&room_id, user_id).await?;
+        let (out, deliveries) = mpsc::channel(256);
+        let subscription = Subscription { room_id, user_id, after };
+        let inner = &self.inner;
+        tokio::spawn(subscription::run(
+            subscription,
+            inner.reader.clone(),
+            inner.hub.clone(),
+            inner.membership.clone(),
+            out,
+        ));
+        Ok(ReceiverStream::new(deliveries))
+    }
+
+    /// Stops the background tasks after committing every queued append, then closes the
+    /// database. Call once the gRPC server has finished its in-flight requests.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        self.inner.tasks.wait().await;
+        self.inner.pool.close().await;
+    }
+
+    async fn authorize(&self, room_id: &RoomId, user_id: UserId) -> Result<(), MessageError> {
+        if self.inner.membership.is_member(room_id, user_id).await? {
+            Ok(())
+        } else {
+            Err(MessageError::NotMember(room_id.clone()))
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Live subscriptions that never skip or repeat an offset.
+//!
+//! The order of operations is what makes the switch from history to live messages safe:
+//! we start listening to the live channel *before* reading history, so any message
+//! committed after our read is waiting in the channel, and we drop from the channel what
+//! history already gave us (offset <= last sent). If the channel ever shows a hole (we
+//! fell behind and it dropped messages, or a message overtook another), we go back to the
+//! database from the last offset we sent. The database is the truth; the channel is only a
+//! fast path.
+
+use std::sync::Arc;
+
+use dchat_core::{RoomId, UserId};
+use tokio::sync::{broadcast::error::RecvError, mpsc};
+
+use crate::{
+    MessageError,
+    live::LiveHub,
+    membership::{Membership, MembershipNews},
+    service::StoredMessage,
+    store::MessageReader,
+};
+
+/// Messages read from the database per query while catching up.
+const CATCH_UP_PAGE: i64 = 500;
+
+pub(crate) type Delivery = Result<Arc<StoredMessage>, MessageError>;
+
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    pub(crate) room_id: RoomId,
+    pub(crate) user_id: UserId,
+    /// Replay every message after this offset first; `None` means live messages only.
+    pub(crate) after: Option<i64>,
+}
+
+/// Feeds `out` until the receiver goes away, the reader leaves the room, or storage fails.
+/// The caller has already checked membership.
+pub(crate) async fn run(
+    subscription: Subscription,
+    reader: MessageReader,
+    hub: LiveHub,
+    membership: Membership,
+    out: mpsc::Sender<Delivery>,
+) {
+    if let Err(err) = deliver(&subscription, &reader, &hub, &membership, &out).await {
+        let _ = out.send(Err(err)).await;
+    }
+}
+
+async fn deliver(
+    subscription: &Subscription,
+    reader: &MessageReader,
+    hub: &LiveHub,
+    membership: &Membership,
+    out: &mpsc::Sender<Delivery>,
+) -> Result<(), MessageError> {
+    let Subscription { room_id, user_id, after } = subscription;
+    // Listen first, read second: see the module comment.
+    let mut live = hub.subscribe(room_id);
+    let mut news = membership.news();
+    let mut last_sent = match after {
+        Some(after) => (*after).max(0),
+        None => reader.head(room_id).await?,
+    };
+    loop {
+        // Catch up from the database.
+        loop {
+            let page = reader.from_offset(room_id, last_sent + 1, CATCH_UP_PAGE).await?;
+            let page_len = page.len();
+            for message in page {
+                last_sent = message.offset;
+                if out.send(Ok(Arc::new(message))).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if i64::try_from(page_len).unwrap_or(i64::MAX) < CATCH_UP_PAGE {
+                break;
+            }
+        }
+        // Follow the live channel until it shows a hole.
+        loop {
+            tokio::select! {
+                () = out.closed() => return Ok(()),
+                received = live.recv() => match received {
+                    Ok(message) if message.offset <= last_sent => {}
+                    Ok(message) if message.offset == last_sent + 1 => {
+                        last_sent = message.offset;
+                        if out.send(Ok(message)).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => break,
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+                news_item = news.recv() => {
+                    let recheck = match news_item {
+                        Ok(MembershipNews::Left { room_id: left_room, user_id: left_user }) => {
+                            if &left_room == room_id && &left_user == user_id {
+                                return Err(MessageError::NotMember(room_id.clone()));
+                            }
+                            false
+                        }
+                        Ok(MembershipNews::Reset) | Err(RecvError::Lagged(_)) => true,
+                        Err(RecvError::Closed) => false,
+                    };
+                    if recheck && !membership.is_member(room_id, *user_id).await? {
+                        return Err(MessageError::NotMember(room_id.clone()));
+                    }
+                }
+            }
+        }
+    }
+}

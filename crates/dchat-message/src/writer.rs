@@ -1,0 +1,160 @@
+//! The single writer: assigns offsets and commits appends in groups.
+//!
+//! Every append goes through one task that owns one database connection. It takes
+//! whatever appends are queued (up to [`MAX_BATCH`]), assigns each the next offset of its
+//! room, inserts them in one transaction and commits once. Only after the commit returns
+//! are the callers answered and the messages published to live subscribers, so nobody
+//! ever sees a message that could still be lost. Being the only writer is what makes
+//! offsets gapless without locks: nothing else can take an offset between our read of the
+//! head and our insert.
+
+use std::{collections::HashMap, sync::Arc};
+
+use dchat_core::{IdempotencyKey, MessageText, RoomId, UserId, now_ms};
+use sqlx::{Connection, Sqlite, pool::PoolConnection};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    MessageError,
+    live::LiveHub,
+    service::{Appended, StoredMessage},
+    store::write,
+};
+
+/// Appends committed in one transaction at most. Large enough to amortise an fsync over
+/// thousands of messages, small enough to keep a transaction's latency in milliseconds.
+const MAX_BATCH: usize = 1024;
+
+/// One append waiting for the writer.
+#[derive(Debug)]
+pub(crate) struct AppendCommand {
+    pub(crate) room_id: RoomId,
+    pub(crate) user_id: UserId,
+    pub(crate) text: MessageText,
+    pub(crate) key: Option<IdempotencyKey>,
+    pub(crate) reply: oneshot::Sender<Result<Appended, MessageError>>,
+}
+
+/// What a command turned into inside the transaction.
+enum Outcome {
+    /// A new message, to publish after the commit.
+    New(Arc<StoredMessage>),
+    /// A retry of an earlier append: answer its original offset, publish nothing.
+    Duplicate { offset: i64, ts_ms: i64 },
+}
+
+pub(crate) struct Writer {
+    conn: PoolConnection<Sqlite>,
+    /// Committed head offset per room, loaded on first use.
+    heads: HashMap<RoomId, i64>,
+    live: LiveHub,
+}
+
+impl Writer {
+    pub(crate) fn new(conn: PoolConnection<Sqlite>, live: LiveHub) -> Self {
+        Self { conn, heads: HashMap::new(), live }
+    }
+
+    /// Commits appends until `shutdown` fires, then commits whatever is still queued and
+    /// returns, so that every append that was accepted is answered.
+    pub(crate) async fn run_until_stopped(
+        mut self,
+        mut commands: mpsc::Receiver<AppendCommand>,
+        shutdown: CancellationToken,
+    ) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        loop {
+            let received = tokio::select! {
+                biased;
+                n = commands.recv_many(&mut batch, MAX_BATCH) => n,
+                () = shutdown.cancelled() => break,
+            };
+            if received == 0 {
+                return; // Every sender is gone: nothing can arrive any more.
+            }
+            self.commit_batch(&mut batch).await;
+        }
+        commands.close();
+        while commands.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            self.commit_batch(&mut batch).await;
+        }
+        tracing::info!("message writer stopped");
+    }
+
+    async fn commit_batch(&mut self, batch: &mut Vec<AppendCommand>) {
+        let commands: Vec<AppendCommand> = std::mem::take(batch);
+        let mut staged_heads: HashMap<RoomId, i64> = HashMap::new();
+        match self.write_batch(&commands, &mut staged_heads).await {
+            Ok(outcomes) => {
+                self.heads.extend(staged_heads);
+                for (command, outcome) in commands.into_iter().zip(outcomes) {
+                    let appended = match outcome {
+                        Outcome::New(message) => {
+                            let appended = Appended { offset: message.offset, ts_ms: message.ts_ms, duplicate: false };
+                            self.live.publish(message);
+                            appended
+                        }
+                        Outcome::Duplicate { offset, ts_ms } => Appended { offset, ts_ms, duplicate: true },
+                    };
+                    // The caller may have given up waiting; the message is stored all the same.
+                    let _ = command.reply.send(Ok(appended));
+                }
+            }
+            Err(err) => {
+                // Nothing of the batch is stored; the heads we staged are discarded with it.
+                tracing::error!(error = %err, appends = commands.len(), "failed to commit a batch of appends");
+                for command in commands {
+                    let _ = command
+                        .reply
+                        .send(Err(MessageError::Unavailable("failed to store the message; retry".to_owned())));
+                }
+            }
+        }
+    }
+
+    async fn write_batch(
+        &mut self,
+        commands: &[AppendCommand],
+        staged_heads: &mut HashMap<RoomId, i64>,
+    ) -> Result<Vec<Outcome>, sqlx::Error> {
+        let now = now_ms();
+        let mut outcomes = Vec::with_capacity(commands.len());
+        // Keys used earlier in this same batch, which the database cannot see yet.
+        let mut batch_keys: HashMap<(&RoomId, UserId, &str), (i64, i64)> = HashMap::new();
+        let mut tx = self.conn.begin().await?;
+        for command in commands {
+            if let Some(key) = &command.key {
+                let batch_key = (&command.room_id, command.user_id, key.as_str());
+                if let Some(&(offset, ts_ms)) = batch_keys.get(&batch_key) {
+                    outcomes.push(Outcome::Duplicate { offset, ts_ms });
+                    continue;
+                }
+                if let Some(earlier) = write::by_key(&mut tx, &command.room_id, command.user_id, key.as_str()).await? {
+                    outcomes.push(Outcome::Duplicate { offset: earlier.offset, ts_ms: earlier.ts_ms });
+                    continue;
+                }
+            }
+            let head = match staged_heads.get(&command.room_id).or_else(|| self.heads.get(&command.room_id)) {
+                Some(&head) => head,
+                None => write::head(&mut tx, &command.room_id).await?,
+            };
+            let message = StoredMessage {
+                room_id: command.room_id.clone(),
+                offset: head + 1,
+                user_id: command.user_id,
+                text: command.text.as_str().to_owned(),
+                ts_ms: now,
+                idempotency_key: command.key.as_ref().map(|key| key.as_str().to_owned()),
+            };
+            write::insert(&mut tx, &message).await?;
+            staged_heads.insert(command.room_id.clone(), message.offset);
+            if let Some(key) = &command.key {
+                batch_keys.insert((&command.room_id, command.user_id, key.as_str()), (message.offset, now));
+            }
+            outcomes.push(Outcome::New(Arc::new(message)));
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+}

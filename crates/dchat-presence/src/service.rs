@@ -1,0 +1,249 @@
+//! Presence state, its rules, and the sweeper that expires silent sessions.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::Duration,
+};
+
+use dchat_core::{DisplayName, RoomId, UserId, now_ms};
+use tokio::{sync::broadcast, time::Instant};
+use tokio_util::sync::CancellationToken;
+
+use crate::PresenceError;
+
+/// The presence service's section of the configuration.
+#[derive(Debug, Clone)]
+pub struct PresenceConfig {
+    /// How long a session stays online after its last heartbeat (`PRESENCE_TTL_SECS`, 20 s).
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceKind {
+    Join,
+    Leave,
+}
+
+/// A user came online in, or left, a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceEvent {
+    pub kind: PresenceKind,
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub display_name: String,
+    pub ts_ms: i64,
+}
+
+/// A user online in a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Online {
+    pub user_id: UserId,
+    pub display_name: String,
+    pub last_seen_ms: i64,
+}
+
+/// Sessions one user may hold in one room; a bound on what a client can make us remember.
+const MAX_SESSIONS: usize = 64;
+/// Events a subscriber may fall behind by before its stream is ended (it resubscribes and
+/// gets a fresh snapshot).
+const EVENT_BUFFER: usize = 256;
+
+#[derive(Debug)]
+struct UserPresence {
+    display_name: String,
+    last_seen_ms: i64,
+    /// Session id -> when it expires.
+    sessions: HashMap<String, Instant>,
+}
+
+#[derive(Debug, Default)]
+struct RoomPresence {
+    users: HashMap<UserId, UserPresence>,
+    events: Option<broadcast::Sender<PresenceEvent>>,
+}
+
+impl RoomPresence {
+    fn emit(&mut self, event: PresenceEvent) {
+        if let Some(sender) = &self.events {
+            if sender.send(event).is_err() {
+                self.events = None; // Nobody listens any more.
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PresenceService {
+    rooms: Arc<Mutex<HashMap<RoomId, RoomPresence>>>,
+    ttl: Duration,
+}
+
+impl PresenceService {
+    pub fn new(config: &PresenceConfig) -> Self {
+        Self { rooms: Arc::default(), ttl: config.ttl }
+    }
+
+    // A std mutex: every critical section is a few map operations, never an await.
+    fn lock(&self) -> MutexGuard<'_, HashMap<RoomId, RoomPresence>> {
+        self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps `session_id` of `user_id` online in `room_id` for one more TTL.
+    pub fn heartbeat(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        display_name: Option<DisplayName>,
+        session_id: &str,
+    ) -> Result<(), PresenceError> {
+        let expires = Instant::now() + self.ttl;
+        let now = now_ms();
+        let mut rooms = self.lock();
+        let room = rooms.entry(room_id.clone()).or_default();
+        let joined = !room.users.contains_key(&user_id);
+        let user = room.users.entry(user_id).or_insert_with(|| UserPresence {
+            display_name: String::new(),
+            last_seen_ms: now,
+            sessions: HashMap::new(),
+        });
+        if !user.sessions.contains_key(session_id) && user.sessions.len() >= MAX_SESSIONS {
+            return Err(PresenceError::TooManySessions);
+        }
+        user.sessions.insert(session_id.to_owned(), expires);
+        user.last_seen_ms = now;
+        if let Some(name) = display_name {
+            user.display_name = name.to_string();
+        }
+        if joined {
+            let display_name = user.display_name.clone();
+            room.emit(PresenceEvent { kind: PresenceKind::Join, room_id, user_id, display_name, ts_ms: now });
+        }
+        Ok(())
+    }
+
+    /// Ends one session now. The user goes offline if it was their last.
+    pub fn disconnect(&self, room_id: &RoomId, user_id: UserId, session_id: &str) {
+        let mut rooms = self.lock();
+        let Some(room) = rooms.get_mut(room_id) else {
+            return;
+        };
+        let Some(user) = room.users.get_mut(&user_id) else {
+            return;
+        };
+        user.sessions.remove(session_id);
+        if user.sessions.is_empty() {
+            Self::leave(room, room_id, user_id);
+        }
+        Self::forget_if_empty(&mut rooms, room_id);
+    }
+
+    /// The users online in `room_id`, by display name.
+    pub fn roster(&self, room_id: &RoomId) -> Vec<Online> {
+        let rooms = self.lock();
+        let mut online: Vec<Online> = rooms
+            .get(room_id)
+            .map(|room| {
+                room.users
+                    .iter()
+                    .map(|(user_id, user)| Online {
+                        user_id: *user_id,
+                        display_name: user.display_name.clone(),
+                        last_seen_ms: user.last_seen_ms,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        online.sort_by(|a, b| a.display_name.cmp(&b.display_name).then(a.user_id.cmp(&b.user_id)));
+        online
+    }
+
+    /// A JOIN for everyone online now, and a receiver of every event from then on. Taken
+    /// under one lock, so no event falls between the snapshot and the subscription.
+    pub fn subscribe(&self, room_id: &RoomId) -> (Vec<PresenceEvent>, broadcast::Receiver<PresenceEvent>) {
+        let mut rooms = self.lock();
+        let room = rooms.entry(room_id.clone()).or_default();
+        let snapshot = room
+            .users
+            .iter()
+            .map(|(user_id, user)| PresenceEvent {
+                kind: PresenceKind::Join,
+                room_id: room_id.clone(),
+                user_id: *user_id,
+                display_name: user.display_name.clone(),
+                ts_ms: user.last_seen_ms,
+            })
+            .collect();
+        let receiver = match &room.events {
+            Some(sender) => sender.subscribe(),
+            None => {
+                let (sender, receiver) = broadcast::channel(EVENT_BUFFER);
+                room.events = Some(sender);
+                receiver
+            }
+        };
+        (snapshot, receiver)
+    }
+
+    /// Ends every session that expired by `now`; returns how many users went offline.
+    pub fn sweep_once(&self, now: Instant) -> usize {
+        let mut rooms = self.lock();
+        let mut n_left = 0;
+        let room_ids: Vec<RoomId> = rooms.keys().cloned().collect();
+        for room_id in room_ids {
+            let Some(room) = rooms.get_mut(&room_id) else {
+                continue;
+            };
+            let mut gone = Vec::new();
+            for (user_id, user) in &mut room.users {
+                user.sessions.retain(|_, expires| *expires > now);
+                if user.sessions.is_empty() {
+                    gone.push(*user_id);
+                }
+            }
+            n_left += gone.len();
+            for user_id in gone {
+                Self::leave(room, &room_id, user_id);
+            }
+            Self::forget_if_empty(&mut rooms, &room_id);
+        }
+        n_left
+    }
+
+    /// Sweeps expired sessions four times per TTL until `shutdown`.
+    pub async fn run_sweeper(self, shutdown: CancellationToken) {
+        let period = (self.ttl / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => {
+                    let n_left = self.sweep_once(Instant::now());
+                    if n_left > 0 {
+                        tracing::debug!(users = n_left, "presence expired");
+                    }
+                }
+            }
+        }
+    }
+
+    fn leave(room: &mut RoomPresence, room_id: &RoomId, user_id: UserId) {
+        let Some(user) = room.users.remove(&user_id) else {
+            return;
+        };
+        room.emit(PresenceEvent {
+            kind: PresenceKind::Leave,
+            room_id: room_id.clone(),
+            user_id,
+            display_name: user.display_name,
+            ts_ms: now_ms(),
+        });
+    }
+
+    fn forget_if_empty(rooms: &mut HashMap<RoomId, RoomPresence>, room_id: &RoomId) {
+        if rooms.get(room_id).is_some_and(|room| room.users.is_empty() && room.events.is_none()) {
+            rooms.remove(room_id);
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! dchat's wire contracts: the protobuf packages `auth.v1`, `room.v1`, `message.v1`,
+//! `presence.v1` and `gateway.v1`, generated at build time from `proto/`.
+//!
+//! This is the only crate that knows protobuf. The packages are wire-compatible with the
+//! seed: every seed field keeps its name, type and number, and dchat's additions use new
+//! numbers. [`FILE_DESCRIPTOR_SET`] feeds gRPC reflection.
+
+/// Generated code is not ours to lint.
+#[allow(unreachable_pub, missing_debug_implementations, clippy::all)]
+mod generated {
+    pub mod auth {
+        pub mod v1 {
+            tonic::include_proto!("auth.v1");
+        }
+    }
+    pub mod room {
+        pub mod v1 {
+            tonic::include_proto!("room.v1");
+        }
+    }
+    pub mod message {
+        pub mod v1 {
+            tonic::include_proto!("message.v1");
+        }
+    }
+    pub mod presence {
+        pub mod v1 {
+            tonic::include_proto!("presence.v1");
+        }
+    }
+    pub mod gateway {
+        pub mod v1 {
+            tonic::include_proto!("gateway.v1");
+        }
+    }
+}
+
+pub use generated::{auth, gateway, message, presence, room};
+
+/// The encoded `FileDescriptorSet` of every dchat package, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dchat_descriptor.bin"));
+
+mod status;
+
+pub use status::{BoxStream, from_validation, internal, stream_of};

@@ -1,0 +1,17 @@
+//! What can go wrong in the room service, shaped by what the caller does next.
+
+use dchat_core::{RoomId, ValidationError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    /// The request itself is wrong; retrying it unchanged will fail again.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("room {0} does not exist")]
+    NotFound(RoomId),
+    #[error("room {0} already exists")]
+    AlreadyExists(RoomId),
+    /// The database failed; the caller may retry later.
+    #[error("room storage failed: {0}")]
+    Storage(#[from] sqlx::Error),
+}

@@ -1,0 +1,20 @@
+//! Room service: creates rooms and manages who is in them.
+//!
+//! [`RoomService`] holds the rules, [`RoomGrpc`] exposes them as `room.v1.RoomService`,
+//! and the store persists them in the service's own SQLite file. Membership changes are
+//! also published to watchers (`WatchMembership`), which is how the message service keeps
+//! its membership cache correct without asking on every message.
+//!
+//! Nothing here knows whether it runs alone (`dchat room`) or inside `dchat serve`.
+
+mod error;
+mod feed;
+mod grpc;
+mod service;
+mod store;
+
+pub use crate::{
+    error::RoomError,
+    grpc::RoomGrpc,
+    service::{MembershipChange, Room, RoomConfig, RoomService},
+};

@@ -1,0 +1,134 @@
+//! The room rules: who may create, join and leave, and who gets told about it.
+
+use std::path::PathBuf;
+
+use crate::{
+    RoomError,
+    feed::{ChangeFeed, Watcher},
+    store::RoomStore,
+};
+use dchat_core::{RoomId, RoomName, UserId, now_ms};
+use dchat_storage::{Durability, OpenError};
+
+/// The room service's section of the configuration.
+#[derive(Debug, Clone)]
+pub struct RoomConfig {
+    /// SQLite file of rooms and memberships (`ROOM_DB`).
+    pub db_path: PathBuf,
+    pub durability: Durability,
+}
+
+/// A room as callers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    pub room_id: RoomId,
+    pub name: RoomName,
+    pub created_ms: i64,
+    pub member_count: u64,
+}
+
+/// A membership that changed: `member` is true after a join, false after a leave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipChange {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub member: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RoomService {
+    store: RoomStore,
+    feed: ChangeFeed,
+}
+
+impl RoomService {
+    /// Opens (and migrates) the room database.
+    pub async fn open(config: &RoomConfig) -> Result<Self, OpenError> {
+        let pool = dchat_storage::open_sqlite(&config.db_path, config.durability, 4).await?;
+        dchat_storage::migrate(&pool, &crate::store::MIGRATOR, &config.db_path).await?;
+        Ok(Self { store: RoomStore::new(pool), feed: ChangeFeed::new() })
+    }
+
+    /// Creates a room; `creator` becomes its first member.
+    #[tracing::instrument(skip_all, fields(room_id = %room_id))]
+    pub async fn create_room(
+        &self,
+        room_id: RoomId,
+        name: RoomName,
+        creator: Option<UserId>,
+    ) -> Result<Room, RoomError> {
+        if !self.store.insert_room(&room_id, &name, creator, now_ms()).await? {
+            return Err(RoomError::AlreadyExists(room_id));
+        }
+        if let Some(user_id) = creator {
+            self.feed.publish_and_wait(MembershipChange { room_id: room_id.clone(), user_id, member: true }).await;
+        }
+        tracing::info!("room created");
+        self.room(room_id).await
+    }
+
+    /// Adds `user_id` to the room; joining twice is not an error.
+    pub async fn join(&self, room_id: RoomId, user_id: UserId) -> Result<(), RoomError> {
+        match self.store.insert_member(&room_id, user_id, now_ms()).await? {
+            None => Err(RoomError::NotFound(room_id)),
+            Some(false) => Ok(()),
+            Some(true) => {
+                self.feed.publish_and_wait(MembershipChange { room_id, user_id, member: true }).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes `user_id` from the room; leaving a room one is not in is not an error.
+    pub async fn leave(&self, room_id: RoomId, user_id: UserId) -> Result<(), RoomError> {
+        if self.store.delete_member(&room_id, user_id).await? {
+            self.feed.publish_and_wait(MembershipChange { room_id, user_id, member: false }).await;
+        }
+        Ok(())
+    }
+
+    pub async fn room(&self, room_id: RoomId) -> Result<Room, RoomError> {
+        self.store.room(&room_id).await?.ok_or(RoomError::NotFound(room_id))
+    }
+
+    pub async fn exists(&self, room_id: &RoomId) -> Result<bool, RoomError> {
+        Ok(self.store.room(room_id).await?.is_some())
+    }
+
+    pub async fn rooms(&self) -> Result<Vec<Room>, RoomError> {
+        Ok(self.store.rooms().await?)
+    }
+
+    pub async fn rooms_of(&self, user_id: UserId) -> Result<Vec<Room>, RoomError> {
+        Ok(self.store.rooms_of(user_id).await?)
+    }
+
+    /// The members of an existing room with their join times.
+    pub async fn members(&self, room_id: RoomId) -> Result<Vec<(UserId, i64)>, RoomError> {
+        let members = self.store.members(&room_id).await?;
+        // An empty list may mean "no such room"; only then pay for the second query.
+        if members.is_empty() && !self.exists(&room_id).await? {
+            return Err(RoomError::NotFound(room_id));
+        }
+        Ok(members)
+    }
+
+    pub async fn is_member(&self, room_id: &RoomId, user_id: UserId) -> Result<bool, RoomError> {
+        Ok(self.store.is_member(room_id, user_id).await?)
+    }
+
+    /// Registers a watcher of every membership change from now on.
+    pub(crate) fn watch(&self) -> Watcher {
+        self.feed.register()
+    }
+
+    /// Records that a watcher applied every change up to `seq`.
+    pub(crate) fn ack(&self, watcher_id: u64, seq: u64) {
+        self.feed.ack(watcher_id, seq);
+    }
+
+    /// Forgets a watcher that went away; changes no longer wait for it.
+    pub(crate) fn unwatch(&self, watcher_id: u64) {
+        self.feed.deregister(watcher_id);
+    }
+}

@@ -1,0 +1,173 @@
+//! Persistence for rooms and memberships in the room service's SQLite file.
+
+use dchat_core::{RoomId, RoomName, UserId};
+use sqlx::{Row, SqlitePool, sqlite::SqliteRow};
+
+use crate::service::Room;
+
+/// The room service's tables. Methods are ordered create, read, delete.
+#[derive(Debug, Clone)]
+pub(crate) struct RoomStore {
+    pool: SqlitePool,
+}
+
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl RoomStore {
+    pub(crate) fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// Inserts a room and, when given, its creator as first member, in one transaction.
+    /// Returns `false` (and changes nothing) when the id is taken.
+    pub(crate) async fn insert_room(
+        &self,
+        room_id: &RoomId,
+        name: &RoomName,
+        creator: Option<UserId>,
+        now_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO rooms (room_id, name, created_by, created_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(room_id.as_str())
+        .bind(name.as_str())
+        .bind(creator.map(|user_id| user_id.to_string()))
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            return Ok(false);
+        }
+        if let Some(user_id) = creator {
+            sqlx::query("INSERT INTO members (room_id, user_id, joined_ms) VALUES (?, ?, ?)")
+                .bind(room_id.as_str())
+                .bind(user_id.to_string())
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Adds a member. Returns `None` when the room does not exist, `Some(false)` when the
+    /// user was already a member.
+    pub(crate) async fn insert_member(
+        &self,
+        room_id: &RoomId,
+        user_id: UserId,
+        now_ms: i64,
+    ) -> Result<Option<bool>, sqlx::Error> {
+        // One statement, so a concurrent delete of the room cannot slip in between a check
+        // and the insert.
+        let inserted = sqlx::query(
+            "INSERT INTO members (room_id, user_id, joined_ms)
+             SELECT room_id, ?, ? FROM rooms WHERE room_id = ?
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(user_id.to_string())
+        .bind(now_ms)
+        .bind(room_id.as_str())
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            return Ok(Some(true));
+        }
+        Ok(self.room(room_id).await?.map(|_| false))
+    }
+
+    /// The room, or `None`.
+    pub(crate) async fn room(&self, room_id: &RoomId) -> Result<Option<Room>, sqlx::Error> {
+        sqlx::query(
+            "SELECT r.room_id, r.name, r.created_ms, (SELECT COUNT(*) FROM members m WHERE m.room_id = r.room_id)
+             FROM rooms r WHERE r.room_id = ?",
+        )
+        .bind(room_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .map(room_from_row)
+        .transpose()
+    }
+
+    /// Every room, by id.
+    pub(crate) async fn rooms(&self) -> Result<Vec<Room>, sqlx::Error> {
+        sqlx::query(
+            "SELECT r.room_id, r.name, r.created_ms, (SELECT COUNT(*) FROM members m WHERE m.room_id = r.room_id)
+             FROM rooms r ORDER BY r.room_id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(room_from_row)
+        .collect()
+    }
+
+    /// The rooms `user_id` is a member of, by id.
+    pub(crate) async fn rooms_of(&self, user_id: UserId) -> Result<Vec<Room>, sqlx::Error> {
+        sqlx::query(
+            "SELECT r.room_id, r.name, r.created_ms, (SELECT COUNT(*) FROM members m WHERE m.room_id = r.room_id)
+             FROM members mine JOIN rooms r ON r.room_id = mine.room_id
+             WHERE mine.user_id = ? ORDER BY r.room_id",
+        )
+        .bind(user_id.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(room_from_row)
+        .collect()
+    }
+
+    /// The members of a room with their join times, oldest first.
+    pub(crate) async fn members(&self, room_id: &RoomId) -> Result<Vec<(UserId, i64)>, sqlx::Error> {
+        let rows = sqlx::query("SELECT user_id, joined_ms FROM members WHERE room_id = ? ORDER BY joined_ms, user_id")
+            .bind(room_id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let user_id: String = row.try_get(0)?;
+                let user_id = UserId::parse(&user_id).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+                Ok((user_id, row.try_get(1)?))
+            })
+            .collect()
+    }
+
+    /// Whether `user_id` is a member of `room_id`.
+    pub(crate) async fn is_member(&self, room_id: &RoomId, user_id: UserId) -> Result<bool, sqlx::Error> {
+        let row = sqlx::query("SELECT 1 FROM members WHERE room_id = ? AND user_id = ?")
+            .bind(room_id.as_str())
+            .bind(user_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Removes a member. Returns whether they were one.
+    pub(crate) async fn delete_member(&self, room_id: &RoomId, user_id: UserId) -> Result<bool, sqlx::Error> {
+        let deleted = sqlx::query("DELETE FROM members WHERE room_id = ? AND user_id = ?")
+            .bind(room_id.as_str())
+            .bind(user_id.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted == 1)
+    }
+}
+
+fn room_from_row(row: SqliteRow) -> Result<Room, sqlx::Error> {
+    let room_id: String = row.try_get(0)?;
+    let name: String = row.try_get(1)?;
+    let member_count: i64 = row.try_get(3)?;
+    Ok(Room {
+        room_id: RoomId::parse(&room_id).map_err(|err| sqlx::Error::Decode(Box::new(err)))?,
+        name: RoomName::parse(&name).map_err(|err| sqlx::Error::Decode(Box::new(err)))?,
+        created_ms: row.try_get(2)?,
+        member_count: u64::try_from(member_count).unwrap_or(0),
+    })
+}

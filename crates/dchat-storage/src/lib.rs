@@ -1,0 +1,86 @@
+//! SQLite plumbing shared by the services: opening a database the way dchat needs it.
+//!
+//! Every service owns its own database file and its own migrations; this crate only
+//! knows how to open a file with the durability settings we promise (WAL, and
+//! `synchronous=FULL` unless configured otherwise), never what is inside it.
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+/// How hard a commit works to survive power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// `synchronous=FULL`: a commit is on disk before it is acknowledged (the default).
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: in WAL mode, a power cut may lose the last commits, but the
+    /// database never corrupts. Process crashes lose nothing.
+    Normal,
+}
+
+impl FromStr for Durability {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "full" => Ok(Self::Full),
+            "normal" => Ok(Self::Normal),
+            other => Err(format!("unknown durability {other:?}: expected \"full\" or \"normal\"")),
+        }
+    }
+}
+
+/// Why a database could not be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("failed to create the folder for {path}: {source}")]
+    CreateDir { path: String, source: std::io::Error },
+    #[error("failed to open {path}: {source}")]
+    Open { path: String, source: sqlx::Error },
+    #[error("failed to migrate {path}: {source}")]
+    Migrate { path: String, source: sqlx::migrate::MigrateError },
+}
+
+/// Opens (creating if needed) the SQLite file at `path` in WAL mode.
+///
+/// `max_connections` bounds the pool; a service with a single writer passes 1 for its
+/// write pool so that SQLite never has to arbitrate between writers.
+pub async fn open_sqlite(path: &Path, durability: Durability, max_connections: u32) -> Result<SqlitePool, OpenError> {
+    let display = path.display().to_string();
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| OpenError::CreateDir { path: display.clone(), source })?;
+    }
+    let synchronous = match durability {
+        Durability::Full => SqliteSynchronous::Full,
+        Durability::Normal => SqliteSynchronous::Normal,
+    };
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(synchronous)
+        .foreign_keys(true)
+        // Readers and the writer share the file; a short wait beats a spurious SQLITE_BUSY.
+        .busy_timeout(Duration::from_secs(5));
+    SqlitePoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .min_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(|source| OpenError::Open { path: display, source })
+}
+
+/// Runs `migrator` against `pool`, naming `path` in any error.
+pub async fn migrate(pool: &SqlitePool, migrator: &sqlx::migrate::Migrator, path: &Path) -> Result<(), OpenError> {
+    migrator.run(pool).await.map_err(|source| OpenError::Migrate { path: path.display().to_string(), source })
+}
+
+/// Whether `err` is a UNIQUE or PRIMARY KEY constraint violation.
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db_err) => db_err.is_unique_violation(),
+        _ => false,
+    }
+}

@@ -1,0 +1,187 @@
+//! The command line. Every option can also come from an environment variable (the seed's
+//! names where the seed had one) or the TOML file given by `--config`; flags win over the
+//! environment, which wins over the file, which wins over the defaults.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use dchat_storage::Durability;
+
+use crate::{Config, Role};
+
+/// dchat: a distributed real-time chat server.
+///
+/// `dchat serve` runs everything in one process with SQLite files in ./data. The other
+/// subcommands run one service each, on the seed's ports, for the split topology.
+#[derive(Debug, Parser)]
+#[command(name = "dchat", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// TOML configuration file (optional; see README for its keys).
+    #[arg(long, global = true, env = "DCHAT_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Log filter, as in RUST_LOG [default: info].
+    #[arg(long, global = true, env = "DCHAT_LOG")]
+    pub log: Option<String>,
+
+    #[command(flatten)]
+    pub options: Options,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every service in this process (the all-in-one server).
+    Serve {
+        /// Where the gRPC services listen, all on one port [default: 127.0.0.1:50050].
+        #[arg(long, env = "DCHAT_GRPC_BIND")]
+        grpc_bind: Option<SocketAddr>,
+    },
+    /// Run only the auth service [listens on AUTH_BIND, default 127.0.0.1:50051].
+    Auth(RoleArgs),
+    /// Run only the room service [listens on ROOM_BIND, default 127.0.0.1:50052].
+    Room(RoleArgs),
+    /// Run only the presence service [listens on PRESENCE_BIND, default 127.0.0.1:50053].
+    Presence(RoleArgs),
+    /// Run only the message service [listens on MESSAGE_BIND, default 127.0.0.1:50054].
+    Message(RoleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RoleArgs {
+    /// Address to listen on (overrides the role's *_BIND variable).
+    #[arg(long)]
+    pub bind: Option<SocketAddr>,
+}
+
+/// Options shared by every role; each role reads the ones it needs.
+#[derive(Debug, Args)]
+pub struct Options {
+    /// Folder for SQLite files whose paths are not set one by one [default: ./data].
+    #[arg(long, global = true, env = "DCHAT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// SQLite commit durability: full (acknowledged once on disk) or normal [default: full].
+    #[arg(long, global = true, env = "DCHAT_DURABILITY")]
+    pub durability: Option<Durability>,
+
+    /// Where the auth service is reached [default: 127.0.0.1:50051].
+    #[arg(long, global = true, env = "AUTH_ADDR")]
+    pub auth_addr: Option<String>,
+    /// Where the room service is reached [default: 127.0.0.1:50052].
+    #[arg(long, global = true, env = "ROOM_ADDR")]
+    pub room_addr: Option<String>,
+    /// Where the presence service is reached [default: 127.0.0.1:50053].
+    #[arg(long, global = true, env = "PRESENCE_ADDR")]
+    pub presence_addr: Option<String>,
+    /// Where the message service is reached [default: 127.0.0.1:50054].
+    #[arg(long, global = true, env = "MESSAGE_ADDR")]
+    pub message_addr: Option<String>,
+
+    /// Where `dchat auth` listens [default: 127.0.0.1:50051].
+    #[arg(long, global = true, env = "AUTH_BIND")]
+    pub auth_bind: Option<SocketAddr>,
+    /// Where `dchat room` listens [default: 127.0.0.1:50052].
+    #[arg(long, global = true, env = "ROOM_BIND")]
+    pub room_bind: Option<SocketAddr>,
+    /// Where `dchat presence` listens [default: 127.0.0.1:50053].
+    #[arg(long, global = true, env = "PRESENCE_BIND")]
+    pub presence_bind: Option<SocketAddr>,
+    /// Where `dchat message` listens [default: 127.0.0.1:50054].
+    #[arg(long, global = true, env = "MESSAGE_BIND")]
+    pub message_bind: Option<SocketAddr>,
+
+    /// SQLite file of the auth service [default: <data-dir>/auth.db].
+    #[arg(long, global = true, env = "AUTH_DB")]
+    pub auth_db: Option<PathBuf>,
+    /// SQLite file of the room service [default: <data-dir>/room.db].
+    #[arg(long, global = true, env = "ROOM_DB")]
+    pub room_db: Option<PathBuf>,
+    /// SQLite file of the message service [default: <data-dir>/message.db].
+    #[arg(long, global = true, env = "MESSAGE_DB")]
+    pub message_db: Option<PathBuf>,
+    /// Accepted for compatibility with the seed; presence is kept in memory by design.
+    #[arg(long, global = true, env = "PRESENCE_DB")]
+    pub presence_db: Option<PathBuf>,
+
+    /// Token lifetime in seconds [default: 3600].
+    #[arg(long, global = true, env = "TOKEN_TTL_SECS")]
+    pub token_ttl_secs: Option<u64>,
+    /// Shortest password accepted at registration [default: 8].
+    #[arg(long, global = true, env = "DCHAT_PASSWORD_MIN_CHARS")]
+    pub password_min_chars: Option<usize>,
+    /// Seconds a user stays online after their last heartbeat [default: 20].
+    #[arg(long, global = true, env = "PRESENCE_TTL_SECS")]
+    pub presence_ttl_secs: Option<u64>,
+    /// Longest message text, in characters [default: 4000].
+    #[arg(long, global = true, env = "DCHAT_MAX_MESSAGE_CHARS")]
+    pub max_message_chars: Option<usize>,
+}
+
+impl Cli {
+    /// The configuration this command line describes, and the role to run.
+    pub fn into_config(self) -> anyhow::Result<(Config, Role)> {
+        let mut config = Config::load(self.config.as_deref())?;
+        self.options.apply(&mut config);
+        let role = match self.command {
+            Command::Serve { grpc_bind } => {
+                if let Some(bind) = grpc_bind {
+                    config.grpc_bind = bind;
+                }
+                Role::All
+            }
+            Command::Auth(args) => {
+                config.auth.bind = args.bind.unwrap_or(config.auth.bind);
+                Role::Auth
+            }
+            Command::Room(args) => {
+                config.room.bind = args.bind.unwrap_or(config.room.bind);
+                Role::Room
+            }
+            Command::Presence(args) => {
+                config.presence.bind = args.bind.unwrap_or(config.presence.bind);
+                Role::Presence
+            }
+            Command::Message(args) => {
+                config.message.bind = args.bind.unwrap_or(config.message.bind);
+                Role::Message
+            }
+        };
+        Ok((config, role))
+    }
+}
+
+impl Options {
+    fn apply(self, config: &mut Config) {
+        fn set<T>(slot: &mut T, value: Option<T>) {
+            if let Some(value) = value {
+                *slot = value;
+            }
+        }
+        set(&mut config.data_dir, self.data_dir);
+        set(&mut config.durability, self.durability);
+        set(&mut config.auth.addr, self.auth_addr);
+        set(&mut config.room.addr, self.room_addr);
+        set(&mut config.presence.addr, self.presence_addr);
+        set(&mut config.message.addr, self.message_addr);
+        set(&mut config.auth.bind, self.auth_bind);
+        set(&mut config.room.bind, self.room_bind);
+        set(&mut config.presence.bind, self.presence_bind);
+        set(&mut config.message.bind, self.message_bind);
+        if self.auth_db.is_some() {
+            config.auth.db = self.auth_db;
+        }
+        if self.room_db.is_some() {
+            config.room.db = self.room_db;
+        }
+        if self.message_db.is_some() {
+            config.message.db = self.message_db;
+        }
+        set(&mut config.auth.token_ttl_secs, self.token_ttl_secs);
+        set(&mut config.auth.password_min_chars, self.password_min_chars);
+        set(&mut config.presence.ttl_secs, self.presence_ttl_secs);
+        set(&mut config.message.max_text_chars, self.max_message_chars);
+    }
+}

@@ -1,0 +1,206 @@
+//! Configuration: built-in defaults, then an optional TOML file, then environment
+//! variables and flags (which clap reads; see [`crate::cli`]). The only place that decides
+//! where data lives and where services listen.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use dchat_storage::Durability;
+use figment::{
+    Figment,
+    providers::{Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// Everything a dchat process may need; each role reads its own sections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Folder of the SQLite files whose paths are not set one by one (default `./data`).
+    pub data_dir: PathBuf,
+    /// Where `dchat serve` listens for gRPC: every service on one port (default 127.0.0.1:50050).
+    pub grpc_bind: SocketAddr,
+    /// SQLite commit durability: `full` (default: acknowledged only once on disk) or `normal`.
+    pub durability: Durability,
+    pub auth: AuthSection,
+    pub room: RoomSection,
+    pub message: MessageSection,
+    pub presence: PresenceSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSection {
+    /// Where the others reach the auth service (`AUTH_ADDR`, default 127.0.0.1:50051).
+    pub addr: String,
+    /// Where `dchat auth` listens (`AUTH_BIND`, default 127.0.0.1:50051).
+    pub bind: SocketAddr,
+    /// Its SQLite file (`AUTH_DB`, default `<data_dir>/auth.db`).
+    pub db: Option<PathBuf>,
+    /// Token lifetime in seconds (`TOKEN_TTL_SECS`, default 3600).
+    pub token_ttl_secs: u64,
+    /// Shortest password accepted at registration (default 8).
+    pub password_min_chars: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomSection {
+    /// `ROOM_ADDR`, default 127.0.0.1:50052.
+    pub addr: String,
+    /// `ROOM_BIND`, default 127.0.0.1:50052.
+    pub bind: SocketAddr,
+    /// `ROOM_DB`, default `<data_dir>/room.db`.
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MessageSection {
+    /// `MESSAGE_ADDR`, default 127.0.0.1:50054.
+    pub addr: String,
+    /// `MESSAGE_BIND`, default 127.0.0.1:50054.
+    pub bind: SocketAddr,
+    /// `MESSAGE_DB`, default `<data_dir>/message.db`.
+    pub db: Option<PathBuf>,
+    /// Longest message, in characters (default 4000).
+    pub max_text_chars: usize,
+    /// Appends waiting for the writer before RESOURCE_EXHAUSTED (default 16384).
+    pub max_queued_appends: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PresenceSection {
+    /// `PRESENCE_ADDR`, default 127.0.0.1:50053.
+    pub addr: String,
+    /// `PRESENCE_BIND`, default 127.0.0.1:50053.
+    pub bind: SocketAddr,
+    /// Seconds a session stays online after its last heartbeat (`PRESENCE_TTL_SECS`, 20).
+    pub ttl_secs: u64,
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            grpc_bind: loopback(50050),
+            durability: Durability::Full,
+            auth: AuthSection::default(),
+            room: RoomSection::default(),
+            message: MessageSection::default(),
+            presence: PresenceSection::default(),
+        }
+    }
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:50051".to_owned(),
+            bind: loopback(50051),
+            db: None,
+            token_ttl_secs: 3600,
+            password_min_chars: 8,
+        }
+    }
+}
+
+impl Default for RoomSection {
+    fn default() -> Self {
+        Self { addr: "127.0.0.1:50052".to_owned(), bind: loopback(50052), db: None }
+    }
+}
+
+impl Default for MessageSection {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:50054".to_owned(),
+            bind: loopback(50054),
+            db: None,
+            max_text_chars: dchat_core::MessageText::DEFAULT_MAX_CHARS,
+            max_queued_appends: 16_384,
+        }
+    }
+}
+
+impl Default for PresenceSection {
+    fn default() -> Self {
+        Self { addr: "127.0.0.1:50053".to_owned(), bind: loopback(50053), ttl_secs: 20 }
+    }
+}
+
+impl Config {
+    /// Defaults, overlaid with `file` when given.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment.extract().map_err(Box::new)
+    }
+
+    /// Every service's files in `dir` (tests point this at a temporary folder).
+    pub fn with_data_dir(dir: impl Into<PathBuf>) -> Self {
+        Self { data_dir: dir.into(), ..Self::default() }
+    }
+
+    pub fn auth_config(&self) -> dchat_auth::AuthConfig {
+        dchat_auth::AuthConfig {
+            db_path: self.auth.db.clone().unwrap_or_else(|| self.data_dir.join("auth.db")),
+            durability: self.durability,
+            token_ttl: Duration::from_secs(self.auth.token_ttl_secs),
+            password_min_chars: self.auth.password_min_chars,
+        }
+    }
+
+    pub fn room_config(&self) -> dchat_room::RoomConfig {
+        dchat_room::RoomConfig {
+            db_path: self.room.db.clone().unwrap_or_else(|| self.data_dir.join("room.db")),
+            durability: self.durability,
+        }
+    }
+
+    pub fn message_config(&self) -> dchat_message::MessageConfig {
+        dchat_message::MessageConfig {
+            db_path: self.message.db.clone().unwrap_or_else(|| self.data_dir.join("message.db")),
+            durability: self.durability,
+            max_text_chars: self.message.max_text_chars,
+            max_queued_appends: self.message.max_queued_appends,
+        }
+    }
+
+    pub fn presence_config(&self) -> dchat_presence::PresenceConfig {
+        dchat_presence::PresenceConfig { ttl: Duration::from_secs(self.presence.ttl_secs.max(1)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_toml_file_overrides_defaults_section_by_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dchat.toml");
+        std::fs::write(&file, "data_dir = \"/srv/chat\"\ndurability = \"normal\"\n[message]\nmax_text_chars = 10\n")
+            .unwrap();
+        let config = Config::load(Some(&file)).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/srv/chat"));
+        assert_eq!(config.message.max_text_chars, 10);
+        assert_eq!(config.durability, Durability::Normal);
+        assert_eq!(config.message.addr, "127.0.0.1:50054");
+        assert_eq!(config.message_config().db_path, PathBuf::from("/srv/chat/message.db"));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_an_error_not_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dchat.toml");
+        std::fs::write(&file, "[message]\nmax_txt_chars = 10\n").unwrap();
+        assert!(Config::load(Some(&file)).is_err());
+    }
+}

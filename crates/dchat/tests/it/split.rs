@@ -1,0 +1,1 @@
+//! The split topology as separate OS processes of the built binary.

@@ -1,0 +1,163 @@
+//! `spawn_app()`: the all-in-one server on port 0 with fresh SQLite files, and typed
+//! helpers for what most tests do (register a user, make a room, append).
+
+use std::{net::SocketAddr, path::Path};
+
+use dchat::{App, Config, Role};
+use dchat_proto::{
+    auth::v1::{RegisterRequest, auth_service_client::AuthServiceClient},
+    message::v1::{AppendReq, ListReq, Msg, message_service_client::MessageServiceClient},
+    presence::v1::presence_service_client::PresenceServiceClient,
+    room::v1::{CreateRoomReq, room_service_client::RoomServiceClient},
+};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+pub(crate) struct TestApp {
+    pub(crate) auth: AuthServiceClient<Channel>,
+    pub(crate) rooms: RoomServiceClient<Channel>,
+    pub(crate) messages: MessageServiceClient<Channel>,
+    pub(crate) presence: PresenceServiceClient<Channel>,
+    shutdown: CancellationToken,
+    server: JoinHandle<anyhow::Result<()>>,
+}
+
+/// A registered user: their id and a live token.
+#[derive(Debug, Clone)]
+pub(crate) struct TestUser {
+    pub(crate) user_id: String,
+    pub(crate) token: String,
+}
+
+/// A fresh all-in-one server with its data in a new temporary folder.
+pub(crate) async fn spawn_app() -> (TestApp, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(test_config(dir.path())).await;
+    (app, dir)
+}
+
+/// The configuration tests start from: data in `dir`, gRPC on a free port.
+pub(crate) fn test_config(dir: &Path) -> Config {
+    let mut config = Config::with_data_dir(dir);
+    config.grpc_bind = "127.0.0.1:0".parse().unwrap();
+    config
+}
+
+/// Builds (binding the port) and then spawns the server: no waiting for readiness needed.
+pub(crate) async fn spawn_app_with(config: Config) -> TestApp {
+    let app = App::build(config, Role::All).await.expect("build the app");
+    let addr = app.grpc_addr();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let channel = connect(addr).await;
+    TestApp {
+        auth: AuthServiceClient::new(channel.clone()),
+        rooms: RoomServiceClient::new(channel.clone()),
+        messages: MessageServiceClient::new(channel.clone()),
+        presence: PresenceServiceClient::new(channel),
+        shutdown,
+        server,
+    }
+}
+
+pub(crate) async fn connect(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.expect("connect to the test server")
+}
+
+impl TestApp {
+    /// Stops the server the way SIGTERM does and waits until it has closed its databases.
+    pub(crate) async fn stop(self) {
+        self.shutdown.cancel();
+        self.server.await.expect("server task").expect("server ran cleanly");
+    }
+
+    /// Registers `name` (as username and `name@example.com`) with a valid password.
+    pub(crate) async fn register(&self, name: &str) -> TestUser {
+        let response = self
+            .auth
+            .clone()
+            .register(RegisterRequest {
+                email: format!("{name}@example.com"),
+                password: "correct horse".to_owned(),
+                display_name: format!("{name} display"),
+                username: name.to_owned(),
+            })
+            .await
+            .expect("register")
+            .into_inner();
+        let user = response.user.expect("register returns the user");
+        TestUser { user_id: user.user_id, token: response.access_token }
+    }
+
+    /// Creates `room_id` with `creator` as its first member.
+    pub(crate) async fn create_room(&self, room_id: &str, creator: &TestUser) {
+        self.rooms
+            .clone()
+            .create_room(CreateRoomReq {
+                room_id: room_id.to_owned(),
+                name: format!("Room {room_id}"),
+                creator_user_id: creator.user_id.clone(),
+            })
+            .await
+            .expect("create room");
+    }
+
+    pub(crate) async fn append(
+        &self,
+        room_id: &str,
+        user: &TestUser,
+        text: &str,
+        key: &str,
+    ) -> Result<i64, tonic::Status> {
+        let request = AppendReq {
+            room_id: room_id.to_owned(),
+            user_id: user.user_id.clone(),
+            text: text.to_owned(),
+            idempotency_key: key.to_owned(),
+        };
+        Ok(self.messages.clone().append(request).await?.into_inner().offset)
+    }
+
+    /// History from `from_offset` (or, with `before` > 0, before it).
+    pub(crate) async fn list(
+        &self,
+        room_id: &str,
+        user: &TestUser,
+        from_offset: i64,
+        before: i64,
+        limit: i32,
+    ) -> Result<Vec<Msg>, tonic::Status> {
+        let request =
+            ListReq { room_id: room_id.to_owned(), from_offset, limit, before, user_id: user.user_id.clone() };
+        let mut stream = self.messages.clone().list(request).await?.into_inner();
+        let mut messages = Vec::new();
+        while let Some(message) = stream.message().await? {
+            messages.push(message);
+        }
+        Ok(messages)
+    }
+
+    /// Every message of a room, paging through history 500 at a time.
+    pub(crate) async fn all_messages(&self, room_id: &str, user: &TestUser) -> Vec<Msg> {
+        let mut all = Vec::new();
+        loop {
+            let from = all.last().map_or(1, |last: &Msg| last.offset + 1);
+            let page = self.list(room_id, user, from, 0, 500).await.expect("list");
+            if page.is_empty() {
+                return all;
+            }
+            all.extend(page);
+        }
+    }
+}
+
+/// Asserts that `result` failed with `code`, naming `what` on failure.
+#[track_caller]
+pub(crate) fn assert_code<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: tonic::Code, what: &str) {
+    match result {
+        Ok(value) => panic!("{what}: expected {code:?}, got Ok({value:?})"),
+        Err(status) => assert_eq!(status.code(), code, "{what}: {status:?}"),
+    }
+}
