@@ -247,3 +247,6 @@ impl PresenceService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,8 @@
 //! The `dchat` binary: parses the command line, sets up logging, runs the chosen role
 //! until SIGINT or SIGTERM. Everything else lives in the library, where tests reach it.
 
+use std::io::Write;
+
 use clap::Parser;
 use dchat::{App, cli::Cli};
 use tokio_util::sync::CancellationToken;
@@ -11,6 +13,8 @@ async fn main() -> anyhow::Result<()> {
     dchat::telemetry::init(cli.log.as_deref());
     let (config, role) = cli.into_config()?;
     let app = App::build(config, role).await?;
+    // One line on stdout, so that scripts and tests that asked for port 0 learn the real one.
+    writeln!(std::io::stdout(), "dchat listening on {}", app.grpc_addr())?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     app.run_until_stopped(shutdown).await
