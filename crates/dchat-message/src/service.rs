@@ -141,7 +141,7 @@ impl MessageService {
         limit: i64,
     ) -> Result<Vec<StoredMessage>, MessageError> {
         self.authorize(&room_id, user_id).await?;
-        Ok(self.inner.reader.from_offset(&room_id, from_offset, limit.clamp(1, MAX_PAGE)).await?)
+        Ok(self.inner.reader.starting_at(&room_id, from_offset, limit.clamp(1, MAX_PAGE)).await?)
     }
 
     /// The latest `limit` messages before `before`, oldest first. Members only.

@@ -68,7 +68,7 @@ impl MessageReader {
     }
 
     /// Up to `limit` messages with offset >= `from`, oldest first.
-    pub(crate) async fn from_offset(
+    pub(crate) async fn starting_at(
         &self,
         room_id: &RoomId,
         from: i64,

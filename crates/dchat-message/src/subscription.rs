@@ -66,7 +66,7 @@ async fn deliver(
     loop {
         // Catch up from the database.
         loop {
-            let page = reader.from_offset(room_id, last_sent + 1, CATCH_UP_PAGE).await?;
+            let page = reader.starting_at(room_id, last_sent + 1, CATCH_UP_PAGE).await?;
             let page_len = page.len();
             for message in page {
                 last_sent = message.offset;

@@ -65,10 +65,10 @@ struct RoomPresence {
 
 impl RoomPresence {
     fn emit(&mut self, event: PresenceEvent) {
-        if let Some(sender) = &self.events {
-            if sender.send(event).is_err() {
-                self.events = None; // Nobody listens any more.
-            }
+        if let Some(sender) = &self.events
+            && sender.send(event).is_err()
+        {
+            self.events = None; // Nobody listens any more.
         }
     }
 }

@@ -2,10 +2,15 @@
 //!
 //! One test binary for the crate (see ARCHITECTURE.md); each module covers one area.
 
+// In tests a panic is a failed assertion with a backtrace; helpers unwrap like tests do.
+#![allow(clippy::unwrap_used)]
+
 mod auth;
 mod errors;
+mod grpc_tools;
 mod messages;
 mod presence;
 mod rooms;
 mod split;
 mod support;
+mod tidy;

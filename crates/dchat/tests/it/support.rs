@@ -16,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 pub(crate) struct TestApp {
+    /// One connection to the server, shared by the typed clients below.
+    pub(crate) channel: Channel,
     pub(crate) auth: AuthServiceClient<Channel>,
     pub(crate) rooms: RoomServiceClient<Channel>,
     pub(crate) messages: MessageServiceClient<Channel>,
@@ -56,7 +58,8 @@ pub(crate) async fn spawn_app_with(config: Config) -> TestApp {
         auth: AuthServiceClient::new(channel.clone()),
         rooms: RoomServiceClient::new(channel.clone()),
         messages: MessageServiceClient::new(channel.clone()),
-        presence: PresenceServiceClient::new(channel),
+        presence: PresenceServiceClient::new(channel.clone()),
+        channel,
         shutdown,
         server,
     }

@@ -1,0 +1,72 @@
+//! Tidy checks over the workspace's own source, run as a test (after rust-analyzer's
+//! `tidy.rs`): rules a reviewer would otherwise have to remember.
+
+use std::path::{Path, PathBuf};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_rust_file_says_what_it_is_for_and_carries_no_debugging_leftovers() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    rust_files(&root.join("crates"), &mut files);
+    assert!(files.len() > 20, "found only {} files under crates/", files.len());
+    let mut problems = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let name = file.strip_prefix(&root).unwrap().display().to_string();
+        if !text.trim_start().starts_with("//!") {
+            problems.push(format!("{name}: does not start with a //! comment saying what it is for"));
+        }
+        for (banned, why) in [("dbg!(", "dbg!"), ("todo!(", "todo!"), ("unimplemented!(", "unimplemented!")] {
+            if text.contains(banned) && !name.ends_with("tidy.rs") {
+                problems.push(format!("{name}: contains {why}"));
+            }
+        }
+        let is_library = name.contains("/src/") && !name.ends_with("/src/main.rs") && !name.ends_with("build.rs");
+        if is_library && (text.contains("println!(") || text.contains("eprintln!(")) {
+            problems.push(format!("{name}: prints instead of using tracing"));
+        }
+    }
+    assert!(problems.is_empty(), "tidy problems:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn service_crates_never_depend_on_each_other_and_only_the_binary_knows_them_all() {
+    let root = workspace_root();
+    let services = ["dchat-auth", "dchat-room", "dchat-message", "dchat-presence"];
+    let mut problems = Vec::new();
+    for entry in std::fs::read_dir(root.join("crates")).unwrap() {
+        let dir = entry.unwrap().path();
+        let crate_name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        assert!(manifest.contains(&format!("name = \"{crate_name}\"")), "{crate_name}: folder name = crate name");
+        if crate_name == "dchat" {
+            continue;
+        }
+        for service in services {
+            let depends = manifest.lines().any(|line| line.trim_start().starts_with(&format!("{service}.")));
+            if depends && service != crate_name {
+                problems.push(format!("{crate_name} depends on {service}"));
+            }
+        }
+        let talks_protobuf = manifest.contains("prost") && crate_name != "dchat-proto";
+        if talks_protobuf {
+            problems.push(format!("{crate_name} depends on prost: only dchat-proto knows protobuf"));
+        }
+    }
+    assert!(problems.is_empty(), "architecture problems:\n{}", problems.join("\n"));
+}
