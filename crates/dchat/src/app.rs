@@ -1,15 +1,16 @@
-//! [`App`]: binds a listener, opens the services of one [`Role`], and serves them over
-//! gRPC until told to stop.
+//! [`App`]: binds the listeners of one [`Role`], opens its services, and serves them until
+//! told to stop.
 //!
-//! One code path for every topology: services reach each other only through gRPC clients.
-//! In the all-in-one role every service sits on one tonic server and the clients point at
-//! that server's own address, so the tests of `dchat serve` exercise the same calls as a
-//! split deployment.
+//! One code path for every topology: services and the gateway reach each other only
+//! through gRPC clients. In the all-in-one role every service sits on one tonic server and
+//! the clients point at that server's own address, so the tests of `dchat serve` exercise
+//! the same calls as a split deployment.
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
 use dchat_auth::{AuthGrpc, AuthService};
+use dchat_gateway::{GatewayState, Upstreams};
 use dchat_message::{MessageGrpc, MessageService};
 use dchat_presence::{PresenceGrpc, PresenceService};
 use dchat_proto::room::v1::room_service_client::RoomServiceClient;
@@ -24,21 +25,24 @@ use crate::{Config, channels::lazy_channel};
 /// Which services this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// Every service, on one gRPC port.
+    /// Every service on one gRPC port, and the gateway on the HTTP port.
     All,
     Auth,
     Room,
     Message,
     Presence,
+    /// The HTTP gateway alone, forwarding to the services at their configured addresses.
+    Gateway,
 }
 
-/// A built process: its listener is bound (so its address is known), its databases are
-/// open, and nothing is served until [`App::run_until_stopped`].
+/// A built process: its listeners are bound (so their addresses are known), its databases
+/// are open, and nothing is served until [`App::run_until_stopped`].
 #[derive(Debug)]
 pub struct App {
-    listener: TcpListener,
-    grpc_addr: SocketAddr,
-    router: Router,
+    grpc: Option<(TcpListener, Router)>,
+    http: Option<(TcpListener, axum::Router)>,
+    grpc_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
     /// Shared with the gRPC adapters: cancelling it ends their open streams.
     stopping: CancellationToken,
     /// Set when this process runs the message service, which must drain on shutdown.
@@ -46,23 +50,84 @@ pub struct App {
     workers: TaskTracker,
 }
 
+async fn bind(addr: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
+    let local = listener.local_addr().context("read the bound address")?;
+    Ok((listener, local))
+}
+
 impl App {
-    /// Binds the role's listener and opens its services. Binding first lets a test ask for
-    /// port 0 and learn the real port from [`App::grpc_addr`] before anything runs.
+    /// Binds the role's listeners and opens its services. Binding first lets a test ask for
+    /// port 0 and learn the real port before anything runs.
     pub async fn build(config: Config, role: Role) -> anyhow::Result<Self> {
-        let bind = match role {
-            Role::All => config.grpc_bind,
-            Role::Auth => config.auth.bind,
-            Role::Room => config.room.bind,
-            Role::Message => config.message.bind,
-            Role::Presence => config.presence.bind,
+        let grpc_bind = match role {
+            Role::All => Some(config.grpc_bind),
+            Role::Auth => Some(config.auth.bind),
+            Role::Room => Some(config.room.bind),
+            Role::Message => Some(config.message.bind),
+            Role::Presence => Some(config.presence.bind),
+            Role::Gateway => None,
         };
-        let listener = TcpListener::bind(bind).await.with_context(|| format!("bind {bind}"))?;
-        let grpc_addr = listener.local_addr().context("read the bound address")?;
-        // In one process, the room service is this very server.
-        let room_addr = if role == Role::All { grpc_addr.to_string() } else { config.room.addr.clone() };
+        let http_bind = match role {
+            Role::All => Some(config.http_bind),
+            Role::Gateway => Some(config.gateway.bind),
+            _ => None,
+        };
+        let grpc_listener = match grpc_bind {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let http_listener = match http_bind {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let grpc_addr = grpc_listener.as_ref().map(|(_, addr)| *addr);
+        let http_addr = http_listener.as_ref().map(|(_, addr)| *addr);
+        // In one process, every service is this very server.
+        let addr_of = |configured: &str| match (role, grpc_addr) {
+            (Role::All, Some(own)) => own.to_string(),
+            _ => configured.to_owned(),
+        };
+        let room_addr = addr_of(&config.room.addr);
+
         let stopping = CancellationToken::new();
         let workers = TaskTracker::new();
+        let mut message = None;
+        let grpc = match grpc_listener {
+            None => None,
+            Some((listener, _)) => {
+                let (router, message_service) =
+                    Self::grpc_services(&config, role, &room_addr, &stopping, &workers).await?;
+                message = message_service;
+                Some((listener, router))
+            }
+        };
+        let http = match http_listener {
+            None => None,
+            Some((listener, _)) => {
+                let upstreams = Upstreams {
+                    auth: lazy_channel(&addr_of(&config.auth.addr))?,
+                    rooms: lazy_channel(&room_addr)?,
+                    messages: lazy_channel(&addr_of(&config.message.addr))?,
+                    presence: lazy_channel(&addr_of(&config.presence.addr))?,
+                };
+                let state = GatewayState::new(upstreams, config.gateway_config());
+                Some((listener, dchat_gateway::router(state)))
+            }
+        };
+        workers.close();
+        tracing::info!(?role, ?grpc_addr, ?http_addr, "dchat is listening");
+        Ok(Self { grpc, http, grpc_addr, http_addr, stopping, message, workers })
+    }
+
+    /// The gRPC server of the role's services, with health and reflection.
+    async fn grpc_services(
+        config: &Config,
+        role: Role,
+        room_addr: &str,
+        stopping: &CancellationToken,
+        workers: &TaskTracker,
+    ) -> anyhow::Result<(Router, Option<MessageService>)> {
         let (health, health_service) = tonic_health::server::health_reporter();
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(dchat_proto::FILE_DESCRIPTOR_SET)
@@ -80,14 +145,14 @@ impl App {
             router = router.add_service(grpc);
         }
         if matches!(role, Role::All | Role::Auth) {
-            let rooms = RoomServiceClient::new(lazy_channel(&room_addr)?);
+            let rooms = RoomServiceClient::new(lazy_channel(room_addr)?);
             let service = AuthService::open(&config.auth_config(), rooms).await?;
             let grpc = AuthGrpc::new(service).into_server();
             health.set_serving::<dchat_proto::auth::v1::auth_service_server::AuthServiceServer<AuthGrpc>>().await;
             router = router.add_service(grpc);
         }
         if matches!(role, Role::All | Role::Message) {
-            let rooms = RoomServiceClient::new(lazy_channel(&room_addr)?);
+            let rooms = RoomServiceClient::new(lazy_channel(room_addr)?);
             let service = MessageService::open(&config.message_config(), rooms).await?;
             let grpc = MessageGrpc::new(service.clone(), stopping.clone()).into_server();
             health
@@ -106,36 +171,62 @@ impl App {
                 .await;
             router = router.add_service(grpc);
         }
-        workers.close();
-        tracing::info!(?role, %grpc_addr, "dchat is listening");
-        Ok(Self { listener, grpc_addr, router, stopping, message, workers })
+        Ok((router, message))
     }
 
-    /// The address the gRPC server listens on.
-    pub fn grpc_addr(&self) -> SocketAddr {
+    /// The address the gRPC services listen on, if this role has any.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
         self.grpc_addr
+    }
+
+    /// The address HTTP is served on, if this role serves HTTP.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// Serves until `shutdown` is cancelled, then stops accepting, ends open streams, lets
     /// in-flight calls finish, commits every queued append and closes the databases.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let stopping = self.stopping.clone();
-        let signal = async move {
+        tokio::spawn(async move {
             shutdown.cancelled().await;
             stopping.cancel();
-        };
-        let served = self
-            .router
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal)
-            .await
-            .context("serve gRPC");
-        // Whatever ended the server, stop the background work cleanly.
-        self.stopping.cancel();
+        });
+        let servers = TaskTracker::new();
+        let grpc = self.grpc.map(|(listener, router)| {
+            let stopping = self.stopping.clone();
+            servers.spawn(async move {
+                router
+                    .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping.cancelled_owned())
+                    .await
+                    .context("serve gRPC")
+            })
+        });
+        let http = self.http.map(|(listener, router)| {
+            let stopping = self.stopping.clone();
+            servers.spawn(async move {
+                axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                    .with_graceful_shutdown(stopping.cancelled_owned())
+                    .await
+                    .context("serve HTTP")
+            })
+        });
+        servers.close();
+        let mut result = Ok(());
+        for server in [grpc, http].into_iter().flatten() {
+            let outcome = server.await.context("join a server task").and_then(|served| served);
+            // Whatever ended one server ends the other too.
+            self.stopping.cancel();
+            if let Err(err) = outcome {
+                tracing::error!(error = %format!("{err:#}"), "server failed");
+                result = Err(err);
+            }
+        }
         if let Some(message) = &self.message {
             message.shutdown().await;
         }
         self.workers.wait().await;
         tracing::info!("dchat stopped");
-        served
+        result
     }
 }

@@ -38,6 +38,9 @@ pub enum Command {
         /// Where the gRPC services listen, all on one port [default: 127.0.0.1:50050].
         #[arg(long, env = "DCHAT_GRPC_BIND")]
         grpc_bind: Option<SocketAddr>,
+        /// Where HTTP (API, WebSocket, web app) is served [default: 127.0.0.1:8080].
+        #[arg(long, env = "DCHAT_HTTP_BIND")]
+        http_bind: Option<SocketAddr>,
     },
     /// Run only the auth service [listens on AUTH_BIND, default 127.0.0.1:50051].
     Auth(RoleArgs),
@@ -47,6 +50,8 @@ pub enum Command {
     Presence(RoleArgs),
     /// Run only the message service [listens on MESSAGE_BIND, default 127.0.0.1:50054].
     Message(RoleArgs),
+    /// Run only the gateway: the HTTP API [listens on GATEWAY_BIND, default 127.0.0.1:50055].
+    Gateway(RoleArgs),
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +84,16 @@ pub struct Options {
     /// Where the message service is reached [default: 127.0.0.1:50054].
     #[arg(long, global = true, env = "MESSAGE_ADDR")]
     pub message_addr: Option<String>,
+
+    /// Where the gateway is reached [default: 127.0.0.1:50055].
+    #[arg(long, global = true, env = "GATEWAY_ADDR")]
+    pub gateway_addr: Option<String>,
+    /// Where `dchat gateway` listens [default: 127.0.0.1:50055].
+    #[arg(long, global = true, env = "GATEWAY_BIND")]
+    pub gateway_bind: Option<SocketAddr>,
+    /// Mark the session cookie Secure, when served behind HTTPS [default: false].
+    #[arg(long, global = true, env = "DCHAT_SECURE_COOKIES")]
+    pub secure_cookies: Option<bool>,
 
     /// Where `dchat auth` listens [default: 127.0.0.1:50051].
     #[arg(long, global = true, env = "AUTH_BIND")]
@@ -126,10 +141,9 @@ impl Cli {
         let mut config = Config::load(self.config.as_deref())?;
         self.options.apply(&mut config);
         let role = match self.command {
-            Command::Serve { grpc_bind } => {
-                if let Some(bind) = grpc_bind {
-                    config.grpc_bind = bind;
-                }
+            Command::Serve { grpc_bind, http_bind } => {
+                config.grpc_bind = grpc_bind.unwrap_or(config.grpc_bind);
+                config.http_bind = http_bind.unwrap_or(config.http_bind);
                 Role::All
             }
             Command::Auth(args) => {
@@ -147,6 +161,10 @@ impl Cli {
             Command::Message(args) => {
                 config.message.bind = args.bind.unwrap_or(config.message.bind);
                 Role::Message
+            }
+            Command::Gateway(args) => {
+                config.gateway.bind = args.bind.unwrap_or(config.gateway.bind);
+                Role::Gateway
             }
         };
         Ok((config, role))
@@ -166,6 +184,9 @@ impl Options {
         set(&mut config.room.addr, self.room_addr);
         set(&mut config.presence.addr, self.presence_addr);
         set(&mut config.message.addr, self.message_addr);
+        set(&mut config.gateway.addr, self.gateway_addr);
+        set(&mut config.gateway.bind, self.gateway_bind);
+        set(&mut config.gateway.secure_cookies, self.secure_cookies);
         set(&mut config.auth.bind, self.auth_bind);
         set(&mut config.room.bind, self.room_bind);
         set(&mut config.presence.bind, self.presence_bind);

@@ -19,12 +19,32 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Where `dchat serve` listens for gRPC: every service on one port (default 127.0.0.1:50050).
     pub grpc_bind: SocketAddr,
+    /// Where `dchat serve` serves HTTP: the API, WebSocket and web app (default 127.0.0.1:8080).
+    pub http_bind: SocketAddr,
     /// SQLite commit durability: `full` (default: acknowledged only once on disk) or `normal`.
     pub durability: Durability,
     pub auth: AuthSection,
     pub room: RoomSection,
     pub message: MessageSection,
     pub presence: PresenceSection,
+    pub gateway: GatewaySection,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewaySection {
+    /// Where the ui role reaches the gateway (`GATEWAY_ADDR`, default 127.0.0.1:50055).
+    pub addr: String,
+    /// Where `dchat gateway` listens (`GATEWAY_BIND`, default 127.0.0.1:50055).
+    pub bind: SocketAddr,
+    /// Mark the session cookie `Secure`, for deployments behind HTTPS (default false).
+    pub secure_cookies: bool,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        Self { addr: "127.0.0.1:50055".to_owned(), bind: loopback(50055), secure_cookies: false }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,11 +108,13 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("./data"),
             grpc_bind: loopback(50050),
+            http_bind: loopback(8080),
             durability: Durability::Full,
             auth: AuthSection::default(),
             room: RoomSection::default(),
             message: MessageSection::default(),
             presence: PresenceSection::default(),
+            gateway: GatewaySection::default(),
         }
     }
 }
@@ -170,6 +192,13 @@ impl Config {
             durability: self.durability,
             max_text_chars: self.message.max_text_chars,
             max_queued_appends: self.message.max_queued_appends,
+        }
+    }
+
+    pub fn gateway_config(&self) -> dchat_gateway::GatewayConfig {
+        dchat_gateway::GatewayConfig {
+            cookie_max_age_secs: self.auth.token_ttl_secs,
+            secure_cookies: self.gateway.secure_cookies,
         }
     }
 

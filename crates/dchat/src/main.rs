@@ -14,7 +14,12 @@ async fn main() -> anyhow::Result<()> {
     let (config, role) = cli.into_config()?;
     let app = App::build(config, role).await?;
     // One line on stdout, so that scripts and tests that asked for port 0 learn the real one.
-    writeln!(std::io::stdout(), "dchat listening on {}", app.grpc_addr())?;
+    if let Some(addr) = app.grpc_addr() {
+        writeln!(std::io::stdout(), "dchat listening on {addr}")?;
+    }
+    if let Some(addr) = app.http_addr() {
+        writeln!(std::io::stdout(), "dchat http on http://{addr}")?;
+    }
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     app.run_until_stopped(shutdown).await

@@ -55,7 +55,7 @@ async fn a_message_role_whose_room_service_is_down_keeps_serving_and_answers_una
     // Nothing listens on port 1: every membership check fails to connect.
     config.room.addr = "127.0.0.1:1".into();
     let app = App::build(config, Role::Message).await.unwrap();
-    let addr = app.grpc_addr();
+    let addr = app.grpc_addr().expect("a gRPC listener");
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     let channel = connect(addr).await;

@@ -8,8 +8,10 @@
 mod auth;
 mod errors;
 mod grpc_tools;
+mod http;
 mod messages;
 mod presence;
+mod rest;
 mod rooms;
 mod split;
 mod support;

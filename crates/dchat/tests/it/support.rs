@@ -22,6 +22,8 @@ pub(crate) struct TestApp {
     pub(crate) rooms: RoomServiceClient<Channel>,
     pub(crate) messages: MessageServiceClient<Channel>,
     pub(crate) presence: PresenceServiceClient<Channel>,
+    /// Base URL of the HTTP API, e.g. `http://127.0.0.1:41234`.
+    pub(crate) http: String,
     shutdown: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
 }
@@ -44,13 +46,15 @@ pub(crate) async fn spawn_app() -> (TestApp, TempDir) {
 pub(crate) fn test_config(dir: &Path) -> Config {
     let mut config = Config::with_data_dir(dir);
     config.grpc_bind = "127.0.0.1:0".parse().unwrap();
+    config.http_bind = "127.0.0.1:0".parse().unwrap();
     config
 }
 
 /// Builds (binding the port) and then spawns the server: no waiting for readiness needed.
 pub(crate) async fn spawn_app_with(config: Config) -> TestApp {
     let app = App::build(config, Role::All).await.expect("build the app");
-    let addr = app.grpc_addr();
+    let addr = app.grpc_addr().expect("a gRPC listener");
+    let http = format!("http://{}", app.http_addr().expect("an HTTP listener"));
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     let channel = connect(addr).await;
@@ -60,6 +64,7 @@ pub(crate) async fn spawn_app_with(config: Config) -> TestApp {
         messages: MessageServiceClient::new(channel.clone()),
         presence: PresenceServiceClient::new(channel.clone()),
         channel,
+        http,
         shutdown,
         server,
     }

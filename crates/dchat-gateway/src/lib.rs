@@ -1,0 +1,21 @@
+//! The public edge of dchat: the seed-compatible HTTP/JSON API (and, as it grows, the
+//! WebSocket push protocol and the `gateway.v1` gRPC service).
+//!
+//! The gateway is stateless apart from caches: it turns tokens into identities through the
+//! auth service and forwards every operation to the owning service over gRPC.
+//!
+//! Architecture Invariant: this is the only crate that knows JSON and HTTP, and it never
+//! touches a database.
+
+mod auth;
+mod dto;
+mod error;
+mod names;
+mod rest;
+mod router;
+mod state;
+
+pub use crate::{
+    router::router,
+    state::{GatewayConfig, GatewayState, Upstreams},
+};

@@ -1,0 +1,56 @@
+//! Display names by user id, cached briefly: history pages name every sender, and asking
+//! the auth service once per message would multiply the cost of a page.
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, PoisonError},
+    time::{Duration, Instant},
+};
+
+use dchat_proto::auth::v1::{UserId, auth_service_client::AuthServiceClient};
+use tonic::transport::Channel;
+
+/// How long a name is trusted. A rename through this gateway updates it at once; a rename
+/// elsewhere shows here within this time.
+const NAME_TTL: Duration = Duration::from_secs(30);
+/// Names kept at most; past this the cache starts over.
+const MAX_NAMES: usize = 50_000;
+
+#[derive(Debug)]
+pub(crate) struct DisplayNames {
+    auth: AuthServiceClient<Channel>,
+    cache: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl DisplayNames {
+    pub(crate) fn new(auth: AuthServiceClient<Channel>) -> Self {
+        Self { auth, cache: Mutex::default() }
+    }
+
+    /// The display name of `user_id`; an unknown user shows as an empty name rather than
+    /// failing the whole page.
+    pub(crate) async fn get(&self, user_id: &str) -> String {
+        if let Some((name, at)) = self.cache.lock().unwrap_or_else(PoisonError::into_inner).get(user_id) {
+            if at.elapsed() < NAME_TTL {
+                return name.clone();
+            }
+        }
+        let name = match self.auth.clone().get_user(UserId { user_id: user_id.to_owned() }).await {
+            Ok(user) => user.into_inner().display_name,
+            Err(status) => {
+                tracing::debug!(%status, user_id, "no display name");
+                return String::new();
+            }
+        };
+        self.remember(user_id, &name);
+        name
+    }
+
+    pub(crate) fn remember(&self, user_id: &str, name: &str) {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= MAX_NAMES {
+            cache.clear();
+        }
+        cache.insert(user_id.to_owned(), (name.to_owned(), Instant::now()));
+    }
+}

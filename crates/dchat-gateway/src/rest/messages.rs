@@ -1,0 +1,82 @@
+//! Messages: append and history.
+
+use std::collections::HashMap;
+
+use axum::{Json, extract::State};
+use dchat_proto::message::v1::{AppendReq, ListReq};
+use tonic::Code;
+
+use crate::{
+    auth::CurrentUser,
+    dto::{AppendBody, AppendView, ListQuery, MessageView, MessagesView},
+    error::{ApiError, ApiJson, ApiQuery},
+    state::GatewayState,
+};
+
+/// Turns "not a member" from the message service into the room answer that does not tell
+/// a missing room from a closed one.
+fn room_error(room_id: &str, status: tonic::Status) -> ApiError {
+    if status.code() == Code::PermissionDenied { ApiError::room_forbidden(room_id) } else { status.into() }
+}
+
+/// # POST /api/message/append
+///
+/// Stores `text` in `room_id` and answers its offset once it is durable. With `client_id`,
+/// a retry returns the original offset and stores nothing new. Members only.
+pub(crate) async fn append(
+    State(state): State<GatewayState>,
+    user: CurrentUser,
+    ApiJson(body): ApiJson<AppendBody>,
+) -> Result<Json<AppendView>, ApiError> {
+    let request = AppendReq {
+        room_id: body.room_id.clone(),
+        user_id: user.user_id,
+        text: body.text,
+        idempotency_key: body.client_id.unwrap_or_default(),
+    };
+    let appended =
+        state.messages().append(request).await.map_err(|status| room_error(&body.room_id, status))?.into_inner();
+    Ok(Json(AppendView { ok: true, offset: appended.offset, ts_ms: appended.ts_ms, duplicate: appended.duplicate }))
+}
+
+/// # GET /api/message/list?room_id=&from_offset=&limit=&before=
+///
+/// Oldest first: messages with offset >= `from_offset`, or with `before`, the latest
+/// `limit` messages before that offset. `limit` defaults to 100 and is capped at 500.
+/// Members only.
+pub(crate) async fn list(
+    State(state): State<GatewayState>,
+    user: CurrentUser,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<MessagesView>, ApiError> {
+    let request = ListReq {
+        room_id: query.room_id.clone(),
+        from_offset: query.from_offset.unwrap_or(0),
+        limit: query.limit.unwrap_or(100),
+        before: query.before.unwrap_or(0),
+        user_id: user.user_id,
+    };
+    let mut stream =
+        state.messages().list(request).await.map_err(|status| room_error(&query.room_id, status))?.into_inner();
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut messages = Vec::new();
+    while let Some(message) = stream.message().await? {
+        let display_name = match names.get(&message.user_id) {
+            Some(name) => name.clone(),
+            None => {
+                let name = state.inner.names.get(&message.user_id).await;
+                names.insert(message.user_id.clone(), name.clone());
+                name
+            }
+        };
+        messages.push(MessageView {
+            offset: message.offset,
+            ts_ms: message.ts_ms,
+            user_id: message.user_id,
+            display_name,
+            text: message.text,
+            client_id: (!message.idempotency_key.is_empty()).then_some(message.idempotency_key),
+        });
+    }
+    Ok(Json(MessagesView { messages }))
+}

@@ -1,0 +1,18 @@
+//! The JSON API under `/api`: one module per resource. Each handler's doc starts with its
+//! route. Handlers decode, call a service over gRPC, and encode; rules live in the services.
+
+pub(crate) mod messages;
+pub(crate) mod presence;
+pub(crate) mod rooms;
+pub(crate) mod session;
+
+use dchat_proto::room::v1::JoinLeaveReq;
+
+use crate::{auth::CurrentUser, error::ApiError, state::GatewayState};
+
+/// Fails with 403 unless `user` is a member of `room_id` (a missing room answers the same).
+pub(crate) async fn require_member(state: &GatewayState, room_id: &str, user: &CurrentUser) -> Result<(), ApiError> {
+    let request = JoinLeaveReq { room_id: room_id.to_owned(), user_id: user.user_id.clone() };
+    let member = state.rooms().is_member(request).await?.into_inner().success;
+    if member { Ok(()) } else { Err(ApiError::room_forbidden(room_id)) }
+}

@@ -1,0 +1,110 @@
+//! Accounts and sessions: register, login, logout, the caller's profile, user lookup.
+
+use axum::{
+    Json,
+    extract::State,
+    http::header,
+    response::{IntoResponse, Response},
+};
+use dchat_proto::auth::v1::{AuthResponse, LoginRequest, RegisterRequest, SetDisplayNameRequest, Token, User, UserId};
+
+use crate::{
+    auth::{CurrentUser, expired_cookie, session_cookie},
+    dto::{LoginBody, LookupView, OK, RegisterBody, SessionView, SetNameBody, UserQuery, UserView},
+    error::{ApiError, ApiJson, ApiQuery},
+    state::GatewayState,
+};
+
+fn user_view(user: User) -> UserView {
+    UserView { user_id: user.user_id, email: user.email, username: user.username, display_name: user.display_name }
+}
+
+/// The session as JSON (for non-browser clients) and as an HttpOnly cookie (for browsers).
+fn session_response(state: &GatewayState, session: AuthResponse) -> Result<Response, ApiError> {
+    let user = session.user.ok_or(ApiError::Internal)?;
+    state.inner.names.remember(&user.user_id, &user.display_name);
+    let cookie = session_cookie(&session.access_token, state);
+    let body = SessionView {
+        ok: true,
+        token: session.access_token,
+        expires_at_ms: session.expires_at_ms,
+        user: user_view(user),
+    };
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+/// # POST /api/register
+///
+/// Creates an account from `email` and/or `username`, `password` and `display_name`, puts it
+/// in `general`, and logs it in. 409 when the email or username is taken.
+pub(crate) async fn register(
+    State(state): State<GatewayState>,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> Result<Response, ApiError> {
+    let request = RegisterRequest {
+        email: body.email,
+        password: body.password,
+        display_name: body.display_name,
+        username: body.username,
+    };
+    let session = state.auth().register(request).await?.into_inner();
+    session_response(&state, session)
+}
+
+/// # POST /api/login
+///
+/// Logs in by `email` or `username` and `password`. 401 on any mismatch.
+pub(crate) async fn login(
+    State(state): State<GatewayState>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Response, ApiError> {
+    let request = LoginRequest { email: body.email, password: body.password, username: body.username };
+    let session = state.auth().login(request).await?.into_inner();
+    session_response(&state, session)
+}
+
+/// # POST /api/logout
+///
+/// Revokes the caller's token for good and clears the cookie.
+pub(crate) async fn logout(State(state): State<GatewayState>, user: CurrentUser) -> Result<Response, ApiError> {
+    state.auth().logout(Token { access_token: user.token }).await?;
+    Ok(([(header::SET_COOKIE, expired_cookie())], Json(OK)).into_response())
+}
+
+/// # GET /api/me
+///
+/// The caller's account.
+pub(crate) async fn me(user: CurrentUser) -> Json<UserView> {
+    Json(UserView {
+        user_id: user.user_id,
+        email: user.email,
+        username: user.username,
+        display_name: user.display_name,
+    })
+}
+
+/// # POST /api/profile/setname
+///
+/// Changes the caller's display name.
+pub(crate) async fn set_name(
+    State(state): State<GatewayState>,
+    user: CurrentUser,
+    ApiJson(body): ApiJson<SetNameBody>,
+) -> Result<Json<crate::dto::Ok>, ApiError> {
+    let request = SetDisplayNameRequest { user_id: user.user_id, display_name: body.display_name };
+    let updated = state.auth().set_display_name(request).await?.into_inner();
+    state.inner.names.remember(&updated.user_id, &updated.display_name);
+    Ok(Json(OK))
+}
+
+/// # GET /api/user/lookup?user_id=
+///
+/// Any user's display name. Logged-in callers only.
+pub(crate) async fn lookup(
+    State(state): State<GatewayState>,
+    _user: CurrentUser,
+    ApiQuery(query): ApiQuery<UserQuery>,
+) -> Result<Json<LookupView>, ApiError> {
+    let user = state.auth().get_user(UserId { user_id: query.user_id }).await?.into_inner();
+    Ok(Json(LookupView { user_id: user.user_id, display_name: user.display_name }))
+}

@@ -1,0 +1,39 @@
+//! The HTTP routes. Building the router needs no socket, so it can be served anywhere.
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    routing::{get, post},
+};
+
+use crate::{error::ApiError, rest, state::GatewayState};
+
+/// Request bodies larger than this are refused with 413.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Every HTTP route of the gateway.
+pub fn router(state: GatewayState) -> Router {
+    let api = Router::new()
+        .route("/register", post(rest::session::register))
+        .route("/login", post(rest::session::login))
+        .route("/logout", post(rest::session::logout))
+        .route("/me", get(rest::session::me))
+        .route("/profile/setname", post(rest::session::set_name))
+        .route("/user/lookup", get(rest::session::lookup))
+        .route("/room/create", post(rest::rooms::create))
+        .route("/room/join", post(rest::rooms::join))
+        .route("/room/leave", post(rest::rooms::leave))
+        .route("/room/list", get(rest::rooms::list))
+        .route("/room/public", get(rest::rooms::public))
+        .route("/room/members", get(rest::rooms::members))
+        .route("/message/append", post(rest::messages::append))
+        .route("/message/list", get(rest::messages::list))
+        .route("/presence/heartbeat", post(rest::presence::heartbeat))
+        .route("/presence/roster", get(rest::presence::roster))
+        .fallback(|| async { ApiError::NotFound("no such API route".to_owned()) });
+    Router::new()
+        .nest("/api", api)
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

@@ -1,0 +1,340 @@
+//! The HTTP API over real sockets: every seed route and dchat's additions, response shapes,
+//! the authorization matrix, and malformed input that must never produce a 5xx.
+
+use reqwest::{Method, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::{
+    http::{browser, call, get, keys, post, register},
+    support::spawn_app,
+};
+
+#[tokio::test]
+async fn register_login_me_and_logout_work_with_the_cookie_and_with_a_bearer_token() {
+    let (app, _dir) = spawn_app().await;
+    let (browser_a, registered) = register(&app, "ada").await;
+    assert_eq!(keys(&registered), ["expires_at_ms", "ok", "token", "user"]);
+    assert_eq!(keys(&registered["user"]), ["display_name", "email", "user_id", "username"]);
+    assert_eq!(registered["user"]["display_name"], "ada display");
+
+    let (status, me) = get(&browser_a, &app, "/api/me").await;
+    assert_eq!((status, me["email"].as_str()), (StatusCode::OK, Some("ada@example.com")), "the cookie authenticates");
+
+    // A non-browser client uses the token from the body.
+    let token = registered["token"].as_str().unwrap();
+    let bare = reqwest::Client::new();
+    let response = bare.get(format!("{}/api/me", app.http)).bearer_auth(token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let browser_b = browser();
+    let (status, login) =
+        post(&browser_b, &app, "/api/login", json!({"email": "ada@example.com", "password": "correct horse"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(keys(&login), ["expires_at_ms", "ok", "token", "user"]);
+    let response = bare
+        .post(format!("{}/api/login", app.http))
+        .json(&json!({"email": "ada@example.com", "password": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let set_cookie = response.headers().get(header::SET_COOKIE);
+    assert!(set_cookie.is_none(), "a failed login sets no cookie");
+
+    let (status, body) = post(&browser_a, &app, "/api/logout", json!({})).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"ok": true})));
+    assert_eq!(get(&browser_a, &app, "/api/me").await.0, StatusCode::UNAUTHORIZED, "the cookie is gone");
+    let response = bare.get(format!("{}/api/me", app.http)).bearer_auth(token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "the token is revoked");
+    assert_eq!(get(&browser_b, &app, "/api/me").await.0, StatusCode::OK, "other sessions live on");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_and_same_site_lax() {
+    let (app, _dir) = spawn_app().await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/register", app.http))
+        .json(&json!({"username": "bea", "password": "correct horse"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers().get(header::SET_COOKIE).unwrap().to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("dchat_token="), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn taken_names_conflict_and_bad_input_is_a_400() {
+    let (app, _dir) = spawn_app().await;
+    register(&app, "cid").await;
+    let client = browser();
+    let (status, body) = post(
+        &client,
+        &app,
+        "/api/register",
+        json!({"email": "cid@example.com", "password": "another one", "display_name": "Cid"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(keys(&body), ["error"]);
+    assert_eq!(keys(&body["error"]), ["code", "message"]);
+    assert_eq!(body["error"]["code"], "conflict");
+    let (status, body) =
+        post(&client, &app, "/api/register", json!({"email": "x@example.com", "password": "short"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_argument")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn rooms_can_be_created_joined_listed_and_left() {
+    let (app, _dir) = spawn_app().await;
+    let (ada, _) = register(&app, "ada").await;
+    let (bob, bob_body) = register(&app, "bob").await;
+
+    assert_eq!(
+        post(&ada, &app, "/api/room/create", json!({"room_id": "001", "name": "Chat Room 1"})).await,
+        (StatusCode::OK, json!({"ok": true}))
+    );
+    let (status, body) = post(&ada, &app, "/api/room/create", json!({"room_id": "001", "name": "Again"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+    let (status, _) = post(&ada, &app, "/api/room/create", json!({"room_id": "", "name": "Empty"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the seed's rule: 400 when either is empty");
+
+    let (_, rooms) = get(&ada, &app, "/api/room/list").await;
+    assert_eq!(keys(&rooms), ["rooms"]);
+    assert_eq!(keys(&rooms["rooms"][0]), ["member_count", "name", "room_id"]);
+    let ids: Vec<&str> =
+        rooms["rooms"].as_array().unwrap().iter().map(|room| room["room_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["001", "general"]);
+
+    let (_, public) = get(&bob, &app, "/api/room/public").await;
+    assert_eq!(public["rooms"].as_array().unwrap().len(), 2, "bob can see the room he may join");
+    assert_eq!(post(&bob, &app, "/api/room/join", json!({"room_id": "001"})).await.0, StatusCode::OK);
+    let (status, members) = get(&bob, &app, "/api/room/members?room_id=001").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(keys(&members["members"][1]), ["display_name", "joined_ms", "user_id"]);
+    assert_eq!(members["members"][1]["user_id"], bob_body["user"]["user_id"]);
+    assert_eq!(members["members"][1]["display_name"], "bob display");
+
+    let (status, body) = post(&bob, &app, "/api/room/join", json!({"room_id": "nope"})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden")),
+        "missing rooms look forbidden"
+    );
+
+    assert_eq!(post(&bob, &app, "/api/room/leave", json!({"room_id": "001"})).await.0, StatusCode::OK);
+    let (_, rooms) = get(&bob, &app, "/api/room/list").await;
+    assert_eq!(rooms["rooms"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn messages_are_appended_idempotently_and_listed_both_ways_with_display_names() {
+    let (app, _dir) = spawn_app().await;
+    let (ada, ada_body) = register(&app, "ada").await;
+    let (status, first) =
+        post(&ada, &app, "/api/message/append", json!({"room_id": "general", "text": "hello", "client_id": "c-1"}))
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(keys(&first), ["duplicate", "offset", "ok", "ts_ms"]);
+    assert_eq!((first["offset"].as_i64(), first["duplicate"].as_bool()), (Some(1), Some(false)));
+    let (_, again) =
+        post(&ada, &app, "/api/message/append", json!({"room_id": "general", "text": "hello", "client_id": "c-1"}))
+            .await;
+    assert_eq!((again["offset"].as_i64(), again["duplicate"].as_bool()), (Some(1), Some(true)));
+    for i in 2..=12 {
+        let (_, body) =
+            post(&ada, &app, "/api/message/append", json!({"room_id": "general", "text": format!("m{i}")})).await;
+        assert_eq!(body["offset"].as_i64(), Some(i));
+    }
+
+    let (status, page) = get(&ada, &app, "/api/message/list?room_id=general&from_offset=1&limit=5").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(keys(&page), ["messages"]);
+    let first = &page["messages"][0];
+    assert_eq!(keys(first), ["client_id", "display_name", "offset", "text", "ts_ms", "user_id"]);
+    assert_eq!((first["text"].as_str(), first["client_id"].as_str()), (Some("hello"), Some("c-1")));
+    assert_eq!(first["display_name"], "ada display");
+    assert_eq!(first["user_id"], ada_body["user"]["user_id"]);
+    let offsets = |page: &Value| {
+        page["messages"].as_array().unwrap().iter().map(|m| m["offset"].as_i64().unwrap()).collect::<Vec<_>>()
+    };
+    assert_eq!(offsets(&page), [1, 2, 3, 4, 5]);
+    assert!(keys(&page["messages"][1]).iter().all(|key| *key != "client_id"), "no key, no field");
+    let (_, latest) = get(&ada, &app, "/api/message/list?room_id=general&before=13&limit=3").await;
+    assert_eq!(offsets(&latest), [10, 11, 12]);
+    let (_, older) = get(&ada, &app, "/api/message/list?room_id=general&before=10&limit=3").await;
+    assert_eq!(offsets(&older), [7, 8, 9]);
+    let (_, seed_default) = get(&ada, &app, "/api/message/list?room_id=general").await;
+    assert_eq!(offsets(&seed_default).len(), 12);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn presence_profile_and_lookup_routes_answer_in_the_seed_shapes() {
+    let (app, _dir) = spawn_app().await;
+    let (ada, ada_body) = register(&app, "ada").await;
+    let ada_id = ada_body["user"]["user_id"].as_str().unwrap();
+    assert_eq!(
+        post(&ada, &app, "/api/presence/heartbeat", json!({"room_id": "general"})).await,
+        (StatusCode::OK, json!({"ok": true}))
+    );
+    let (status, roster) = get(&ada, &app, "/api/presence/roster?room_id=general").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(roster, json!({"users": [{"user_id": ada_id, "display_name": "ada display"}]}));
+
+    assert_eq!(
+        post(&ada, &app, "/api/profile/setname", json!({"display_name": "Ada L."})).await,
+        (StatusCode::OK, json!({"ok": true}))
+    );
+    let (status, found) = get(&ada, &app, &format!("/api/user/lookup?user_id={ada_id}")).await;
+    assert_eq!((status, found), (StatusCode::OK, json!({"user_id": ada_id, "display_name": "Ada L."})));
+    app.stop().await;
+}
+
+/// Every protected route, as (method, path, body) for a room parameter `{room}`.
+fn protected_routes(room: &str) -> Vec<(Method, String, Option<Value>)> {
+    vec![
+        (Method::POST, "/api/message/append".into(), Some(json!({"room_id": room, "text": "hi"}))),
+        (Method::GET, format!("/api/message/list?room_id={room}"), None),
+        (Method::POST, "/api/presence/heartbeat".into(), Some(json!({"room_id": room}))),
+        (Method::GET, format!("/api/presence/roster?room_id={room}"), None),
+        (Method::GET, format!("/api/room/members?room_id={room}"), None),
+    ]
+}
+
+#[tokio::test]
+async fn the_authorization_matrix_has_no_unexpected_allow() {
+    let (app, _dir) = spawn_app().await;
+    let (owner, _) = register(&app, "owner").await;
+    let (member, _) = register(&app, "member").await;
+    let (stranger, _) = register(&app, "stranger").await;
+    let (leaver, _) = register(&app, "leaver").await;
+    let (logged_out, _) = register(&app, "gone").await;
+    post(&owner, &app, "/api/room/create", json!({"room_id": "club", "name": "Club"})).await;
+    for client in [&member, &leaver, &logged_out] {
+        assert_eq!(post(client, &app, "/api/room/join", json!({"room_id": "club"})).await.0, StatusCode::OK);
+    }
+    assert_eq!(post(&leaver, &app, "/api/room/leave", json!({"room_id": "club"})).await.0, StatusCode::OK);
+    assert_eq!(post(&logged_out, &app, "/api/logout", json!({})).await.0, StatusCode::OK);
+    let anonymous = browser();
+
+    let mut unexpected = Vec::new();
+    let cases = [
+        ("anonymous", &anonymous, "club", StatusCode::UNAUTHORIZED),
+        ("logged out", &logged_out, "club", StatusCode::UNAUTHORIZED),
+        ("stranger", &stranger, "club", StatusCode::FORBIDDEN),
+        ("after leave", &leaver, "club", StatusCode::FORBIDDEN),
+        ("member, missing room", &member, "ghost", StatusCode::FORBIDDEN),
+        ("member", &member, "club", StatusCode::OK),
+    ];
+    for (who, client, room, expected) in cases {
+        for (method, path, body) in protected_routes(room) {
+            let (status, response) = call(client, &app, method.clone(), &path, body).await;
+            if status != expected {
+                unexpected.push(format!("{who} {method} {path}: {status} {response}"));
+            }
+        }
+    }
+    for token in ["forged", &"0".repeat(64), ""] {
+        let response =
+            reqwest::Client::new().get(format!("{}/api/room/list", app.http)).bearer_auth(token).send().await.unwrap();
+        if response.status() != StatusCode::UNAUTHORIZED {
+            unexpected.push(format!("token {token:?}: {}", response.status()));
+        }
+    }
+    assert!(unexpected.is_empty(), "unexpected answers:\n{}", unexpected.join("\n"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_requests_get_clear_4xx_answers_and_never_a_5xx() {
+    let (app, _dir) = spawn_app().await;
+    let (ada, _) = register(&app, "ada").await;
+    let url = |path: &str| format!("{}{path}", app.http);
+    let huge = "x".repeat(70 * 1024);
+    let cases: Vec<(&str, reqwest::RequestBuilder, StatusCode)> = vec![
+        (
+            "broken JSON",
+            ada.post(url("/api/message/append")).header("content-type", "application/json").body("{\"room_id\": "),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "wrong type",
+            ada.post(url("/api/message/append")).json(&json!({"room_id": 5, "text": "x"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "missing field",
+            ada.post(url("/api/message/append")).json(&json!({"room_id": "general"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("array body", ada.post(url("/api/room/create")).json(&json!([1, 2])), StatusCode::BAD_REQUEST),
+        (
+            "no content type",
+            ada.post(url("/api/room/join")).body("{\"room_id\":\"general\"}"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "form body",
+            ada.post(url("/api/login")).form(&[("email", "a"), ("password", "b")]),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "oversized body",
+            ada.post(url("/api/message/append")).json(&json!({"room_id": "general", "text": huge})),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "text over 4000 chars",
+            ada.post(url("/api/message/append")).json(&json!({"room_id": "general", "text": "y".repeat(4001)})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "empty text",
+            ada.post(url("/api/message/append")).json(&json!({"room_id": "general", "text": ""})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "bad room id",
+            ada.post(url("/api/room/create")).json(&json!({"room_id": "a/b", "name": "x"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("non-numeric limit", ada.get(url("/api/message/list?room_id=general&limit=lots")), StatusCode::BAD_REQUEST),
+        ("negative limit", ada.get(url("/api/message/list?room_id=general&limit=-3")), StatusCode::BAD_REQUEST),
+        (
+            "huge offset",
+            ada.get(url("/api/message/list?room_id=general&from_offset=99999999999999999999")),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("missing query", ada.get(url("/api/presence/roster")), StatusCode::BAD_REQUEST),
+        ("bad user id", ada.get(url("/api/user/lookup?user_id=%00")), StatusCode::BAD_REQUEST),
+        ("unknown route", ada.get(url("/api/nothing/here")), StatusCode::NOT_FOUND),
+        (
+            "control chars in name",
+            ada.post(url("/api/profile/setname")).json(&json!({"display_name": "a\u{0}b"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "invalid UTF-8",
+            ada.post(url("/api/message/append"))
+                .header("content-type", "application/json")
+                .body(vec![b'{', 0xff, 0xfe, b'}']),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (what, request, expected) in cases {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status != expected || body["error"]["code"].as_str().is_none() {
+            wrong.push(format!("{what}: {status} {body}"));
+        }
+    }
+    assert!(wrong.is_empty(), "wrong answers:\n{}", wrong.join("\n"));
+    app.stop().await;
+}
