@@ -23,10 +23,10 @@ pub(crate) struct CurrentUser {
 
 /// The token in `Authorization: Bearer`, or else in the session cookie.
 pub(crate) fn token_from_headers(headers: &HeaderMap) -> Option<String> {
-    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok()) {
-        if let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
-            return Some(token.trim().to_owned());
-        }
+    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok())
+        && let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))
+    {
+        return Some(token.trim().to_owned());
     }
     headers
         .get_all(header::COOKIE)

@@ -30,10 +30,10 @@ impl DisplayNames {
     /// The display name of `user_id`; an unknown user shows as an empty name rather than
     /// failing the whole page.
     pub(crate) async fn get(&self, user_id: &str) -> String {
-        if let Some((name, at)) = self.cache.lock().unwrap_or_else(PoisonError::into_inner).get(user_id) {
-            if at.elapsed() < NAME_TTL {
-                return name.clone();
-            }
+        if let Some((name, at)) = self.cache.lock().unwrap_or_else(PoisonError::into_inner).get(user_id)
+            && at.elapsed() < NAME_TTL
+        {
+            return name.clone();
         }
         let name = match self.auth.clone().get_user(UserId { user_id: user_id.to_owned() }).await {
             Ok(user) => user.into_inner().display_name,
