@@ -120,6 +120,20 @@ impl message_service_server::MessageService for MessageGrpc {
         Ok(Response::new(Box::pin(stream)))
     }
 
+    type TailStream = BoxStream<pb::Msg>;
+
+    async fn tail(&self, request: Request<pb::TailReq>) -> Result<Response<Self::TailStream>, Status> {
+        let req = request.into_inner();
+        let room_id = room_id(&req.room_id)?;
+        let after = req.after.map(|after| non_negative("after", after)).transpose()?;
+        let stream = self
+            .service
+            .tail(room_id, after)
+            .map(|delivery| delivery.map(|message| to_pb(&message)).map_err(Status::from))
+            .take_until(self.stopping.clone().cancelled_owned());
+        Ok(Response::new(Box::pin(stream)))
+    }
+
     async fn next_offset(&self, request: Request<pb::RoomId>) -> Result<Response<pb::Offset>, Status> {
         let room_id = room_id(&request.into_inner().room_id)?;
         Ok(Response::new(pb::Offset { value: self.service.next_offset(&room_id).await? }))

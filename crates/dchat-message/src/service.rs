@@ -171,17 +171,20 @@ impl MessageService {
         after: Option<i64>,
     ) -> Result<ReceiverStream<Delivery>, MessageError> {
         self.authorize(&room_id, user_id).await?;
+        Ok(self.start(Subscription { room_id, user_id: Some(user_id), after }))
+    }
+
+    /// Like [`MessageService::subscribe`] without a subscriber identity: for gateways,
+    /// which authorize each of their clients themselves.
+    pub fn tail(&self, room_id: RoomId, after: Option<i64>) -> ReceiverStream<Delivery> {
+        self.start(Subscription { room_id, user_id: None, after })
+    }
+
+    fn start(&self, subscription: Subscription) -> ReceiverStream<Delivery> {
         let (out, deliveries) = mpsc::channel(256);
-        let subscription = Subscription { room_id, user_id, after };
         let inner = &self.inner;
-        tokio::spawn(subscription::run(
-            subscription,
-            inner.reader.clone(),
-            inner.hub.clone(),
-            inner.membership.clone(),
-            out,
-        ));
-        Ok(ReceiverStream::new(deliveries))
+        tokio::spawn(subscription::run(subscription, inner.reader.clone(), inner.hub.clone(), inner.membership.clone(), out));
+        ReceiverStream::new(deliveries)
     }
 
     /// Stops the background tasks after committing every queued append, then closes the

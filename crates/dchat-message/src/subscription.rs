@@ -29,7 +29,9 @@ pub(crate) type Delivery = Result<Arc<StoredMessage>, MessageError>;
 #[derive(Debug)]
 pub(crate) struct Subscription {
     pub(crate) room_id: RoomId,
-    pub(crate) user_id: UserId,
+    /// The reader whose membership is followed; `None` for a gateway's tail, whose
+    /// clients the gateway authorizes itself.
+    pub(crate) user_id: Option<UserId>,
     /// Replay every message after this offset first; `None` means live messages only.
     pub(crate) after: Option<i64>,
 }
@@ -94,6 +96,7 @@ async fn deliver(
                     Err(RecvError::Closed) => return Ok(()),
                 },
                 news_item = news.recv() => {
+                    let Some(user_id) = user_id else { continue };
                     let recheck = match news_item {
                         Ok(MembershipNews::Left { room_id: left_room, user_id: left_user }) => {
                             if &left_room == room_id && &left_user == user_id {

@@ -46,6 +46,7 @@ fn event_to_pb(event: PresenceEvent) -> pb::PresenceEvent {
     let kind = match event.kind {
         PresenceKind::Join => Type::Join,
         PresenceKind::Leave => Type::Leave,
+        PresenceKind::Typing => Type::Typing,
     };
     pb::PresenceEvent {
         r#type: kind.into(),
@@ -64,6 +65,11 @@ fn user_id(raw: &str) -> Result<UserId, Status> {
     UserId::parse(raw).map_err(from_validation)
 }
 
+/// A display name when one is given; heartbeats may omit it.
+fn optional_display_name(raw: &str) -> Result<Option<DisplayName>, Status> {
+    if raw.trim().is_empty() { Ok(None) } else { DisplayName::parse(raw).map(Some).map_err(from_validation) }
+}
+
 fn session_id(raw: &str) -> Result<&str, Status> {
     if raw.len() > MAX_SESSION_ID_BYTES {
         return Err(Status::invalid_argument(format!("session_id: is longer than {MAX_SESSION_ID_BYTES} bytes")));
@@ -75,11 +81,7 @@ fn session_id(raw: &str) -> Result<&str, Status> {
 impl presence_service_server::PresenceService for PresenceGrpc {
     async fn heartbeat(&self, request: Request<pb::HeartbeatReq>) -> Result<Response<pb::Ack>, Status> {
         let req = request.into_inner();
-        let display_name = if req.display_name.trim().is_empty() {
-            None
-        } else {
-            Some(DisplayName::parse(&req.display_name).map_err(from_validation)?)
-        };
+        let display_name = optional_display_name(&req.display_name)?;
         self.service.heartbeat(
             room_id(&req.room_id)?,
             user_id(&req.user_id)?,
@@ -122,6 +124,13 @@ impl presence_service_server::PresenceService for PresenceGrpc {
         });
         let stream = snapshot.chain(live).take_until(self.stopping.clone().cancelled_owned());
         Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn typing(&self, request: Request<pb::HeartbeatReq>) -> Result<Response<pb::Ack>, Status> {
+        let req = request.into_inner();
+        let display_name = optional_display_name(&req.display_name)?;
+        self.service.typing(room_id(&req.room_id)?, user_id(&req.user_id)?, display_name);
+        Ok(Response::new(pb::Ack { ok: true, error: String::new() }))
     }
 
     async fn disconnect(&self, request: Request<pb::DisconnectReq>) -> Result<Response<pb::Ack>, Status> {

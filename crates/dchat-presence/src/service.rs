@@ -23,6 +23,8 @@ pub struct PresenceConfig {
 pub enum PresenceKind {
     Join,
     Leave,
+    /// Not a change of state: a passing signal for the room's subscribers.
+    Typing,
 }
 
 /// A user came online in, or left, a room.
@@ -120,6 +122,17 @@ impl PresenceService {
             room.emit(PresenceEvent { kind: PresenceKind::Join, room_id, user_id, display_name, ts_ms: now });
         }
         Ok(())
+    }
+
+    /// Tells the room's subscribers that `user_id` is typing. Nothing is remembered.
+    pub fn typing(&self, room_id: RoomId, user_id: UserId, display_name: Option<DisplayName>) {
+        let mut rooms = self.lock();
+        let Some(room) = rooms.get_mut(&room_id) else { return };
+        let display_name = display_name
+            .map(|name| name.to_string())
+            .or_else(|| room.users.get(&user_id).map(|user| user.display_name.clone()))
+            .unwrap_or_default();
+        room.emit(PresenceEvent { kind: PresenceKind::Typing, room_id, user_id, display_name, ts_ms: now_ms() });
     }
 
     /// Ends one session now. The user goes offline if it was their last.
