@@ -1,5 +1,5 @@
-//! The public edge of dchat: the seed-compatible HTTP/JSON API (and, as it grows, the
-//! WebSocket push protocol and the `gateway.v1` gRPC service).
+//! The public edge of dchat: the seed-compatible HTTP/JSON API and the WebSocket push
+//! protocol (and, as it grows, the `gateway.v1` gRPC service).
 //!
 //! The gateway is stateless apart from caches: it turns tokens into identities through the
 //! auth service and forwards every operation to the owning service over gRPC.
@@ -8,12 +8,15 @@
 //! touches a database.
 
 mod auth;
+mod connections;
 mod dto;
 mod error;
+mod membership;
 mod names;
 mod rest;
 mod router;
 mod state;
+mod ws;
 
 pub use crate::{
     router::router,

@@ -8,6 +8,7 @@ use axum::{
 
 use crate::{error::ApiError, rest, state::GatewayState};
 
+
 /// Request bodies larger than this are refused with 413.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -30,6 +31,7 @@ pub fn router(state: GatewayState) -> Router {
         .route("/message/list", get(rest::messages::list))
         .route("/presence/heartbeat", post(rest::presence::heartbeat))
         .route("/presence/roster", get(rest::presence::roster))
+        .route("/ws", get(crate::ws::upgrade))
         .fallback(|| async { ApiError::NotFound("no such API route".to_owned()) });
     Router::new()
         .nest("/api", api)

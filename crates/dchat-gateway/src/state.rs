@@ -1,14 +1,22 @@
 //! What every handler shares: clients of the four services, configuration, caches.
 
-use std::sync::Arc;
+use std::{
+    hash::{BuildHasher, RandomState},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use dchat_proto::{
     auth::v1::auth_service_client::AuthServiceClient, message::v1::message_service_client::MessageServiceClient,
     presence::v1::presence_service_client::PresenceServiceClient, room::v1::room_service_client::RoomServiceClient,
 };
+use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
-use crate::names::DisplayNames;
+use crate::{connections::Connections, names::DisplayNames, ws::RoomFeeds};
 
 /// The gateway's section of the configuration.
 #[derive(Debug, Clone)]
@@ -17,6 +25,12 @@ pub struct GatewayConfig {
     pub cookie_max_age_secs: u64,
     /// Mark the session cookie `Secure` (set when dchat is served over HTTPS).
     pub secure_cookies: bool,
+    /// Origins, besides the server's own, whose pages may open WebSockets.
+    pub allowed_origins: Vec<String>,
+    /// Frames queued for one WebSocket before it counts as lagging and is closed (4008).
+    pub ws_queue_frames: usize,
+    /// How often open WebSockets renew their presence; well inside the presence TTL.
+    pub presence_heartbeat: Duration,
 }
 
 /// gRPC channels to the services the gateway forwards to.
@@ -41,10 +55,17 @@ pub(crate) struct Inner {
     pub(crate) presence: PresenceServiceClient<Channel>,
     pub(crate) config: GatewayConfig,
     pub(crate) names: DisplayNames,
+    pub(crate) feeds: RoomFeeds,
+    pub(crate) connections: Connections,
+    /// Cancelled when the process stops: ends room feeds and background work.
+    pub(crate) stopping: CancellationToken,
+    /// Random per process, so that presence sessions of two gateways never collide.
+    pub(crate) instance_id: u64,
+    next_connection_id: AtomicU64,
 }
 
 impl GatewayState {
-    pub fn new(upstreams: Upstreams, config: GatewayConfig) -> Self {
+    pub fn new(upstreams: Upstreams, config: GatewayConfig, stopping: CancellationToken) -> Self {
         let auth = AuthServiceClient::new(upstreams.auth);
         Self {
             inner: Arc::new(Inner {
@@ -54,8 +75,23 @@ impl GatewayState {
                 messages: MessageServiceClient::new(upstreams.messages),
                 presence: PresenceServiceClient::new(upstreams.presence),
                 config,
+                feeds: RoomFeeds::default(),
+                connections: Connections::default(),
+                stopping,
+                instance_id: RandomState::new().hash_one(std::process::id()),
+                next_connection_id: AtomicU64::new(1),
             }),
         }
+    }
+
+    /// Background work of the gateway (following membership changes) until stopped.
+    pub async fn run_until_stopped(self) {
+        let stopping = self.inner.stopping.clone();
+        crate::membership::follow(self, stopping).await;
+    }
+
+    pub(crate) fn next_connection_id(&self) -> u64 {
+        self.inner.next_connection_id.fetch_add(1, Ordering::Relaxed)
     }
 
     // Clients are cheap handles onto one shared HTTP/2 connection; each call takes a copy.

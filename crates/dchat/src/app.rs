@@ -111,7 +111,8 @@ impl App {
                     messages: lazy_channel(&addr_of(&config.message.addr))?,
                     presence: lazy_channel(&addr_of(&config.presence.addr))?,
                 };
-                let state = GatewayState::new(upstreams, config.gateway_config());
+                let state = GatewayState::new(upstreams, config.gateway_config(), stopping.clone());
+                workers.spawn(state.clone().run_until_stopped());
                 Some((listener, dchat_gateway::router(state)))
             }
         };

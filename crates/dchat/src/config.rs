@@ -39,11 +39,21 @@ pub struct GatewaySection {
     pub bind: SocketAddr,
     /// Mark the session cookie `Secure`, for deployments behind HTTPS (default false).
     pub secure_cookies: bool,
+    /// Origins, besides the server's own, whose pages may open WebSockets (default none).
+    pub allowed_origins: Vec<String>,
+    /// Frames queued for one WebSocket before it is closed as lagging (default 4096).
+    pub ws_queue_frames: usize,
 }
 
 impl Default for GatewaySection {
     fn default() -> Self {
-        Self { addr: "127.0.0.1:50055".to_owned(), bind: loopback(50055), secure_cookies: false }
+        Self {
+            addr: "127.0.0.1:50055".to_owned(),
+            bind: loopback(50055),
+            secure_cookies: false,
+            allowed_origins: Vec::new(),
+            ws_queue_frames: 4096,
+        }
     }
 }
 
@@ -199,6 +209,10 @@ impl Config {
         dchat_gateway::GatewayConfig {
             cookie_max_age_secs: self.auth.token_ttl_secs,
             secure_cookies: self.gateway.secure_cookies,
+            allowed_origins: self.gateway.allowed_origins.clone(),
+            ws_queue_frames: self.gateway.ws_queue_frames,
+            // A third of the TTL: two heartbeats may be lost before presence lapses.
+            presence_heartbeat: Duration::from_secs(self.presence.ttl_secs.max(1)) / 3,
         }
     }
 

@@ -67,7 +67,9 @@ pub(crate) async fn login(
 ///
 /// Revokes the caller's token for good and clears the cookie.
 pub(crate) async fn logout(State(state): State<GatewayState>, user: CurrentUser) -> Result<Response, ApiError> {
-    state.auth().logout(Token { access_token: user.token }).await?;
+    state.auth().logout(Token { access_token: user.token.clone() }).await?;
+    // Open WebSockets of this session end now, not when they next send something.
+    state.inner.connections.close_token(&user.token);
     Ok(([(header::SET_COOKIE, expired_cookie())], Json(OK)).into_response())
 }
 

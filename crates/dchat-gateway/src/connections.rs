@@ -1,0 +1,89 @@
+//! The WebSocket connections open on this gateway, by user: how a logout closes a token's
+//! connections and how leaving a room ends the subscriptions to it.
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, MutexGuard, PoisonError},
+};
+
+use tokio::sync::mpsc;
+
+use crate::state::GatewayState;
+
+/// What the gateway may tell a connection from outside.
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// Close the connection with this WebSocket close code and reason.
+    Close { code: u16, reason: &'static str },
+    /// The user is no longer a member of this room: end the subscription.
+    Left { room_id: String },
+}
+
+#[derive(Debug)]
+struct Entry {
+    conn_id: u64,
+    token: String,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Connections {
+    by_user: Mutex<HashMap<String, Vec<Entry>>>,
+}
+
+/// A connection's place in the registry; dropping it removes the connection.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    state: GatewayState,
+    user_id: String,
+    conn_id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut by_user = self.state.inner.connections.lock();
+        if let Some(entries) = by_user.get_mut(&self.user_id) {
+            entries.retain(|entry| entry.conn_id != self.conn_id);
+            if entries.is_empty() {
+                by_user.remove(&self.user_id);
+            }
+        }
+    }
+}
+
+impl Connections {
+    // A std mutex: held for a few vector operations, never across an await.
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Vec<Entry>>> {
+        self.by_user.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn register(
+        state: &GatewayState,
+        user_id: &str,
+        token: &str,
+        conn_id: u64,
+        control: mpsc::UnboundedSender<Control>,
+    ) -> Registration {
+        let entry = Entry { conn_id, token: token.to_owned(), control };
+        state.inner.connections.lock().entry(user_id.to_owned()).or_default().push(entry);
+        Registration { state: state.clone(), user_id: user_id.to_owned(), conn_id }
+    }
+
+    /// Closes every connection opened with `token` (after a logout).
+    pub(crate) fn close_token(&self, token: &str) {
+        for entries in self.lock().values() {
+            for entry in entries.iter().filter(|entry| entry.token == token) {
+                let _ = entry.control.send(Control::Close { code: 4001, reason: "logged out" });
+            }
+        }
+    }
+
+    /// Ends `user_id`'s subscriptions to `room_id` (after a leave).
+    pub(crate) fn left(&self, room_id: &str, user_id: &str) {
+        if let Some(entries) = self.lock().get(user_id) {
+            for entry in entries {
+                let _ = entry.control.send(Control::Left { room_id: room_id.to_owned() });
+            }
+        }
+    }
+}

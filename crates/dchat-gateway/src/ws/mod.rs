@@ -1,0 +1,60 @@
+//! The WebSocket endpoint `GET /api/ws`: push instead of polling.
+//!
+//! `protocol` defines the frames, `session` runs one connection, `forward` one
+//! subscription of a connection, and `feeds` the one upstream subscription per room that
+//! all of this gateway's connections share.
+
+mod feeds;
+mod forward;
+mod protocol;
+mod session;
+
+pub(crate) use feeds::RoomFeeds;
+
+use axum::{
+    extract::{State, WebSocketUpgrade},
+    http::{HeaderMap, header},
+    response::{IntoResponse, Response},
+};
+
+use crate::{auth::CurrentUser, error::ApiError, state::GatewayState};
+
+/// Inbound frames (and messages) larger than this close the connection.
+const MAX_INBOUND_BYTES: usize = 64 * 1024;
+
+/// # GET /api/ws
+///
+/// Upgrades to the WebSocket protocol. Authenticated by the session cookie or a bearer
+/// token on the upgrade request. A browser's `Origin` must be this server's own (or in
+/// the configured allow-list); requests without `Origin` (non-browser clients) pass.
+pub(crate) async fn upgrade(
+    State(state): State<GatewayState>,
+    headers: HeaderMap,
+    user: Result<CurrentUser, ApiError>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    check_origin(&state, &headers)?;
+    let user = user?;
+    let response = upgrade
+        // tungstenite's defaults (128 KiB read buffer, 64 MiB messages) are far too generous
+        // for idle chat connections and for what a client may make us buffer.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_message_size(MAX_INBOUND_BYTES)
+        .max_frame_size(MAX_INBOUND_BYTES)
+        .on_upgrade(move |socket| session::serve(socket, state, user));
+    Ok(response.into_response())
+}
+
+fn check_origin(state: &GatewayState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    let origin = origin.to_str().unwrap_or_default();
+    let host = headers.get(header::HOST).and_then(|host| host.to_str().ok()).unwrap_or_default();
+    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    let same_origin = !host.is_empty() && origin_host == host;
+    if same_origin || state.inner.config.allowed_origins.iter().any(|allowed| allowed == origin) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!("origin {origin:?} may not open a WebSocket here")))
+    }
+}

@@ -1,0 +1,114 @@
+//! The WebSocket protocol's frames: JSON text, one object per frame, tagged by `type`.
+//!
+//! Client frames are parsed here; server frames are built here and serialized once. A
+//! message frame in particular is serialized once per gateway and the same bytes go to
+//! every recipient.
+
+use axum::extract::ws::Utf8Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What a client may send.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum ClientFrame {
+    Subscribe {
+        room_id: String,
+        #[serde(default)]
+        after: Option<i64>,
+        #[serde(default, rename = "ref")]
+        reference: Option<Value>,
+    },
+    Unsubscribe {
+        room_id: String,
+        #[serde(default, rename = "ref")]
+        reference: Option<Value>,
+    },
+    Send {
+        room_id: String,
+        text: String,
+        #[serde(default)]
+        client_id: Option<String>,
+        #[serde(default, rename = "ref")]
+        reference: Option<Value>,
+    },
+    Typing {
+        room_id: String,
+        #[serde(default, rename = "ref")]
+        reference: Option<Value>,
+    },
+}
+
+/// Parses a client frame; on failure, returns the frame's `ref` (if it had one) with the
+/// reason, so the error reply can be matched to the request.
+pub(crate) fn parse(text: &str) -> Result<ClientFrame, (Option<Value>, String)> {
+    let value: Value = serde_json::from_str(text).map_err(|err| (None, format!("not JSON: {err}")))?;
+    let reference = value.get("ref").cloned();
+    serde_json::from_value(value).map_err(|err| (reference, format!("bad frame: {err}")))
+}
+
+fn to_bytes(value: &impl Serialize) -> Utf8Bytes {
+    // Serializing our own frame types cannot fail: they are plain strings and numbers.
+    Utf8Bytes::from(serde_json::to_string(value).unwrap_or_default())
+}
+
+#[derive(Serialize)]
+struct MessageFrame<'a> {
+    r#type: &'static str,
+    room_id: &'a str,
+    offset: i64,
+    user_id: &'a str,
+    display_name: &'a str,
+    text: &'a str,
+    ts_ms: i64,
+    client_id: Option<&'a str>,
+}
+
+/// `{"type":"message", ...}`
+pub(crate) fn message(message: &dchat_proto::message::v1::Msg, display_name: &str) -> Utf8Bytes {
+    to_bytes(&MessageFrame {
+        r#type: "message",
+        room_id: &message.room_id,
+        offset: message.offset,
+        user_id: &message.user_id,
+        display_name,
+        text: &message.text,
+        ts_ms: message.ts_ms,
+        client_id: (!message.idempotency_key.is_empty()).then_some(message.idempotency_key.as_str()),
+    })
+}
+
+/// `{"type":"subscribed","room_id":R,"head":H}`: the backlog is delivered.
+pub(crate) fn subscribed(room_id: &str, head: i64, reference: Option<&Value>) -> Utf8Bytes {
+    to_bytes(&serde_json::json!({ "type": "subscribed", "room_id": room_id, "head": head, "ref": reference }))
+}
+
+/// `{"type":"unsubscribed","room_id":R}`
+pub(crate) fn unsubscribed(room_id: &str, reference: Option<&Value>) -> Utf8Bytes {
+    to_bytes(&serde_json::json!({ "type": "unsubscribed", "room_id": room_id, "ref": reference }))
+}
+
+/// `{"type":"ack",...}`: the message is durable at `offset`.
+pub(crate) fn ack(client_id: Option<&str>, room_id: &str, offset: i64, ts_ms: i64, reference: Option<&Value>) -> Utf8Bytes {
+    to_bytes(&serde_json::json!({
+        "type": "ack", "client_id": client_id, "room_id": room_id, "offset": offset, "ts_ms": ts_ms, "ref": reference,
+    }))
+}
+
+/// `{"type":"presence",...}` with status `online` or `offline`.
+pub(crate) fn presence(room_id: &str, user_id: &str, display_name: &str, online: bool) -> Utf8Bytes {
+    let status = if online { "online" } else { "offline" };
+    to_bytes(&serde_json::json!({
+        "type": "presence", "room_id": room_id, "user_id": user_id, "display_name": display_name, "status": status,
+    }))
+}
+
+/// `{"type":"typing",...}`
+pub(crate) fn typing(room_id: &str, user_id: &str, display_name: &str) -> Utf8Bytes {
+    to_bytes(&serde_json::json!({ "type": "typing", "room_id": room_id, "user_id": user_id, "display_name": display_name }))
+}
+
+/// `{"type":"error","ref","code","message"}`; `room_id` when the error concerns one room.
+pub(crate) fn error(reference: Option<&Value>, code: &str, message: &str, room_id: Option<&str>) -> Utf8Bytes {
+    to_bytes(&serde_json::json!({ "type": "error", "ref": reference, "code": code, "message": message, "room_id": room_id }))
+}

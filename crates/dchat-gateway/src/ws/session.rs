@@ -1,0 +1,296 @@
+//! One WebSocket connection: a reader loop that handles client frames, a writer task that
+//! batches queued frames onto the socket, a sender task that appends messages in the order
+//! the client sent them, and one forwarder task per subscribed room.
+//!
+//! No lock is held across a socket write: tasks hand frames to the writer through a
+//! bounded queue, and a full queue closes the connection with 4008 "lagged".
+
+use std::{collections::HashMap, time::Duration};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use dchat_proto::{
+    message::v1::AppendReq,
+    presence::v1::{DisconnectReq, HeartbeatReq},
+    room::v1::JoinLeaveReq,
+};
+use futures::{SinkExt, StreamExt, stream::SplitSink};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+
+use crate::{
+    auth::CurrentUser,
+    connections::{Connections, Control},
+    state::GatewayState,
+    ws::{
+        forward::{self, Outbox, Subscriber},
+        protocol::{self, ClientFrame},
+    },
+};
+
+/// Sends a connection may have waiting for their ack before new ones are refused.
+const MAX_PENDING_SENDS: usize = 256;
+/// How long a closing connection's writer may take to deliver what is queued and the close
+/// frame, before the socket is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+/// A message to append, in the order the client sent it.
+#[derive(Debug)]
+struct SendRequest {
+    room_id: String,
+    text: String,
+    client_id: Option<String>,
+    reference: Option<Value>,
+}
+
+/// Serves one upgraded connection until it closes.
+pub(crate) async fn serve(socket: WebSocket, state: GatewayState, user: CurrentUser) {
+    let conn_id = state.next_connection_id();
+    let presence_session = format!("ws-{}-{conn_id}", state.inner.instance_id);
+    let (sink, mut incoming) = socket.split();
+    let (frames, queued) = mpsc::channel(state.inner.config.ws_queue_frames.max(1));
+    let (close_tx, close_rx) = oneshot::channel();
+    let writer = tokio::spawn(write_frames(sink, queued, close_rx));
+    let outbox = Outbox { frames, lagged: CancellationToken::new() };
+    let (control_tx, mut control) = mpsc::unbounded_channel();
+    let _registration = Connections::register(&state, &user.user_id, &user.token, conn_id, control_tx);
+    let (sends, pending_sends) = mpsc::channel(MAX_PENDING_SENDS);
+    let sender = tokio::spawn(append_in_order(state.clone(), user.user_id.clone(), pending_sends, outbox.clone()));
+    let mut connection = Connection { state: state.clone(), user, presence_session, outbox, sends, subscriptions: HashMap::new() };
+    let mut heartbeats = tokio::time::interval(state.inner.config.presence_heartbeat);
+    heartbeats.tick().await;
+
+    let close = loop {
+        tokio::select! {
+            frame = incoming.next() => match frame {
+                Some(Ok(Message::Text(text))) => connection.handle(text.as_str()).await,
+                Some(Ok(Message::Binary(_))) => {
+                    connection.outbox.push(protocol::error(None, "invalid_argument", "binary frames are not supported", None));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+            },
+            () = connection.outbox.lagged.cancelled() => break Some((4008, "lagged")),
+            order = control.recv() => match order {
+                Some(Control::Close { code, reason }) => break Some((code, reason)),
+                Some(Control::Left { room_id }) => connection.left(&room_id).await,
+                None => {}
+            },
+            _ = heartbeats.tick() => connection.heartbeat_all().await,
+        }
+    };
+    connection.close_all().await;
+    sender.abort();
+    if let Some((code, reason)) = close {
+        let _ = close_tx.send(CloseFrame { code, reason: Utf8Bytes::from_static(reason) });
+    } else {
+        drop(close_tx);
+    }
+    drop(connection);
+    if tokio::time::timeout(CLOSE_GRACE, writer).await.is_err() {
+        tracing::debug!(conn_id, "dropped a connection whose socket would not drain");
+    }
+}
+
+/// Writes queued frames, several per flush when several are waiting; on a close order,
+/// sends the close frame and stops.
+async fn write_frames(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut queued: mpsc::Receiver<Utf8Bytes>,
+    mut close: oneshot::Receiver<CloseFrame>,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            order = &mut close => {
+                if let Ok(frame) = order {
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                }
+                break;
+            }
+            frame = queued.recv() => {
+                let Some(frame) = frame else { break };
+                if sink.feed(Message::Text(frame)).await.is_err() {
+                    break;
+                }
+                while let Ok(frame) = queued.try_recv() {
+                    if sink.feed(Message::Text(frame)).await.is_err() {
+                        return;
+                    }
+                }
+                if sink.flush().await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = sink.close().await;
+}
+
+/// Appends the client's messages one after another, so that one client's messages keep
+/// the order it sent them in, and answers each with an ack or an error.
+async fn append_in_order(state: GatewayState, user_id: String, mut pending: mpsc::Receiver<SendRequest>, outbox: Outbox) {
+    while let Some(send) = pending.recv().await {
+        let request = AppendReq {
+            room_id: send.room_id.clone(),
+            user_id: user_id.clone(),
+            text: send.text,
+            idempotency_key: send.client_id.clone().unwrap_or_default(),
+        };
+        let frame = match state.messages().append(request).await {
+            Ok(appended) => {
+                let appended = appended.into_inner();
+                protocol::ack(send.client_id.as_deref(), &send.room_id, appended.offset, appended.ts_ms, send.reference.as_ref())
+            }
+            Err(status) => protocol::error(send.reference.as_ref(), error_code(&status), status.message(), Some(&send.room_id)),
+        };
+        if !outbox.push(frame) {
+            return;
+        }
+    }
+}
+
+/// The protocol's error code for a service's answer.
+fn error_code(status: &tonic::Status) -> &'static str {
+    match status.code() {
+        Code::InvalidArgument | Code::OutOfRange => "invalid_argument",
+        Code::PermissionDenied | Code::NotFound => "forbidden",
+        Code::Unauthenticated => "unauthenticated",
+        Code::ResourceExhausted => "rate_limited",
+        _ => "unavailable",
+    }
+}
+
+/// The reader side's state of one connection.
+struct Connection {
+    state: GatewayState,
+    user: CurrentUser,
+    presence_session: String,
+    outbox: Outbox,
+    sends: mpsc::Sender<SendRequest>,
+    /// Room id -> the cancellation of its forwarder.
+    subscriptions: HashMap<String, CancellationToken>,
+}
+
+impl Connection {
+    async fn handle(&mut self, text: &str) {
+        let frame = match protocol::parse(text) {
+            Ok(frame) => frame,
+            Err((reference, reason)) => {
+                self.outbox.push(protocol::error(reference.as_ref(), "invalid_argument", &reason, None));
+                return;
+            }
+        };
+        match frame {
+            ClientFrame::Subscribe { room_id, after, reference } => self.subscribe(room_id, after, reference).await,
+            ClientFrame::Unsubscribe { room_id, reference } => {
+                self.unsubscribe(&room_id).await;
+                self.outbox.push(protocol::unsubscribed(&room_id, reference.as_ref()));
+            }
+            ClientFrame::Send { room_id, text, client_id, reference } => {
+                let send = SendRequest { room_id, text, client_id, reference };
+                if let Err(mpsc::error::TrySendError::Full(send)) = self.sends.try_send(send) {
+                    let message = "too many messages waiting for their ack";
+                    self.outbox.push(protocol::error(send.reference.as_ref(), "rate_limited", message, Some(&send.room_id)));
+                }
+            }
+            ClientFrame::Typing { room_id, reference } => {
+                if !self.subscriptions.contains_key(&room_id) {
+                    let message = "subscribe to the room before typing in it";
+                    self.outbox.push(protocol::error(reference.as_ref(), "forbidden", message, Some(&room_id)));
+                    return;
+                }
+                let request = self.heartbeat_request(&room_id);
+                if let Err(status) = self.state.presence().typing(request).await {
+                    tracing::debug!(%status, "typing was not relayed");
+                }
+            }
+        }
+    }
+
+    async fn subscribe(&mut self, room_id: String, after: Option<i64>, reference: Option<Value>) {
+        if after.is_some_and(|after| after < 0) {
+            self.outbox.push(protocol::error(reference.as_ref(), "invalid_argument", "after: must not be negative", Some(&room_id)));
+            return;
+        }
+        let request = JoinLeaveReq { room_id: room_id.clone(), user_id: self.user.user_id.clone() };
+        match self.state.rooms().is_member(request).await {
+            Ok(answer) if answer.get_ref().success => {}
+            Ok(_) => {
+                let message = format!("room {room_id:?} does not exist or you are not a member");
+                self.outbox.push(protocol::error(reference.as_ref(), "forbidden", &message, Some(&room_id)));
+                return;
+            }
+            Err(status) => {
+                self.outbox.push(protocol::error(reference.as_ref(), error_code(&status), status.message(), Some(&room_id)));
+                return;
+            }
+        }
+        // Subscribing again restarts the subscription from the new `after`.
+        if let Some(previous) = self.subscriptions.remove(&room_id) {
+            previous.cancel();
+        }
+        let cancel = CancellationToken::new();
+        self.subscriptions.insert(room_id.clone(), cancel.clone());
+        self.heartbeat(&room_id).await;
+        let subscriber = Subscriber { user_id: self.user.user_id.clone(), outbox: self.outbox.clone() };
+        tokio::spawn(forward::run(self.state.clone(), subscriber, room_id, after, reference, cancel));
+    }
+
+    async fn unsubscribe(&mut self, room_id: &str) {
+        if let Some(cancel) = self.subscriptions.remove(room_id) {
+            cancel.cancel();
+            self.disconnect(room_id).await;
+        }
+    }
+
+    /// The user left the room (here or elsewhere): stop sending it.
+    async fn left(&mut self, room_id: &str) {
+        if self.subscriptions.contains_key(room_id) {
+            self.unsubscribe(room_id).await;
+            self.outbox.push(protocol::error(None, "forbidden", "you are no longer a member of this room", Some(room_id)));
+        }
+    }
+
+    fn heartbeat_request(&self, room_id: &str) -> HeartbeatReq {
+        HeartbeatReq {
+            room_id: room_id.to_owned(),
+            user_id: self.user.user_id.clone(),
+            display_name: self.user.display_name.clone(),
+            session_id: self.presence_session.clone(),
+        }
+    }
+
+    /// Keeps this connection's presence alive in `room_id`.
+    async fn heartbeat(&self, room_id: &str) {
+        if let Err(status) = self.state.presence().heartbeat(self.heartbeat_request(room_id)).await {
+            tracing::debug!(%status, "presence heartbeat failed");
+        }
+    }
+
+    async fn heartbeat_all(&self) {
+        for room_id in self.subscriptions.keys() {
+            self.heartbeat(room_id).await;
+        }
+    }
+
+    async fn disconnect(&self, room_id: &str) {
+        let request = DisconnectReq {
+            room_id: room_id.to_owned(),
+            user_id: self.user.user_id.clone(),
+            session_id: self.presence_session.clone(),
+        };
+        if let Err(status) = self.state.presence().disconnect(request).await {
+            tracing::debug!(%status, "presence disconnect failed");
+        }
+    }
+
+    /// Ends every subscription and this connection's presence.
+    async fn close_all(&mut self) {
+        let rooms: Vec<String> = self.subscriptions.keys().cloned().collect();
+        for room_id in rooms {
+            self.unsubscribe(&room_id).await;
+        }
+    }
+}
