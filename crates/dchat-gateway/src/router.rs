@@ -8,7 +8,6 @@ use axum::{
 
 use crate::{error::ApiError, rest, state::GatewayState};
 
-
 /// Request bodies larger than this are refused with 413.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 

@@ -183,7 +183,13 @@ impl MessageService {
     fn start(&self, subscription: Subscription) -> ReceiverStream<Delivery> {
         let (out, deliveries) = mpsc::channel(256);
         let inner = &self.inner;
-        tokio::spawn(subscription::run(subscription, inner.reader.clone(), inner.hub.clone(), inner.membership.clone(), out));
+        tokio::spawn(subscription::run(
+            subscription,
+            inner.reader.clone(),
+            inner.hub.clone(),
+            inner.membership.clone(),
+            out,
+        ));
         ReceiverStream::new(deliveries)
     }
 

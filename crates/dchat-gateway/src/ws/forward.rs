@@ -96,7 +96,11 @@ async fn forward(
     let mut feed = RoomFeeds::join(state, room_id);
     let mut last_sent = match after {
         Some(after) => after.max(0),
-        None => match state.messages().next_offset(MessageRoomId { room_id: room_id.to_owned(), ..Default::default() }).await {
+        None => match state
+            .messages()
+            .next_offset(MessageRoomId { room_id: room_id.to_owned(), ..Default::default() })
+            .await
+        {
             Ok(next) => next.into_inner().value - 1,
             Err(status) => return Stop::Failed(status),
         },
@@ -158,7 +162,12 @@ fn deliver_live(subscriber: &Subscriber, message: &Arc<LiveMessage>, last_sent: 
 }
 
 /// Sends every stored message after `last_sent`, in pages, advancing `last_sent`.
-async fn catch_up(state: &GatewayState, subscriber: &Subscriber, room_id: &str, last_sent: &mut i64) -> Result<(), Stop> {
+async fn catch_up(
+    state: &GatewayState,
+    subscriber: &Subscriber,
+    room_id: &str,
+    last_sent: &mut i64,
+) -> Result<(), Stop> {
     loop {
         let request = ListReq {
             room_id: room_id.to_owned(),

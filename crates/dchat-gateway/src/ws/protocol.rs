@@ -89,7 +89,13 @@ pub(crate) fn unsubscribed(room_id: &str, reference: Option<&Value>) -> Utf8Byte
 }
 
 /// `{"type":"ack",...}`: the message is durable at `offset`.
-pub(crate) fn ack(client_id: Option<&str>, room_id: &str, offset: i64, ts_ms: i64, reference: Option<&Value>) -> Utf8Bytes {
+pub(crate) fn ack(
+    client_id: Option<&str>,
+    room_id: &str,
+    offset: i64,
+    ts_ms: i64,
+    reference: Option<&Value>,
+) -> Utf8Bytes {
     to_bytes(&serde_json::json!({
         "type": "ack", "client_id": client_id, "room_id": room_id, "offset": offset, "ts_ms": ts_ms, "ref": reference,
     }))
@@ -105,10 +111,14 @@ pub(crate) fn presence(room_id: &str, user_id: &str, display_name: &str, online:
 
 /// `{"type":"typing",...}`
 pub(crate) fn typing(room_id: &str, user_id: &str, display_name: &str) -> Utf8Bytes {
-    to_bytes(&serde_json::json!({ "type": "typing", "room_id": room_id, "user_id": user_id, "display_name": display_name }))
+    to_bytes(
+        &serde_json::json!({ "type": "typing", "room_id": room_id, "user_id": user_id, "display_name": display_name }),
+    )
 }
 
 /// `{"type":"error","ref","code","message"}`; `room_id` when the error concerns one room.
 pub(crate) fn error(reference: Option<&Value>, code: &str, message: &str, room_id: Option<&str>) -> Utf8Bytes {
-    to_bytes(&serde_json::json!({ "type": "error", "ref": reference, "code": code, "message": message, "room_id": room_id }))
+    to_bytes(
+        &serde_json::json!({ "type": "error", "ref": reference, "code": code, "message": message, "room_id": room_id }),
+    )
 }

@@ -57,7 +57,8 @@ pub(crate) async fn serve(socket: WebSocket, state: GatewayState, user: CurrentU
     let _registration = Connections::register(&state, &user.user_id, &user.token, conn_id, control_tx);
     let (sends, pending_sends) = mpsc::channel(MAX_PENDING_SENDS);
     let sender = tokio::spawn(append_in_order(state.clone(), user.user_id.clone(), pending_sends, outbox.clone()));
-    let mut connection = Connection { state: state.clone(), user, presence_session, outbox, sends, subscriptions: HashMap::new() };
+    let mut connection =
+        Connection { state: state.clone(), user, presence_session, outbox, sends, subscriptions: HashMap::new() };
     let mut heartbeats = tokio::time::interval(state.inner.config.presence_heartbeat);
     heartbeats.tick().await;
 
@@ -130,7 +131,12 @@ async fn write_frames(
 
 /// Appends the client's messages one after another, so that one client's messages keep
 /// the order it sent them in, and answers each with an ack or an error.
-async fn append_in_order(state: GatewayState, user_id: String, mut pending: mpsc::Receiver<SendRequest>, outbox: Outbox) {
+async fn append_in_order(
+    state: GatewayState,
+    user_id: String,
+    mut pending: mpsc::Receiver<SendRequest>,
+    outbox: Outbox,
+) {
     while let Some(send) = pending.recv().await {
         let request = AppendReq {
             room_id: send.room_id.clone(),
@@ -141,9 +147,17 @@ async fn append_in_order(state: GatewayState, user_id: String, mut pending: mpsc
         let frame = match state.messages().append(request).await {
             Ok(appended) => {
                 let appended = appended.into_inner();
-                protocol::ack(send.client_id.as_deref(), &send.room_id, appended.offset, appended.ts_ms, send.reference.as_ref())
+                protocol::ack(
+                    send.client_id.as_deref(),
+                    &send.room_id,
+                    appended.offset,
+                    appended.ts_ms,
+                    send.reference.as_ref(),
+                )
             }
-            Err(status) => protocol::error(send.reference.as_ref(), error_code(&status), status.message(), Some(&send.room_id)),
+            Err(status) => {
+                protocol::error(send.reference.as_ref(), error_code(&status), status.message(), Some(&send.room_id))
+            }
         };
         if !outbox.push(frame) {
             return;
@@ -192,7 +206,12 @@ impl Connection {
                 let send = SendRequest { room_id, text, client_id, reference };
                 if let Err(mpsc::error::TrySendError::Full(send)) = self.sends.try_send(send) {
                     let message = "too many messages waiting for their ack";
-                    self.outbox.push(protocol::error(send.reference.as_ref(), "rate_limited", message, Some(&send.room_id)));
+                    self.outbox.push(protocol::error(
+                        send.reference.as_ref(),
+                        "rate_limited",
+                        message,
+                        Some(&send.room_id),
+                    ));
                 }
             }
             ClientFrame::Typing { room_id, reference } => {
@@ -211,7 +230,12 @@ impl Connection {
 
     async fn subscribe(&mut self, room_id: String, after: Option<i64>, reference: Option<Value>) {
         if after.is_some_and(|after| after < 0) {
-            self.outbox.push(protocol::error(reference.as_ref(), "invalid_argument", "after: must not be negative", Some(&room_id)));
+            self.outbox.push(protocol::error(
+                reference.as_ref(),
+                "invalid_argument",
+                "after: must not be negative",
+                Some(&room_id),
+            ));
             return;
         }
         let request = JoinLeaveReq { room_id: room_id.clone(), user_id: self.user.user_id.clone() };
@@ -223,7 +247,12 @@ impl Connection {
                 return;
             }
             Err(status) => {
-                self.outbox.push(protocol::error(reference.as_ref(), error_code(&status), status.message(), Some(&room_id)));
+                self.outbox.push(protocol::error(
+                    reference.as_ref(),
+                    error_code(&status),
+                    status.message(),
+                    Some(&room_id),
+                ));
                 return;
             }
         }
@@ -249,7 +278,12 @@ impl Connection {
     async fn left(&mut self, room_id: &str) {
         if self.subscriptions.contains_key(room_id) {
             self.unsubscribe(room_id).await;
-            self.outbox.push(protocol::error(None, "forbidden", "you are no longer a member of this room", Some(room_id)));
+            self.outbox.push(protocol::error(
+                None,
+                "forbidden",
+                "you are no longer a member of this room",
+                Some(room_id),
+            ));
         }
     }
 

@@ -16,3 +16,5 @@ mod rooms;
 mod split;
 mod support;
 mod tidy;
+mod ws;
+mod wsclient;

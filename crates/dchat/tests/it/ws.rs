@@ -1,0 +1,297 @@
+//! The WebSocket protocol end to end: fan-out to many subscribers, gapless resume after a
+//! dropped connection, idempotent sends, lagging clients cut off with 4008, logout and
+//! leave taking effect on open connections, origin checks, and bad frames.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{
+    http::{post, register},
+    support::{TestApp, spawn_app, spawn_app_with, test_config},
+    wsclient::{WsClient, offsets},
+};
+
+/// Registers `name` over HTTP; returns the browser client, user id and token.
+async fn user(app: &TestApp, name: &str) -> (reqwest::Client, String, String) {
+    let (client, body) = register(app, name).await;
+    (client, body["user"]["user_id"].as_str().unwrap().to_owned(), body["token"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_senders_and_ten_subscribers_each_get_every_offset_exactly_once_in_order() {
+    const SENDERS: usize = 4;
+    const SUBSCRIBERS: usize = 10;
+    const PER_SENDER: usize = 50;
+    let (app, _dir) = spawn_app().await;
+    let mut tokens = Vec::new();
+    for i in 0..SENDERS + SUBSCRIBERS {
+        tokens.push(user(&app, &format!("user{i}")).await.2);
+    }
+    let mut subscribers = Vec::new();
+    for token in &tokens[SENDERS..] {
+        let mut client = WsClient::connect(&app, token).await;
+        assert!(client.subscribe("general", Some(0)).await.is_empty());
+        subscribers.push(client);
+    }
+    let senders: Vec<_> = tokens[..SENDERS]
+        .iter()
+        .enumerate()
+        .map(|(s, token)| {
+            let token = token.clone();
+            let http = app.http.clone();
+            tokio::spawn(async move {
+                let mut client = WsClient::connect_url(&http, &token).await;
+                let mut acked = Vec::new();
+                for i in 0..PER_SENDER {
+                    let client_id = format!("s{s}-{i}");
+                    client.send(json!({"type": "send", "room_id": "general", "text": format!("hello {i}"), "client_id": client_id})).await;
+                    let ack = client.next_of("ack").await;
+                    assert_eq!(ack["client_id"], client_id.as_str());
+                    acked.push(ack["offset"].as_i64().unwrap());
+                }
+                acked
+            })
+        })
+        .collect();
+    let mut all_acked = Vec::new();
+    for sender in senders {
+        all_acked.extend(sender.await.unwrap());
+    }
+    all_acked.sort_unstable();
+    let expected: Vec<i64> = (1..=(SENDERS * PER_SENDER) as i64).collect();
+    assert_eq!(all_acked, expected);
+    for (i, mut subscriber) in subscribers.into_iter().enumerate() {
+        let mut received = Vec::new();
+        while received.len() < expected.len() {
+            received.push(subscriber.next_of("message").await);
+        }
+        assert_eq!(offsets(&received), expected, "subscriber {i}");
+        assert!(
+            received.iter().all(|frame| frame["display_name"].as_str().is_some_and(|name| name.ends_with("display")))
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_subscriber_that_drops_its_connection_resumes_with_after_and_misses_nothing() {
+    let (app, _dir) = spawn_app().await;
+    let (writer, _, _) = user(&app, "writer").await;
+    let (_, _, token) = user(&app, "reader").await;
+    for i in 0..10 {
+        post(&writer, &app, "/api/message/append", json!({"room_id": "general", "text": format!("before {i}")})).await;
+    }
+    let mut reader = WsClient::connect(&app, &token).await;
+    let replayed = reader.subscribe("general", Some(5)).await;
+    assert_eq!(offsets(&replayed), (6..=10).collect::<Vec<_>>());
+    // Drop the TCP connection without a close frame, as a lost network does.
+    drop(reader);
+    for i in 0..100 {
+        post(&writer, &app, "/api/message/append", json!({"room_id": "general", "text": format!("while away {i}")}))
+            .await;
+    }
+    let mut reader = WsClient::connect(&app, &token).await;
+    let replayed = reader.subscribe("general", Some(10)).await;
+    assert_eq!(offsets(&replayed), (11..=110).collect::<Vec<_>>(), "no gap, no duplicate");
+    post(&writer, &app, "/api/message/append", json!({"room_id": "general", "text": "live"})).await;
+    let live = reader.next_of("message").await;
+    assert_eq!((live["offset"].as_i64(), live["text"].as_str()), (Some(111), Some("live")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_duplicate_client_id_is_acked_with_the_original_offset() {
+    let (app, _dir) = spawn_app().await;
+    let (_, _, token) = user(&app, "ada").await;
+    let mut client = WsClient::connect(&app, &token).await;
+    let send = json!({"type": "send", "room_id": "general", "text": "once", "client_id": "c-1", "ref": "r1"});
+    client.send(send.clone()).await;
+    let first = client.next_of("ack").await;
+    assert_eq!(
+        (first["offset"].as_i64(), first["ref"].as_str(), first["room_id"].as_str()),
+        (Some(1), Some("r1"), Some("general"))
+    );
+    assert!(first["ts_ms"].as_i64().unwrap() > 0);
+    client.send(send).await;
+    let second = client.next_of("ack").await;
+    assert_eq!((second["offset"].clone(), second["ts_ms"].clone()), (first["offset"].clone(), first["ts_ms"].clone()));
+    let replayed = client.subscribe("general", Some(0)).await;
+    assert_eq!(replayed.len(), 1, "stored once");
+    assert_eq!(replayed[0]["client_id"], "c-1");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_cut_with_4008_and_others_are_unaffected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.gateway.ws_queue_frames = 64;
+    let app = spawn_app_with(config).await;
+    let (writer, _, _) = user(&app, "writer").await;
+    let (_, _, slow_token) = user(&app, "slow").await;
+    let (_, _, fast_token) = user(&app, "fast").await;
+    let mut slow = WsClient::connect(&app, &slow_token).await;
+    slow.subscribe("general", None).await;
+    let mut fast = WsClient::connect(&app, &fast_token).await;
+    fast.subscribe("general", None).await;
+    const N: i64 = 1500;
+    // The fast reader reads all along, as a healthy client does.
+    let fast_reader = tokio::spawn(async move {
+        let mut received = Vec::new();
+        while received.len() < N as usize {
+            received.push(fast.next_of("message").await);
+        }
+        received
+    });
+    // Large messages fill the socket buffers between the server and the slow reader, so
+    // that its queue at the server overflows.
+    let text = "x".repeat(3000);
+    let sends: Vec<_> =
+        (0..N)
+            .map(|_| {
+                let (writer, url, text) = (writer.clone(), format!("{}/api/message/append", app.http), text.clone());
+                async move {
+                    writer.post(url).json(&json!({"room_id": "general", "text": text})).send().await.unwrap().status()
+                }
+            })
+            .collect();
+    let statuses = futures::stream::iter(sends).buffer_unordered(16).collect::<Vec<_>>().await;
+    assert!(statuses.iter().all(|status| *status == StatusCode::OK));
+    let received = fast_reader.await.unwrap();
+    assert_eq!(offsets(&received), (1..=N).collect::<Vec<_>>(), "the fast reader got everything");
+    let close = slow.until_closed().await.expect("a close frame");
+    assert_eq!((u16::from(close.code), close.reason.as_str()), (4008, "lagged"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn logout_closes_the_tokens_open_connections_within_a_second() {
+    let (app, _dir) = spawn_app().await;
+    let (browser, _, token) = user(&app, "ada").await;
+    let mut client = WsClient::connect(&app, &token).await;
+    client.subscribe("general", None).await;
+    let (status, _) = post(&browser, &app, "/api/logout", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let close = tokio::time::timeout(Duration::from_secs(1), client.until_closed()).await.expect("closed within 1 s");
+    assert_eq!(close.map(|frame| u16::from(frame.code)), Some(4001));
+    assert!(WsClient::try_connect(&app, &token, None).await.is_err(), "the token no longer opens a connection");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn leaving_a_room_ends_its_subscription_and_strangers_cannot_subscribe() {
+    let (app, _dir) = spawn_app().await;
+    let (owner, _, _) = user(&app, "owner").await;
+    let (member_browser, _, member_token) = user(&app, "member").await;
+    let (_, _, stranger_token) = user(&app, "stranger").await;
+    post(&owner, &app, "/api/room/create", json!({"room_id": "club", "name": "Club"})).await;
+    post(&member_browser, &app, "/api/room/join", json!({"room_id": "club"})).await;
+
+    let mut stranger = WsClient::connect(&app, &stranger_token).await;
+    stranger.send(json!({"type": "subscribe", "room_id": "club", "after": 0, "ref": 7})).await;
+    let refused = stranger.next_of("error").await;
+    assert_eq!((refused["code"].as_str(), refused["ref"].as_i64()), (Some("forbidden"), Some(7)));
+    stranger.send(json!({"type": "send", "room_id": "club", "text": "let me in", "client_id": "x"})).await;
+    assert_eq!(stranger.next_of("error").await["code"], "forbidden");
+
+    let mut member = WsClient::connect(&app, &member_token).await;
+    member.subscribe("club", Some(0)).await;
+    post(&member_browser, &app, "/api/room/leave", json!({"room_id": "club"})).await;
+    let ended = member.next_of("error").await;
+    assert_eq!((ended["code"].as_str(), ended["room_id"].as_str()), (Some("forbidden"), Some("club")));
+    post(&owner, &app, "/api/message/append", json!({"room_id": "club", "text": "after the leave"})).await;
+    member.send(json!({"type": "typing", "room_id": "general"})).await;
+    // The next frame answers the typing frame; no message of the club arrives before it.
+    let next = member.next().await;
+    assert_eq!(next["type"], "error", "{next}");
+    assert_ne!(next["type"], "message");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_refused_and_the_servers_own_is_accepted() {
+    let (app, _dir) = spawn_app().await;
+    let (_, _, token) = user(&app, "ada").await;
+    let refused = WsClient::try_connect(&app, &token, Some("https://evil.example")).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("expected 403, got {:?}", other.map(|_| ())),
+    }
+    let own = app.http.clone();
+    assert!(WsClient::try_connect(&app, &token, Some(&own)).await.is_ok());
+    let anonymous = reqwest::Client::new()
+        .get(format!("{}/api/ws", app.http))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_frames_get_an_error_and_the_connection_stays_open() {
+    let (app, _dir) = spawn_app().await;
+    let (_, _, token) = user(&app, "ada").await;
+    let mut client = WsClient::connect(&app, &token).await;
+    for bad in [
+        "not json",
+        "{}",
+        r#"{"type":"fly"}"#,
+        r#"{"type":"send","room_id":5}"#,
+        r#"{"type":"subscribe","room_id":"general","after":-1,"ref":"neg"}"#,
+    ] {
+        client.send_raw(bad).await;
+        let error = client.next_of("error").await;
+        assert!(error["message"].as_str().is_some_and(|message| !message.is_empty()), "{bad}: {error}");
+    }
+    client.send(json!({"type": "send", "room_id": "general", "text": "", "client_id": "e", "ref": "empty"})).await;
+    let error = client.next_of("error").await;
+    assert_eq!((error["code"].as_str(), error["ref"].as_str()), (Some("invalid_argument"), Some("empty")));
+    client.send(json!({"type": "send", "room_id": "general", "text": "still here", "client_id": "ok"})).await;
+    assert_eq!(client.next_of("ack").await["offset"], 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn subscribers_see_who_is_online_and_who_is_typing() {
+    let (app, _dir) = spawn_app().await;
+    let (_, ada_id, ada_token) = user(&app, "ada").await;
+    let (_, bob_id, bob_token) = user(&app, "bob").await;
+    let mut ada = WsClient::connect(&app, &ada_token).await;
+    ada.subscribe("general", None).await;
+    let online = ada.next_of("presence").await;
+    assert_eq!((online["user_id"].as_str(), online["status"].as_str()), (Some(ada_id.as_str()), Some("online")));
+
+    let mut bob = WsClient::connect(&app, &bob_token).await;
+    bob.subscribe("general", None).await;
+    let bob_online = next_presence_of(&mut ada, &bob_id).await;
+    assert_eq!(
+        (bob_online["status"].as_str(), bob_online["display_name"].as_str()),
+        (Some("online"), Some("bob display"))
+    );
+
+    bob.send(json!({"type": "typing", "room_id": "general"})).await;
+    let typing = ada.next_of("typing").await;
+    assert_eq!((typing["user_id"].as_str(), typing["room_id"].as_str()), (Some(bob_id.as_str()), Some("general")));
+
+    drop(bob);
+    let bob_offline = next_presence_of(&mut ada, &bob_id).await;
+    assert_eq!(bob_offline["status"], "offline", "closing the last connection takes the user offline");
+    app.stop().await;
+}
+
+async fn next_presence_of(client: &mut WsClient, user_id: &str) -> Value {
+    loop {
+        let frame = client.next_of("presence").await;
+        if frame["user_id"] == user_id {
+            return frame;
+        }
+    }
+}
