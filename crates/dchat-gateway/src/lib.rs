@@ -1,5 +1,5 @@
 //! The public edge of dchat: the seed-compatible HTTP/JSON API and the WebSocket push
-//! protocol (and, as it grows, the `gateway.v1` gRPC service).
+//! protocol, and the seed's `gateway.v1` gRPC service on the same port.
 //!
 //! The gateway is stateless apart from caches: it turns tokens into identities through the
 //! auth service and forwards every operation to the owning service over gRPC.
@@ -11,6 +11,7 @@ mod auth;
 mod connections;
 mod dto;
 mod error;
+mod grpc;
 mod membership;
 mod names;
 mod rest;

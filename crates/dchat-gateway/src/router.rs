@@ -32,9 +32,12 @@ pub fn router(state: GatewayState) -> Router {
         .route("/presence/roster", get(rest::presence::roster))
         .route("/ws", get(crate::ws::upgrade))
         .fallback(|| async { ApiError::NotFound("no such API route".to_owned()) });
+    // gRPC requests (`POST /gateway.v1.GatewayService/<Method>`) share the port with HTTP.
+    let grpc = tonic::service::Routes::new(crate::grpc::service(state.clone())).into_axum_router();
     Router::new()
         .nest("/api", api)
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+        .merge(grpc)
 }

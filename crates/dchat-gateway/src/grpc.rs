@@ -1,0 +1,203 @@
+//! `gateway.v1.GatewayService`: the seed's public gRPC face, served on the gateway's HTTP
+//! port next to the JSON API (gRPC requests are told apart by their path).
+//!
+//! Callers authenticate with `authorization: Bearer <token>` metadata. Identities come from
+//! the token only: a request's `user_id` field may be left empty, and one that names
+//! somebody else is refused.
+
+use dchat_proto::{
+    BoxStream,
+    auth::v1 as auth,
+    gateway::v1::{ReplayReq, gateway_service_server},
+    message::v1 as message,
+    presence::v1 as presence,
+    room::v1 as room,
+};
+use futures::StreamExt;
+use tonic::{Request, Response, Status, metadata::MetadataMap};
+
+use crate::state::GatewayState;
+
+#[derive(Debug, Clone)]
+pub(crate) struct GatewayGrpc {
+    state: GatewayState,
+}
+
+/// The tonic service of the gateway, for the router.
+pub(crate) fn service(state: GatewayState) -> gateway_service_server::GatewayServiceServer<GatewayGrpc> {
+    gateway_service_server::GatewayServiceServer::new(GatewayGrpc { state })
+}
+
+fn bearer(metadata: &MetadataMap) -> Option<String> {
+    let value = metadata.get("authorization")?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
+    Some(token.trim().to_owned())
+}
+
+/// The claimed `user_id` must be empty or the caller's own.
+fn check_claim(claimed: &str, user: &auth::User) -> Result<(), Status> {
+    if claimed.is_empty() || claimed == user.user_id {
+        Ok(())
+    } else {
+        Err(Status::permission_denied("user_id does not match the token; leave it empty"))
+    }
+}
+
+impl GatewayGrpc {
+    async fn caller(&self, metadata: &MetadataMap) -> Result<auth::User, Status> {
+        let Some(token) = bearer(metadata) else {
+            return Err(Status::unauthenticated("send `authorization: Bearer <token>` metadata"));
+        };
+        Ok(self.state.auth().verify(auth::Token { access_token: token }).await?.into_inner())
+    }
+
+    async fn require_member(&self, room_id: &str, user: &auth::User) -> Result<(), Status> {
+        let request = room::JoinLeaveReq { room_id: room_id.to_owned(), user_id: user.user_id.clone() };
+        if self.state.rooms().is_member(request).await?.into_inner().success {
+            Ok(())
+        } else {
+            Err(Status::permission_denied(format!("room {room_id:?} does not exist or you are not a member")))
+        }
+    }
+}
+
+/// Forwards a server stream from a service unchanged.
+fn forward<T: Send + 'static>(response: Response<tonic::Streaming<T>>) -> Response<BoxStream<T>> {
+    Response::new(Box::pin(response.into_inner()))
+}
+
+#[tonic::async_trait]
+impl gateway_service_server::GatewayService for GatewayGrpc {
+    async fn register(&self, request: Request<auth::RegisterRequest>) -> Result<Response<auth::AuthResponse>, Status> {
+        self.state.auth().register(request.into_inner()).await
+    }
+
+    async fn login(&self, request: Request<auth::LoginRequest>) -> Result<Response<auth::AuthResponse>, Status> {
+        self.state.auth().login(request.into_inner()).await
+    }
+
+    async fn logout(&self, request: Request<auth::Token>) -> Result<Response<auth::Ack>, Status> {
+        let metadata_token = bearer(request.metadata());
+        let mut token = request.into_inner();
+        if token.access_token.is_empty() {
+            token.access_token = metadata_token.unwrap_or_default();
+        }
+        let access_token = token.access_token.clone();
+        let ack = self.state.auth().logout(token).await?;
+        self.state.inner.connections.close_token(&access_token);
+        Ok(ack)
+    }
+
+    async fn get_user(&self, request: Request<auth::UserId>) -> Result<Response<auth::User>, Status> {
+        self.caller(request.metadata()).await?;
+        let mut user = self.state.auth().get_user(request.into_inner()).await?.into_inner();
+        // The email is the account holder's business, not every caller's.
+        user.email.clear();
+        Ok(Response::new(user))
+    }
+
+    async fn create_room(&self, request: Request<room::CreateRoomReq>) -> Result<Response<room::Ack>, Status> {
+        let user = self.caller(request.metadata()).await?;
+        let mut req = request.into_inner();
+        check_claim(&req.creator_user_id, &user)?;
+        req.creator_user_id = user.user_id;
+        self.state.rooms().create_room(req).await
+    }
+
+    async fn join_room(&self, request: Request<room::JoinLeaveReq>) -> Result<Response<room::Ack>, Status> {
+        let user = self.caller(request.metadata()).await?;
+        let mut req = request.into_inner();
+        check_claim(&req.user_id, &user)?;
+        req.user_id = user.user_id;
+        self.state.rooms().join_room(req).await
+    }
+
+    async fn leave_room(&self, request: Request<room::JoinLeaveReq>) -> Result<Response<room::Ack>, Status> {
+        let user = self.caller(request.metadata()).await?;
+        let mut req = request.into_inner();
+        check_claim(&req.user_id, &user)?;
+        req.user_id = user.user_id;
+        self.state.rooms().leave_room(req).await
+    }
+
+    type ListRoomsStream = BoxStream<room::Room>;
+
+    async fn list_rooms(&self, request: Request<room::Empty>) -> Result<Response<Self::ListRoomsStream>, Status> {
+        self.caller(request.metadata()).await?;
+        Ok(forward(self.state.rooms().list_rooms(room::Empty {}).await?))
+    }
+
+    type ListMembersStream = BoxStream<room::Member>;
+
+    async fn list_members(&self, request: Request<room::RoomId>) -> Result<Response<Self::ListMembersStream>, Status> {
+        let user = self.caller(request.metadata()).await?;
+        let req = request.into_inner();
+        self.require_member(&req.room_id, &user).await?;
+        Ok(forward(self.state.rooms().list_members(req).await?))
+    }
+
+    async fn heartbeat(&self, request: Request<presence::HeartbeatReq>) -> Result<Response<presence::Ack>, Status> {
+        let user = self.caller(request.metadata()).await?;
+        let mut req = request.into_inner();
+        check_claim(&req.user_id, &user)?;
+        self.require_member(&req.room_id, &user).await?;
+        if req.display_name.trim().is_empty() {
+            req.display_name = user.display_name;
+        }
+        req.user_id = user.user_id;
+        req.session_id = "grpc".to_owned();
+        self.state.presence().heartbeat(req).await
+    }
+
+    type SubscribePresenceStream = BoxStream<presence::PresenceEvent>;
+
+    async fn subscribe_presence(
+        &self,
+        request: Request<presence::RoomId>,
+    ) -> Result<Response<Self::SubscribePresenceStream>, Status> {
+        let user = self.caller(request.metadata()).await?;
+        let req = request.into_inner();
+        self.require_member(&req.room_id, &user).await?;
+        Ok(forward(self.state.presence().subscribe_presence(req).await?))
+    }
+
+    async fn roster(&self, request: Request<presence::RoomId>) -> Result<Response<presence::RosterReply>, Status> {
+        let user = self.caller(request.metadata()).await?;
+        let req = request.into_inner();
+        self.require_member(&req.room_id, &user).await?;
+        self.state.presence().roster(req).await
+    }
+
+    async fn append(&self, request: Request<message::AppendReq>) -> Result<Response<message::AppendResp>, Status> {
+        let user = self.caller(request.metadata()).await?;
+        let mut req = request.into_inner();
+        check_claim(&req.user_id, &user)?;
+        req.user_id = user.user_id;
+        self.state.messages().append(req).await
+    }
+
+    type ListStream = BoxStream<message::Msg>;
+
+    async fn list(&self, request: Request<message::ListReq>) -> Result<Response<Self::ListStream>, Status> {
+        let user = self.caller(request.metadata()).await?;
+        let mut req = request.into_inner();
+        check_claim(&req.user_id, &user)?;
+        req.user_id = user.user_id;
+        Ok(forward(self.state.messages().list(req).await?))
+    }
+
+    type ReplayAndSubscribeStream = BoxStream<message::Msg>;
+
+    async fn replay_and_subscribe(
+        &self,
+        request: Request<ReplayReq>,
+    ) -> Result<Response<Self::ReplayAndSubscribeStream>, Status> {
+        let user = self.caller(request.metadata()).await?;
+        let req = request.into_inner();
+        let subscribe =
+            message::RoomId { room_id: req.room_id, user_id: user.user_id, after: Some(req.last_seen_offset.max(0)) };
+        let stream = self.state.messages().subscribe(subscribe).await?.into_inner();
+        let stopping = self.state.inner.stopping.clone();
+        Ok(Response::new(Box::pin(stream.take_until(stopping.cancelled_owned()))))
+    }
+}

@@ -1,0 +1,112 @@
+//! `gateway.v1.GatewayService` on the HTTP port: authenticated by bearer metadata, with
+//! identities taken from the token and never from a request field.
+
+use dchat_proto::{
+    auth::v1::{LoginRequest, RegisterRequest},
+    gateway::v1::{ReplayReq, gateway_service_client::GatewayServiceClient},
+    message::v1::{AppendReq, ListReq},
+    room::v1::{CreateRoomReq, JoinLeaveReq},
+};
+use tonic::{Code, Request, transport::Channel};
+
+use crate::support::{assert_code, spawn_app};
+
+fn authed<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+fn append(text: &str, user_id: &str) -> AppendReq {
+    AppendReq { room_id: "general".into(), user_id: user_id.into(), text: text.into(), idempotency_key: String::new() }
+}
+
+#[tokio::test]
+async fn the_seed_gateway_service_works_with_a_token_and_trusts_only_the_token() {
+    let (app, _dir) = spawn_app().await;
+    let channel = Channel::from_shared(app.http.clone()).unwrap().connect().await.unwrap();
+    let mut gateway = GatewayServiceClient::new(channel);
+    let registered = gateway
+        .register(RegisterRequest {
+            email: "ada@example.com".into(),
+            password: "correct horse".into(),
+            display_name: "Ada".into(),
+            username: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let token = registered.access_token;
+    let ada_id = registered.user.unwrap().user_id;
+    let login = gateway
+        .login(LoginRequest {
+            email: "ada@example.com".into(),
+            password: "correct horse".into(),
+            username: String::new(),
+        })
+        .await;
+    assert!(login.is_ok());
+
+    let first = gateway.append(authed(append("one", ""), &token)).await.unwrap().into_inner();
+    assert_eq!((first.success, first.offset), (true, 1));
+    let second = gateway.append(authed(append("two", &ada_id), &token)).await.unwrap().into_inner();
+    assert_eq!(second.offset, 2, "naming oneself is fine");
+
+    let bob = gateway
+        .register(RegisterRequest {
+            email: String::new(),
+            password: "correct horse".into(),
+            display_name: String::new(),
+            username: "bob".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let bob_id = bob.user.unwrap().user_id;
+    assert_code(
+        gateway.append(authed(append("as bob", &bob_id), &token)).await,
+        Code::PermissionDenied,
+        "impersonation",
+    );
+    assert_code(gateway.append(Request::new(append("anonymous", ""))).await, Code::Unauthenticated, "no token");
+    assert_code(gateway.append(authed(append("forged", ""), "forged")).await, Code::Unauthenticated, "forged token");
+    let join_as_bob = JoinLeaveReq { room_id: "general".into(), user_id: bob_id.clone() };
+    assert_code(
+        gateway.join_room(authed(join_as_bob, &token)).await,
+        Code::PermissionDenied,
+        "joining for someone else",
+    );
+
+    let list = ListReq { room_id: "general".into(), from_offset: 1, limit: 10, before: 0, user_id: String::new() };
+    let mut history = gateway.list(authed(list, &token)).await.unwrap().into_inner();
+    let mut texts = Vec::new();
+    while let Some(message) = history.message().await.unwrap() {
+        texts.push(message.text);
+    }
+    assert_eq!(texts, ["one", "two"]);
+
+    gateway
+        .create_room(authed(
+            CreateRoomReq { room_id: "g".into(), name: "G".into(), creator_user_id: String::new() },
+            &token,
+        ))
+        .await
+        .unwrap();
+    let mut live = gateway
+        .replay_and_subscribe(authed(ReplayReq { room_id: "general".into(), last_seen_offset: 1 }, &token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(live.message().await.unwrap().unwrap().offset, 2, "replay after last_seen_offset");
+    gateway.append(authed(append("three", ""), &token)).await.unwrap();
+    let three = live.message().await.unwrap().unwrap();
+    assert_eq!((three.offset, three.text.as_str()), (3, "three"), "then live");
+    assert_code(
+        gateway
+            .replay_and_subscribe(authed(ReplayReq { room_id: "g".into(), last_seen_offset: 0 }, &bob.access_token))
+            .await,
+        Code::PermissionDenied,
+        "bob is not in g",
+    );
+    app.stop().await;
+}
