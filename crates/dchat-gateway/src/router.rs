@@ -36,6 +36,11 @@ pub fn router(state: GatewayState) -> Router {
     let grpc = tonic::service::Routes::new(crate::grpc::service(state.clone())).into_axum_router();
     Router::new()
         .nest("/api", api)
+        .route("/register", post(rest::forms::register))
+        .route("/login", post(rest::forms::login))
+        .route("/send", post(rest::forms::send))
+        .route("/history", get(rest::forms::history))
+        .route("/logout", get(rest::forms::logout))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -15,7 +15,7 @@ use crate::{
 
 /// Turns "not a member" from the message service into the room answer that does not tell
 /// a missing room from a closed one.
-fn room_error(room_id: &str, status: tonic::Status) -> ApiError {
+pub(crate) fn room_error(room_id: &str, status: tonic::Status) -> ApiError {
     if status.code() == Code::PermissionDenied { ApiError::room_forbidden(room_id) } else { status.into() }
 }
 

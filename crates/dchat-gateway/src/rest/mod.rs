@@ -1,6 +1,7 @@
 //! The JSON API under `/api`: one module per resource. Each handler's doc starts with its
 //! route. Handlers decode, call a service over gRPC, and encode; rules live in the services.
 
+pub(crate) mod forms;
 pub(crate) mod messages;
 pub(crate) mod presence;
 pub(crate) mod rooms;

@@ -7,6 +7,7 @@
 
 mod auth;
 mod errors;
+mod forms;
 mod gateway_grpc;
 mod grpc_tools;
 mod http;

@@ -1,0 +1,159 @@
+//! The seed's variant 2 routes ("object-based-system"), kept so that its clients and its
+//! Locust workload run unchanged: HTML-form login and registration with a session cookie,
+//! `POST /send`, `GET /history` and `GET /logout`, all about room `general` by default.
+
+use axum::{
+    Form, Json,
+    extract::{FromRequest, Request, State, rejection::FormRejection},
+    http::{StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use dchat_proto::{
+    auth::v1::{LoginRequest, RegisterRequest, Token},
+    message::v1::{AppendReq, ListReq},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    auth::{CurrentUser, expired_cookie, session_cookie, token_from_headers},
+    error::ApiError,
+    rest::messages::room_error,
+    state::GatewayState,
+};
+
+/// How many of the latest messages `GET /history` returns.
+const HISTORY_LIMIT: i32 = 100;
+
+/// `axum::Form` with our error format: a wrong content type is 415, bad fields 400.
+#[derive(Debug)]
+pub(crate) struct ApiForm<T>(T);
+
+impl<S, T> FromRequest<S> for ApiForm<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Form::<T>::from_request(request, state).await {
+            Ok(Form(value)) => Ok(Self(value)),
+            Err(FormRejection::InvalidFormContentType(_)) => Err(ApiError::UnsupportedMediaType(
+                "expected Content-Type: application/x-www-form-urlencoded".to_owned(),
+            )),
+            Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Credentials {
+    username: String,
+    password: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SendForm {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    room_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct HistoryItem {
+    sender: String,
+    content: String,
+}
+
+/// A session cookie and a redirect to the chat page.
+fn logged_in(state: &GatewayState, token: &str) -> Response {
+    ([(header::SET_COOKIE, session_cookie(token, state))], Redirect::to("/chat")).into_response()
+}
+
+/// # POST /register
+///
+/// Form fields `username` and `password`. 303 to `/chat` with a session cookie.
+pub(crate) async fn register(
+    State(state): State<GatewayState>,
+    ApiForm(form): ApiForm<Credentials>,
+) -> Result<Response, ApiError> {
+    let request = RegisterRequest {
+        email: String::new(),
+        password: form.password,
+        display_name: String::new(),
+        username: form.username,
+    };
+    let session = state.auth().register(request).await?.into_inner();
+    Ok(logged_in(&state, &session.access_token))
+}
+
+/// # POST /login
+///
+/// Form fields `username` and `password`. 303 to `/chat` with a session cookie; 401 otherwise.
+pub(crate) async fn login(
+    State(state): State<GatewayState>,
+    ApiForm(form): ApiForm<Credentials>,
+) -> Result<Response, ApiError> {
+    let request = LoginRequest { email: String::new(), password: form.password, username: form.username };
+    let session = state.auth().login(request).await?.into_inner();
+    Ok(logged_in(&state, &session.access_token))
+}
+
+/// # POST /send
+///
+/// Form field `message` (or `text`), optional `room_id` (default `general`). 204.
+pub(crate) async fn send(
+    State(state): State<GatewayState>,
+    user: CurrentUser,
+    ApiForm(form): ApiForm<SendForm>,
+) -> Result<StatusCode, ApiError> {
+    let room_id = form.room_id.filter(|room_id| !room_id.is_empty()).unwrap_or_else(|| "general".to_owned());
+    let text = form.message.or(form.text).unwrap_or_default();
+    let request = AppendReq { room_id: room_id.clone(), user_id: user.user_id, text, idempotency_key: String::new() };
+    state.messages().append(request).await.map_err(|status| room_error(&room_id, status))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// # GET /history
+///
+/// The latest messages of `general` as `[{sender, content}]`, oldest first.
+pub(crate) async fn history(
+    State(state): State<GatewayState>,
+    user: CurrentUser,
+) -> Result<Json<Vec<HistoryItem>>, ApiError> {
+    let next = state
+        .messages()
+        .next_offset(dchat_proto::message::v1::RoomId { room_id: "general".to_owned(), ..Default::default() })
+        .await?
+        .into_inner()
+        .value;
+    let request = ListReq {
+        room_id: "general".to_owned(),
+        from_offset: 0,
+        limit: HISTORY_LIMIT,
+        before: next,
+        user_id: user.user_id,
+    };
+    let mut stream = state.messages().list(request).await.map_err(|status| room_error("general", status))?.into_inner();
+    let mut items = Vec::new();
+    while let Some(message) = stream.message().await? {
+        items.push(HistoryItem { sender: state.inner.names.get(&message.user_id).await, content: message.text });
+    }
+    Ok(Json(items))
+}
+
+/// # GET /logout
+///
+/// Revokes the session (if any), clears the cookie, and goes back to `/`.
+pub(crate) async fn logout(State(state): State<GatewayState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(token) = token_from_headers(&headers) {
+        if let Err(status) = state.auth().logout(Token { access_token: token.clone() }).await {
+            tracing::debug!(%status, "logout of an unknown token");
+        }
+        state.inner.connections.close_token(&token);
+    }
+    ([(header::SET_COOKIE, expired_cookie())], Redirect::to("/")).into_response()
+}
