@@ -70,3 +70,39 @@ pub(crate) fn session_cookie(token: &str, state: &GatewayState) -> String {
 pub(crate) fn expired_cookie() -> String {
     format!("{COOKIE_NAME}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0")
 }
+
+/// The caller's IP address, as the TCP connection shows it (unspecified when unknown,
+/// e.g. a router driven without a socket).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientIp(pub(crate) std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+        Ok(Self(ip))
+    }
+}
+
+/// Logs in through the auth service, under the failed-login limits of `ip` and `account`.
+pub(crate) async fn limited_login(
+    state: &GatewayState,
+    ip: std::net::IpAddr,
+    request: dchat_proto::auth::v1::LoginRequest,
+) -> Result<dchat_proto::auth::v1::AuthResponse, ApiError> {
+    let account = if request.username.is_empty() { request.email.clone() } else { request.username.clone() };
+    state.check_login(ip, &account)?;
+    match state.auth().login(request).await {
+        Ok(session) => Ok(session.into_inner()),
+        Err(status) => {
+            if status.code() == tonic::Code::Unauthenticated {
+                state.login_failed(ip, &account);
+            }
+            Err(status.into())
+        }
+    }
+}

@@ -34,6 +34,21 @@ fn bearer(metadata: &MetadataMap) -> Option<String> {
     Some(token.trim().to_owned())
 }
 
+/// The caller's IP address as the connection shows it.
+fn peer_ip<T>(request: &Request<T>) -> std::net::IpAddr {
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip())
+        .or_else(|| request.remote_addr().map(|addr| addr.ip()))
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
+}
+
+/// A rate limit as gRPC says it.
+fn limited(err: crate::error::ApiError) -> Status {
+    Status::resource_exhausted(err.to_string())
+}
+
 /// The claimed `user_id` must be empty or the caller's own.
 fn check_claim(claimed: &str, user: &auth::User) -> Result<(), Status> {
     if claimed.is_empty() || claimed == user.user_id {
@@ -69,11 +84,17 @@ fn forward<T: Send + 'static>(response: Response<tonic::Streaming<T>>) -> Respon
 #[tonic::async_trait]
 impl gateway_service_server::GatewayService for GatewayGrpc {
     async fn register(&self, request: Request<auth::RegisterRequest>) -> Result<Response<auth::AuthResponse>, Status> {
+        self.state.limit_registration(peer_ip(&request)).map_err(limited)?;
         self.state.auth().register(request.into_inner()).await
     }
 
     async fn login(&self, request: Request<auth::LoginRequest>) -> Result<Response<auth::AuthResponse>, Status> {
-        self.state.auth().login(request.into_inner()).await
+        let ip = peer_ip(&request);
+        match crate::auth::limited_login(&self.state, ip, request.into_inner()).await {
+            Ok(session) => Ok(Response::new(session)),
+            Err(crate::error::ApiError::RateLimited { message, .. }) => Err(Status::resource_exhausted(message)),
+            Err(_) => Err(Status::unauthenticated("invalid credentials")),
+        }
     }
 
     async fn logout(&self, request: Request<auth::Token>) -> Result<Response<auth::Ack>, Status> {
@@ -172,6 +193,7 @@ impl gateway_service_server::GatewayService for GatewayGrpc {
         let user = self.caller(request.metadata()).await?;
         let mut req = request.into_inner();
         check_claim(&req.user_id, &user)?;
+        self.state.limit_message(&user.user_id).map_err(limited)?;
         req.user_id = user.user_id;
         self.state.messages().append(req).await
     }

@@ -12,6 +12,7 @@ mod connections;
 mod dto;
 mod error;
 mod grpc;
+mod limits;
 mod membership;
 mod names;
 mod rest;
@@ -20,6 +21,7 @@ mod state;
 mod ws;
 
 pub use crate::{
+    limits::{Rate, RateLimits},
     router::router,
     state::{GatewayConfig, GatewayState, Upstreams},
 };

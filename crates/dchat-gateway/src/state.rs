@@ -2,6 +2,7 @@
 
 use std::{
     hash::{BuildHasher, RandomState},
+    net::IpAddr,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -16,7 +17,13 @@ use dchat_proto::{
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
-use crate::{connections::Connections, names::DisplayNames, ws::RoomFeeds};
+use crate::{
+    connections::Connections,
+    error::ApiError,
+    limits::{Limiter, RateLimits, retry_after_secs},
+    names::DisplayNames,
+    ws::RoomFeeds,
+};
 
 /// The gateway's section of the configuration.
 #[derive(Debug, Clone)]
@@ -31,6 +38,20 @@ pub struct GatewayConfig {
     pub ws_queue_frames: usize,
     /// How often open WebSockets renew their presence; well inside the presence TTL.
     pub presence_heartbeat: Duration,
+    pub limits: RateLimits,
+}
+
+/// The limiters of [`RateLimits`], with their keys.
+#[derive(Debug)]
+pub(crate) struct Limiters {
+    failed_logins_by_account: Limiter<String>,
+    failed_logins_by_ip: Limiter<IpAddr>,
+    registrations_by_ip: Limiter<IpAddr>,
+    messages_by_user: Limiter<String>,
+}
+
+fn rate_limited(what: &str, wait: Duration) -> ApiError {
+    ApiError::RateLimited { message: format!("too many {what}; slow down"), retry_after_secs: retry_after_secs(wait) }
 }
 
 /// gRPC channels to the services the gateway forwards to.
@@ -57,6 +78,7 @@ pub(crate) struct Inner {
     pub(crate) names: DisplayNames,
     pub(crate) feeds: RoomFeeds,
     pub(crate) connections: Connections,
+    pub(crate) limiters: Limiters,
     /// Cancelled when the process stops: ends room feeds and background work.
     pub(crate) stopping: CancellationToken,
     /// Random per process, so that presence sessions of two gateways never collide.
@@ -67,6 +89,13 @@ pub(crate) struct Inner {
 impl GatewayState {
     pub fn new(upstreams: Upstreams, config: GatewayConfig, stopping: CancellationToken) -> Self {
         let auth = AuthServiceClient::new(upstreams.auth);
+        let limits = &config.limits;
+        let limiters = Limiters {
+            failed_logins_by_account: Limiter::new(limits.failed_logins, limits.enabled),
+            failed_logins_by_ip: Limiter::new(limits.failed_logins, limits.enabled),
+            registrations_by_ip: Limiter::new(limits.registrations, limits.enabled),
+            messages_by_user: Limiter::new(limits.messages, limits.enabled),
+        };
         Self {
             inner: Arc::new(Inner {
                 names: DisplayNames::new(auth.clone()),
@@ -77,6 +106,7 @@ impl GatewayState {
                 config,
                 feeds: RoomFeeds::default(),
                 connections: Connections::default(),
+                limiters,
                 stopping,
                 instance_id: RandomState::new().hash_one(std::process::id()),
                 next_connection_id: AtomicU64::new(1),
@@ -88,6 +118,30 @@ impl GatewayState {
     pub async fn run_until_stopped(self) {
         let stopping = self.inner.stopping.clone();
         crate::membership::follow(self, stopping).await;
+    }
+
+    /// Refuses a login attempt while the account or the address has failed too often.
+    pub(crate) fn check_login(&self, ip: IpAddr, account: &str) -> Result<(), ApiError> {
+        let limiters = &self.inner.limiters;
+        let account = account.trim().to_lowercase();
+        limiters.failed_logins_by_account.check(&account).map_err(|wait| rate_limited("failed logins", wait))?;
+        limiters.failed_logins_by_ip.check(&ip).map_err(|wait| rate_limited("failed logins", wait))
+    }
+
+    /// Counts a failed login against the account and the address. Accounts that do not
+    /// exist count the same, so the limit reveals nothing.
+    pub(crate) fn login_failed(&self, ip: IpAddr, account: &str) {
+        let limiters = &self.inner.limiters;
+        let _ = limiters.failed_logins_by_account.take(&account.trim().to_lowercase());
+        let _ = limiters.failed_logins_by_ip.take(&ip);
+    }
+
+    pub(crate) fn limit_registration(&self, ip: IpAddr) -> Result<(), ApiError> {
+        self.inner.limiters.registrations_by_ip.take(&ip).map_err(|wait| rate_limited("registrations", wait))
+    }
+
+    pub(crate) fn limit_message(&self, user_id: &str) -> Result<(), ApiError> {
+        self.inner.limiters.messages_by_user.take(&user_id.to_owned()).map_err(|wait| rate_limited("messages", wait))
     }
 
     pub(crate) fn next_connection_id(&self) -> u64 {

@@ -91,6 +91,9 @@ pub struct Options {
     /// Where `dchat gateway` listens [default: 127.0.0.1:50055].
     #[arg(long, global = true, env = "GATEWAY_BIND")]
     pub gateway_bind: Option<SocketAddr>,
+    /// Abuse limits on logins, registrations and messages: on or off (for load tests) [default: on].
+    #[arg(long, global = true, env = "DCHAT_RATE_LIMIT", value_parser = parse_switch)]
+    pub rate_limit: Option<bool>,
     /// Mark the session cookie Secure, when served behind HTTPS [default: false].
     #[arg(long, global = true, env = "DCHAT_SECURE_COOKIES")]
     pub secure_cookies: Option<bool>,
@@ -187,6 +190,7 @@ impl Options {
         set(&mut config.gateway.addr, self.gateway_addr);
         set(&mut config.gateway.bind, self.gateway_bind);
         set(&mut config.gateway.secure_cookies, self.secure_cookies);
+        set(&mut config.gateway.rate_limit, self.rate_limit);
         set(&mut config.auth.bind, self.auth_bind);
         set(&mut config.room.bind, self.room_bind);
         set(&mut config.presence.bind, self.presence_bind);
@@ -204,5 +208,14 @@ impl Options {
         set(&mut config.auth.password_min_chars, self.password_min_chars);
         set(&mut config.presence.ttl_secs, self.presence_ttl_secs);
         set(&mut config.message.max_text_chars, self.max_message_chars);
+    }
+}
+
+/// `on`/`off` (also `true`/`false`, `1`/`0`), for switches set from the environment.
+fn parse_switch(raw: &str) -> Result<bool, String> {
+    match raw.to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        other => Err(format!("expected on or off, got {other:?}")),
     }
 }

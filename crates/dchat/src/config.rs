@@ -43,6 +43,8 @@ pub struct GatewaySection {
     pub allowed_origins: Vec<String>,
     /// Frames queued for one WebSocket before it is closed as lagging (default 4096).
     pub ws_queue_frames: usize,
+    /// Abuse limits on logins, registrations and messages (`DCHAT_RATE_LIMIT`, default on).
+    pub rate_limit: bool,
 }
 
 impl Default for GatewaySection {
@@ -53,6 +55,7 @@ impl Default for GatewaySection {
             secure_cookies: false,
             allowed_origins: Vec::new(),
             ws_queue_frames: 4096,
+            rate_limit: true,
         }
     }
 }
@@ -213,6 +216,7 @@ impl Config {
             ws_queue_frames: self.gateway.ws_queue_frames,
             // A third of the TTL: two heartbeats may be lost before presence lapses.
             presence_heartbeat: Duration::from_secs(self.presence.ttl_secs.max(1)) / 3,
+            limits: dchat_gateway::RateLimits { enabled: self.gateway.rate_limit, ..Default::default() },
         }
     }
 

@@ -15,7 +15,7 @@ use dchat_proto::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    auth::{CurrentUser, expired_cookie, session_cookie, token_from_headers},
+    auth::{ClientIp, CurrentUser, expired_cookie, limited_login, session_cookie, token_from_headers},
     error::ApiError,
     rest::messages::room_error,
     state::GatewayState,
@@ -78,8 +78,10 @@ fn logged_in(state: &GatewayState, token: &str) -> Response {
 /// Form fields `username` and `password`. 303 to `/chat` with a session cookie.
 pub(crate) async fn register(
     State(state): State<GatewayState>,
+    ClientIp(ip): ClientIp,
     ApiForm(form): ApiForm<Credentials>,
 ) -> Result<Response, ApiError> {
+    state.limit_registration(ip)?;
     let request = RegisterRequest {
         email: String::new(),
         password: form.password,
@@ -95,10 +97,11 @@ pub(crate) async fn register(
 /// Form fields `username` and `password`. 303 to `/chat` with a session cookie; 401 otherwise.
 pub(crate) async fn login(
     State(state): State<GatewayState>,
+    ClientIp(ip): ClientIp,
     ApiForm(form): ApiForm<Credentials>,
 ) -> Result<Response, ApiError> {
     let request = LoginRequest { email: String::new(), password: form.password, username: form.username };
-    let session = state.auth().login(request).await?.into_inner();
+    let session = limited_login(&state, ip, request).await?;
     Ok(logged_in(&state, &session.access_token))
 }
 
@@ -110,6 +113,7 @@ pub(crate) async fn send(
     user: CurrentUser,
     ApiForm(form): ApiForm<SendForm>,
 ) -> Result<StatusCode, ApiError> {
+    state.limit_message(&user.user_id)?;
     let room_id = form.room_id.filter(|room_id| !room_id.is_empty()).unwrap_or_else(|| "general".to_owned());
     let text = form.message.or(form.text).unwrap_or_default();
     let request = AppendReq { room_id: room_id.clone(), user_id: user.user_id, text, idempotency_key: String::new() };

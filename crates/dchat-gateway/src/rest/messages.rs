@@ -28,6 +28,7 @@ pub(crate) async fn append(
     user: CurrentUser,
     ApiJson(body): ApiJson<AppendBody>,
 ) -> Result<Json<AppendView>, ApiError> {
+    state.limit_message(&user.user_id)?;
     let request = AppendReq {
         room_id: body.room_id.clone(),
         user_id: user.user_id,

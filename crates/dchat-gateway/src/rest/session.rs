@@ -9,7 +9,7 @@ use axum::{
 use dchat_proto::auth::v1::{AuthResponse, LoginRequest, RegisterRequest, SetDisplayNameRequest, Token, User, UserId};
 
 use crate::{
-    auth::{CurrentUser, expired_cookie, session_cookie},
+    auth::{ClientIp, CurrentUser, expired_cookie, limited_login, session_cookie},
     dto::{LoginBody, LookupView, OK, RegisterBody, SessionView, SetNameBody, UserQuery, UserView},
     error::{ApiError, ApiJson, ApiQuery},
     state::GatewayState,
@@ -39,8 +39,10 @@ fn session_response(state: &GatewayState, session: AuthResponse) -> Result<Respo
 /// in `general`, and logs it in. 409 when the email or username is taken.
 pub(crate) async fn register(
     State(state): State<GatewayState>,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<Response, ApiError> {
+    state.limit_registration(ip)?;
     let request = RegisterRequest {
         email: body.email,
         password: body.password,
@@ -56,10 +58,11 @@ pub(crate) async fn register(
 /// Logs in by `email` or `username` and `password`. 401 on any mismatch.
 pub(crate) async fn login(
     State(state): State<GatewayState>,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
     let request = LoginRequest { email: body.email, password: body.password, username: body.username };
-    let session = state.auth().login(request).await?.into_inner();
+    let session = limited_login(&state, ip, request).await?;
     session_response(&state, session)
 }
 

@@ -203,6 +203,15 @@ impl Connection {
                 self.outbox.push(protocol::unsubscribed(&room_id, reference.as_ref()));
             }
             ClientFrame::Send { room_id, text, client_id, reference } => {
+                if let Err(limited) = self.state.limit_message(&self.user.user_id) {
+                    self.outbox.push(protocol::error(
+                        reference.as_ref(),
+                        "rate_limited",
+                        &limited.to_string(),
+                        Some(&room_id),
+                    ));
+                    return;
+                }
                 let send = SendRequest { room_id, text, client_id, reference };
                 if let Err(mpsc::error::TrySendError::Full(send)) = self.sends.try_send(send) {
                     let message = "too many messages waiting for their ack";

@@ -11,6 +11,7 @@ mod forms;
 mod gateway_grpc;
 mod grpc_tools;
 mod http;
+mod limits;
 mod messages;
 mod presence;
 mod rest;

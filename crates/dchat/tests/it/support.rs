@@ -47,6 +47,8 @@ pub(crate) fn test_config(dir: &Path) -> Config {
     let mut config = Config::with_data_dir(dir);
     config.grpc_bind = "127.0.0.1:0".parse().unwrap();
     config.http_bind = "127.0.0.1:0".parse().unwrap();
+    // Most tests send faster than a person; the limits have tests of their own.
+    config.gateway.rate_limit = false;
     config
 }
 

@@ -1,0 +1,92 @@
+//! Abuse limits over HTTP: failed logins, registrations and messages get 429 with
+//! `Retry-After`, without revealing whether an account exists.
+
+use reqwest::{StatusCode, header};
+use serde_json::json;
+
+use crate::{
+    http::{browser, post, register},
+    support::{TestApp, spawn_app_with, test_config},
+    wsclient::WsClient,
+};
+
+async fn limited_app() -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.gateway.rate_limit = true;
+    (spawn_app_with(config).await, dir)
+}
+
+async fn login_status(app: &TestApp, email: &str, password: &str) -> (StatusCode, Option<u64>) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/login", app.http))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let retry_after = response.headers().get(header::RETRY_AFTER).map(|value| value.to_str().unwrap().parse().unwrap());
+    (response.status(), retry_after)
+}
+
+#[tokio::test]
+async fn five_failed_logins_then_429_with_retry_after_for_real_and_unknown_accounts_alike() {
+    let (app, _dir) = limited_app().await;
+    register(&app, "ada").await;
+    for _ in 0..5 {
+        assert_eq!(login_status(&app, "ada@example.com", "wrong password").await.0, StatusCode::UNAUTHORIZED);
+    }
+    let (status, retry_after) = login_status(&app, "ada@example.com", "wrong password").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after.is_some_and(|secs| (1..=10).contains(&secs)), "{retry_after:?}");
+    let (status, _) = login_status(&app, "ada@example.com", "correct horse").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the limit holds for at most one refill period");
+    let (status, _) = login_status(&app, "nobody@example.com", "whatever").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "an unknown account answers the same");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn twenty_registrations_per_address_then_429() {
+    let (app, _dir) = limited_app().await;
+    for i in 0..20 {
+        register(&app, &format!("user{i}")).await;
+    }
+    let (status, body) =
+        post(&browser(), &app, "/api/register", json!({"username": "one_more", "password": "correct horse"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_twenty_messages_then_429_over_http_and_an_error_frame_over_websocket() {
+    let (app, _dir) = limited_app().await;
+    let (ada, body) = register(&app, "ada").await;
+    // Forty at once: the limiter answers before storage, so they all meet a bucket that
+    // refills at only 10/s.
+    let sends = (0..40).map(|i| {
+        let request = ada
+            .post(format!("{}/api/message/append", app.http))
+            .json(&json!({"room_id": "general", "text": format!("m{i}")}));
+        async move { request.send().await.unwrap() }
+    });
+    let responses = futures::future::join_all(sends).await;
+    let ok = responses.iter().filter(|response| response.status() == StatusCode::OK).count();
+    let limited: Vec<_> =
+        responses.iter().filter(|response| response.status() == StatusCode::TOO_MANY_REQUESTS).collect();
+    assert_eq!(ok + limited.len(), 40);
+    assert!(ok >= 20, "the burst of 20 is allowed ({ok} were)");
+    assert!(!limited.is_empty(), "the rest is refused");
+    assert!(limited.iter().all(|response| response.headers()[header::RETRY_AFTER] == "1"));
+
+    let mut ws = WsClient::connect(&app, body["token"].as_str().unwrap()).await;
+    for i in 0..40 {
+        ws.send(
+            json!({"type": "send", "room_id": "general", "text": "again", "client_id": format!("ws{i}"), "ref": i}),
+        )
+        .await;
+    }
+    let error = ws.next_of("error").await;
+    assert_eq!(error["code"], "rate_limited", "{error}");
+    assert!(error["ref"].as_i64().is_some());
+    app.stop().await;
+}
