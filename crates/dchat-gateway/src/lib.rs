@@ -15,6 +15,7 @@ mod grpc;
 mod limits;
 mod membership;
 mod names;
+mod ops;
 mod rest;
 mod router;
 mod state;

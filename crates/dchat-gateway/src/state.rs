@@ -39,6 +39,8 @@ pub struct GatewayConfig {
     /// How often open WebSockets renew their presence; well inside the presence TTL.
     pub presence_heartbeat: Duration,
     pub limits: RateLimits,
+    /// Renders `/metrics`; `None` when this process records no metrics.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// The limiters of [`RateLimits`], with their keys.
@@ -74,6 +76,9 @@ pub(crate) struct Inner {
     pub(crate) rooms: RoomServiceClient<Channel>,
     pub(crate) messages: MessageServiceClient<Channel>,
     pub(crate) presence: PresenceServiceClient<Channel>,
+    /// The raw channels, for health checks.
+    pub(crate) channels: Upstreams,
+    pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     pub(crate) config: GatewayConfig,
     pub(crate) names: DisplayNames,
     pub(crate) feeds: RoomFeeds,
@@ -88,7 +93,7 @@ pub(crate) struct Inner {
 
 impl GatewayState {
     pub fn new(upstreams: Upstreams, config: GatewayConfig, stopping: CancellationToken) -> Self {
-        let auth = AuthServiceClient::new(upstreams.auth);
+        let auth = AuthServiceClient::new(upstreams.auth.clone());
         let limits = &config.limits;
         let limiters = Limiters {
             failed_logins_by_account: Limiter::new(limits.failed_logins, limits.enabled),
@@ -100,9 +105,11 @@ impl GatewayState {
             inner: Arc::new(Inner {
                 names: DisplayNames::new(auth.clone()),
                 auth,
-                rooms: RoomServiceClient::new(upstreams.rooms),
-                messages: MessageServiceClient::new(upstreams.messages),
-                presence: PresenceServiceClient::new(upstreams.presence),
+                rooms: RoomServiceClient::new(upstreams.rooms.clone()),
+                messages: MessageServiceClient::new(upstreams.messages.clone()),
+                presence: PresenceServiceClient::new(upstreams.presence.clone()),
+                channels: upstreams,
+                metrics: config.metrics.clone(),
                 config,
                 feeds: RoomFeeds::default(),
                 connections: Connections::default(),

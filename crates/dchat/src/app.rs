@@ -116,6 +116,19 @@ impl App {
                 Some((listener, dchat_gateway::router(state)))
             }
         };
+        if let Some(metrics) = crate::telemetry::metrics() {
+            // The recorder drains histogram samples only when asked to.
+            let stopping = stopping.clone();
+            workers.spawn(async move {
+                let mut ticks = tokio::time::interval(std::time::Duration::from_secs(5));
+                loop {
+                    tokio::select! {
+                        () = stopping.cancelled() => return,
+                        _ = ticks.tick() => metrics.run_upkeep(),
+                    }
+                }
+            });
+        }
         workers.close();
         tracing::info!(?role, ?grpc_addr, ?http_addr, "dchat is listening");
         Ok(Self { grpc, http, grpc_addr, http_addr, stopping, message, workers })

@@ -217,6 +217,7 @@ impl Config {
             // A third of the TTL: two heartbeats may be lost before presence lapses.
             presence_heartbeat: Duration::from_secs(self.presence.ttl_secs.max(1)) / 3,
             limits: dchat_gateway::RateLimits { enabled: self.gateway.rate_limit, ..Default::default() },
+            metrics: crate::telemetry::metrics(),
         }
     }
 

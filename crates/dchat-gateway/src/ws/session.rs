@@ -47,6 +47,7 @@ struct SendRequest {
 /// Serves one upgraded connection until it closes.
 pub(crate) async fn serve(socket: WebSocket, state: GatewayState, user: CurrentUser) {
     let conn_id = state.next_connection_id();
+    metrics::gauge!("dchat_ws_connections").increment(1.0);
     let presence_session = format!("ws-{}-{conn_id}", state.inner.instance_id);
     let (sink, mut incoming) = socket.split();
     let (frames, queued) = mpsc::channel(state.inner.config.ws_queue_frames.max(1));
@@ -91,6 +92,10 @@ pub(crate) async fn serve(socket: WebSocket, state: GatewayState, user: CurrentU
     drop(connection);
     if tokio::time::timeout(CLOSE_GRACE, writer).await.is_err() {
         tracing::debug!(conn_id, "dropped a connection whose socket would not drain");
+    }
+    metrics::gauge!("dchat_ws_connections").decrement(1.0);
+    if let Some((code, _)) = close {
+        metrics::counter!("dchat_ws_closed_total", "code" => code.to_string()).increment(1);
     }
 }
 

@@ -13,6 +13,7 @@ mod grpc_tools;
 mod http;
 mod limits;
 mod messages;
+mod ops;
 mod presence;
 mod rest;
 mod rooms;

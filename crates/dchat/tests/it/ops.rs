@@ -1,0 +1,93 @@
+//! Operational endpoints: liveness, readiness (in both topologies), metrics, OpenAPI.
+
+use dchat::{App, Role};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    http::{browser, get, register},
+    support::{spawn_app, test_config},
+};
+
+#[tokio::test]
+async fn health_readiness_metrics_and_openapi_are_served() {
+    let (app, _dir) = spawn_app().await;
+    let client = browser();
+    assert_eq!(client.get(format!("{}/healthz", app.http)).send().await.unwrap().status(), StatusCode::OK);
+    let (status, ready) = get(&client, &app, "/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(ready["services"]["message"], true);
+
+    register(&app, "ada").await;
+    let metrics = client.get(format!("{}/metrics", app.http)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("dchat_http_requests_total"), "{metrics}");
+    assert!(metrics.contains("route=\"/api/register\""), "{metrics}");
+
+    let (status, openapi) = get(&client, &app, "/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(openapi["openapi"], "3.0.3");
+    let paths: Vec<&str> = openapi["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+    for route in [
+        "/api/register",
+        "/api/login",
+        "/api/logout",
+        "/api/me",
+        "/api/profile/setname",
+        "/api/user/lookup",
+        "/api/room/create",
+        "/api/room/join",
+        "/api/room/leave",
+        "/api/room/list",
+        "/api/room/public",
+        "/api/room/members",
+        "/api/message/append",
+        "/api/message/list",
+        "/api/presence/heartbeat",
+        "/api/presence/roster",
+        "/api/ws",
+        "/register",
+        "/login",
+        "/send",
+        "/history",
+        "/logout",
+    ] {
+        assert!(paths.contains(&route), "{route} is not documented");
+    }
+    for path in &paths {
+        if path.starts_with("/api/") && *path != "/api/ws" {
+            let (status, body) = get(&client, &app, path).await;
+            assert_ne!(status, StatusCode::NOT_FOUND, "{path} is documented but not routed: {body}");
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_gateway_whose_services_are_down_is_alive_but_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.gateway.bind = "127.0.0.1:0".parse().unwrap();
+    for addr in [&mut config.auth.addr, &mut config.room.addr, &mut config.message.addr, &mut config.presence.addr] {
+        *addr = "127.0.0.1:1".to_owned();
+    }
+    let app = App::build(config, Role::Gateway).await.unwrap();
+    let http = format!("http://{}", app.http_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(format!("{http}/healthz")).send().await.unwrap().status(), StatusCode::OK);
+    let response = client.get(format!("{http}/readyz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["ready"], false);
+    let login = client
+        .post(format!("{http}/api/login"))
+        .json(&serde_json::json!({"email": "a@b.c", "password": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE, "a down service is a 503, not a 500");
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+}
