@@ -3,15 +3,14 @@
 use reqwest::{Client, StatusCode, header, redirect::Policy};
 use serde_json::json;
 
-use crate::support::spawn_app;
+use crate::support::{Topology, in_both_topologies, spawn};
 
 fn form_client() -> Client {
     Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap()
 }
 
-#[tokio::test]
-async fn the_variant_2_form_flow_registers_logs_in_sends_and_reads_history() {
-    let (app, _dir) = spawn_app().await;
+async fn the_variant_2_form_flow_registers_logs_in_sends_and_reads_history(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
     let url = |path: &str| format!("{}{path}", app.http);
     let client = form_client();
     let registered = client
@@ -60,3 +59,5 @@ async fn the_variant_2_form_flow_registers_logs_in_sends_and_reads_history() {
     );
     app.stop().await;
 }
+
+in_both_topologies!(the_variant_2_form_flow_registers_logs_in_sends_and_reads_history,);

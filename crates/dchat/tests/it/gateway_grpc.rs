@@ -9,7 +9,7 @@ use dchat_proto::{
 };
 use tonic::{Code, Request, transport::Channel};
 
-use crate::support::{assert_code, spawn_app};
+use crate::support::{Topology, assert_code, in_both_topologies, spawn};
 
 fn authed<T>(message: T, token: &str) -> Request<T> {
     let mut request = Request::new(message);
@@ -21,9 +21,8 @@ fn append(text: &str, user_id: &str) -> AppendReq {
     AppendReq { room_id: "general".into(), user_id: user_id.into(), text: text.into(), idempotency_key: String::new() }
 }
 
-#[tokio::test]
-async fn the_seed_gateway_service_works_with_a_token_and_trusts_only_the_token() {
-    let (app, _dir) = spawn_app().await;
+async fn the_seed_gateway_service_works_with_a_token_and_trusts_only_the_token(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
     let channel = Channel::from_shared(app.http.clone()).unwrap().connect().await.unwrap();
     let mut gateway = GatewayServiceClient::new(channel);
     let registered = gateway
@@ -110,3 +109,5 @@ async fn the_seed_gateway_service_works_with_a_token_and_trusts_only_the_token()
     );
     app.stop().await;
 }
+
+in_both_topologies!(the_seed_gateway_service_works_with_a_token_and_trusts_only_the_token,);

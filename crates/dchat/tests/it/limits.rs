@@ -6,15 +6,15 @@ use serde_json::json;
 
 use crate::{
     http::{browser, post, register},
-    support::{TestApp, spawn_app_with, test_config},
+    support::{TestApp, Topology, in_both_topologies, spawn_with, test_config},
     wsclient::WsClient,
 };
 
-async fn limited_app() -> (TestApp, tempfile::TempDir) {
+async fn limited_app(topology: Topology) -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     config.gateway.rate_limit = true;
-    (spawn_app_with(config).await, dir)
+    (spawn_with(topology, config).await, dir)
 }
 
 async fn login_status(app: &TestApp, email: &str, password: &str) -> (StatusCode, Option<u64>) {
@@ -28,9 +28,8 @@ async fn login_status(app: &TestApp, email: &str, password: &str) -> (StatusCode
     (response.status(), retry_after)
 }
 
-#[tokio::test]
-async fn five_failed_logins_then_429_with_retry_after_for_real_and_unknown_accounts_alike() {
-    let (app, _dir) = limited_app().await;
+async fn five_failed_logins_then_429_with_retry_after_for_real_and_unknown_accounts_alike(topology: Topology) {
+    let (app, _dir) = limited_app(topology).await;
     register(&app, "ada").await;
     for _ in 0..5 {
         assert_eq!(login_status(&app, "ada@example.com", "wrong password").await.0, StatusCode::UNAUTHORIZED);
@@ -45,9 +44,8 @@ async fn five_failed_logins_then_429_with_retry_after_for_real_and_unknown_accou
     app.stop().await;
 }
 
-#[tokio::test]
-async fn twenty_registrations_per_address_then_429() {
-    let (app, _dir) = limited_app().await;
+async fn twenty_registrations_per_address_then_429(topology: Topology) {
+    let (app, _dir) = limited_app(topology).await;
     // Thirty at once: the limiter answers before any password is hashed.
     let registrations = (0..30).map(|i| {
         let client = browser();
@@ -73,9 +71,8 @@ async fn twenty_registrations_per_address_then_429() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_burst_of_twenty_messages_then_429_over_http_and_an_error_frame_over_websocket() {
-    let (app, _dir) = limited_app().await;
+async fn a_burst_of_twenty_messages_then_429_over_http_and_an_error_frame_over_websocket(topology: Topology) {
+    let (app, _dir) = limited_app(topology).await;
     let (ada, body) = register(&app, "ada").await;
     // Forty at once: the limiter answers before storage, so they all meet a bucket that
     // refills at only 10/s.
@@ -106,3 +103,9 @@ async fn a_burst_of_twenty_messages_then_429_over_http_and_an_error_frame_over_w
     assert!(error["ref"].as_i64().is_some());
     app.stop().await;
 }
+
+in_both_topologies!(
+    five_failed_logins_then_429_with_retry_after_for_real_and_unknown_accounts_alike,
+    twenty_registrations_per_address_then_429,
+    a_burst_of_twenty_messages_then_429_over_http_and_an_error_frame_over_websocket,
+);

@@ -6,12 +6,11 @@ use serde_json::{Value, json};
 
 use crate::{
     http::{browser, call, get, keys, post, register},
-    support::spawn_app,
+    support::{Topology, in_both_topologies, spawn},
 };
 
-#[tokio::test]
-async fn register_login_me_and_logout_work_with_the_cookie_and_with_a_bearer_token() {
-    let (app, _dir) = spawn_app().await;
+async fn register_login_me_and_logout_work_with_the_cookie_and_with_a_bearer_token(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
     let (browser_a, registered) = register(&app, "ada").await;
     assert_eq!(keys(&registered), ["expires_at_ms", "ok", "token", "user"]);
     assert_eq!(keys(&registered["user"]), ["display_name", "email", "user_id", "username"]);
@@ -50,9 +49,8 @@ async fn register_login_me_and_logout_work_with_the_cookie_and_with_a_bearer_tok
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_session_cookie_is_http_only_and_same_site_lax() {
-    let (app, _dir) = spawn_app().await;
+async fn the_session_cookie_is_http_only_and_same_site_lax(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
     let response = reqwest::Client::new()
         .post(format!("{}/api/register", app.http))
         .json(&json!({"username": "bea", "password": "correct horse"}))
@@ -65,9 +63,8 @@ async fn the_session_cookie_is_http_only_and_same_site_lax() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn taken_names_conflict_and_bad_input_is_a_400() {
-    let (app, _dir) = spawn_app().await;
+async fn taken_names_conflict_and_bad_input_is_a_400(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
     register(&app, "cid").await;
     let client = browser();
     let (status, body) = post(
@@ -87,9 +84,8 @@ async fn taken_names_conflict_and_bad_input_is_a_400() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn rooms_can_be_created_joined_listed_and_left() {
-    let (app, _dir) = spawn_app().await;
+async fn rooms_can_be_created_joined_listed_and_left(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
     let (ada, _) = register(&app, "ada").await;
     let (bob, bob_body) = register(&app, "bob").await;
 
@@ -131,9 +127,8 @@ async fn rooms_can_be_created_joined_listed_and_left() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn messages_are_appended_idempotently_and_listed_both_ways_with_display_names() {
-    let (app, _dir) = spawn_app().await;
+async fn messages_are_appended_idempotently_and_listed_both_ways_with_display_names(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
     let (ada, ada_body) = register(&app, "ada").await;
     let (status, first) =
         post(&ada, &app, "/api/message/append", json!({"room_id": "general", "text": "hello", "client_id": "c-1"}))
@@ -173,9 +168,8 @@ async fn messages_are_appended_idempotently_and_listed_both_ways_with_display_na
     app.stop().await;
 }
 
-#[tokio::test]
-async fn presence_profile_and_lookup_routes_answer_in_the_seed_shapes() {
-    let (app, _dir) = spawn_app().await;
+async fn presence_profile_and_lookup_routes_answer_in_the_seed_shapes(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
     let (ada, ada_body) = register(&app, "ada").await;
     let ada_id = ada_body["user"]["user_id"].as_str().unwrap();
     assert_eq!(
@@ -206,9 +200,8 @@ fn protected_routes(room: &str) -> Vec<(Method, String, Option<Value>)> {
     ]
 }
 
-#[tokio::test]
-async fn the_authorization_matrix_has_no_unexpected_allow() {
-    let (app, _dir) = spawn_app().await;
+async fn the_authorization_matrix_has_no_unexpected_allow(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
     let (owner, _) = register(&app, "owner").await;
     let (member, _) = register(&app, "member").await;
     let (stranger, _) = register(&app, "stranger").await;
@@ -250,9 +243,8 @@ async fn the_authorization_matrix_has_no_unexpected_allow() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn malformed_requests_get_clear_4xx_answers_and_never_a_5xx() {
-    let (app, _dir) = spawn_app().await;
+async fn malformed_requests_get_clear_4xx_answers_and_never_a_5xx(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
     let (ada, _) = register(&app, "ada").await;
     let url = |path: &str| format!("{}{path}", app.http);
     let huge = "x".repeat(70 * 1024);
@@ -338,3 +330,14 @@ async fn malformed_requests_get_clear_4xx_answers_and_never_a_5xx() {
     assert!(wrong.is_empty(), "wrong answers:\n{}", wrong.join("\n"));
     app.stop().await;
 }
+
+in_both_topologies!(
+    register_login_me_and_logout_work_with_the_cookie_and_with_a_bearer_token,
+    the_session_cookie_is_http_only_and_same_site_lax,
+    taken_names_conflict_and_bad_input_is_a_400,
+    rooms_can_be_created_joined_listed_and_left,
+    messages_are_appended_idempotently_and_listed_both_ways_with_display_names,
+    presence_profile_and_lookup_routes_answer_in_the_seed_shapes,
+    the_authorization_matrix_has_no_unexpected_allow,
+    malformed_requests_get_clear_4xx_answers_and_never_a_5xx,
+);

@@ -25,7 +25,95 @@ pub(crate) struct TestApp {
     /// Base URL of the HTTP API, e.g. `http://127.0.0.1:41234`.
     pub(crate) http: String,
     shutdown: CancellationToken,
-    server: JoinHandle<anyhow::Result<()>>,
+    servers: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// How the server under test is deployed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Topology {
+    /// `dchat serve`: every service and the gateway in one app.
+    AllInOne,
+    /// One app per role (auth, room, message, presence, gateway), each on its own ports,
+    /// talking gRPC over loopback sockets as separate processes would.
+    Split,
+}
+
+/// Generates, for each named `async fn(Topology)`, a module with one test per topology.
+macro_rules! in_both_topologies {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn all_in_one() {
+                    super::$name(crate::support::Topology::AllInOne).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn split() {
+                    super::$name(crate::support::Topology::Split).await
+                }
+            }
+        )*
+    };
+}
+pub(crate) use in_both_topologies;
+
+/// A fresh deployment of `topology` with its data in a new temporary folder.
+pub(crate) async fn spawn(topology: Topology) -> (TestApp, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_with(topology, test_config(dir.path())).await;
+    (app, dir)
+}
+
+/// A deployment of `topology` from `config` (whose binds the split topology overrides).
+pub(crate) async fn spawn_with(topology: Topology, config: Config) -> TestApp {
+    match topology {
+        Topology::AllInOne => spawn_app_with(config).await,
+        Topology::Split => spawn_split(config).await,
+    }
+}
+
+/// Every role as its own app on its own loopback ports; the services are found by address.
+async fn spawn_split(mut config: Config) -> TestApp {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    for bind in [
+        &mut config.room.bind,
+        &mut config.auth.bind,
+        &mut config.message.bind,
+        &mut config.presence.bind,
+        &mut config.gateway.bind,
+    ] {
+        *bind = any;
+    }
+    let shutdown = CancellationToken::new();
+    let mut servers = Vec::new();
+    // The room service first: the auth and message services find it by address.
+    for role in [Role::Room, Role::Auth, Role::Message, Role::Presence] {
+        let app = App::build(config.clone(), role).await.expect("build a service role");
+        let addr = app.grpc_addr().expect("a gRPC listener").to_string();
+        match role {
+            Role::Room => config.room.addr = addr,
+            Role::Auth => config.auth.addr = addr,
+            Role::Message => config.message.addr = addr,
+            _ => config.presence.addr = addr,
+        }
+        servers.push(tokio::spawn(app.run_until_stopped(shutdown.clone())));
+    }
+    let gateway = App::build(config.clone(), Role::Gateway).await.expect("build the gateway role");
+    let http = format!("http://{}", gateway.http_addr().expect("an HTTP listener"));
+    servers.push(tokio::spawn(gateway.run_until_stopped(shutdown.clone())));
+    let channel_to = |addr: &str| Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
+    let auth = channel_to(&config.auth.addr);
+    TestApp {
+        auth: AuthServiceClient::new(auth.clone()),
+        rooms: RoomServiceClient::new(channel_to(&config.room.addr)),
+        messages: MessageServiceClient::new(channel_to(&config.message.addr)),
+        presence: PresenceServiceClient::new(channel_to(&config.presence.addr)),
+        channel: auth,
+        http,
+        shutdown,
+        servers,
+    }
 }
 
 /// A registered user: their id and a live token.
@@ -58,7 +146,7 @@ pub(crate) async fn spawn_app_with(config: Config) -> TestApp {
     let addr = app.grpc_addr().expect("a gRPC listener");
     let http = format!("http://{}", app.http_addr().expect("an HTTP listener"));
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let servers = vec![tokio::spawn(app.run_until_stopped(shutdown.clone()))];
     let channel = connect(addr).await;
     TestApp {
         auth: AuthServiceClient::new(channel.clone()),
@@ -68,7 +156,7 @@ pub(crate) async fn spawn_app_with(config: Config) -> TestApp {
         channel,
         http,
         shutdown,
-        server,
+        servers,
     }
 }
 
@@ -80,7 +168,9 @@ impl TestApp {
     /// Stops the server the way SIGTERM does and waits until it has closed its databases.
     pub(crate) async fn stop(self) {
         self.shutdown.cancel();
-        self.server.await.expect("server task").expect("server ran cleanly");
+        for server in self.servers {
+            server.await.expect("server task").expect("server ran cleanly");
+        }
     }
 
     /// Registers `name` (as username and `name@example.com`) with a valid password.

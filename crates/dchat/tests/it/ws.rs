@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::{
     http::{post, register},
-    support::{TestApp, spawn_app, spawn_app_with, test_config},
+    support::{TestApp, Topology, in_both_topologies, spawn, spawn_with, test_config},
     wsclient::{WsClient, offsets},
 };
 
@@ -20,12 +20,11 @@ async fn user(app: &TestApp, name: &str) -> (reqwest::Client, String, String) {
     (client, body["user"]["user_id"].as_str().unwrap().to_owned(), body["token"].as_str().unwrap().to_owned())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn four_senders_and_ten_subscribers_each_get_every_offset_exactly_once_in_order() {
+async fn four_senders_and_ten_subscribers_each_get_every_offset_exactly_once_in_order(topology: Topology) {
     const SENDERS: usize = 4;
     const SUBSCRIBERS: usize = 10;
     const PER_SENDER: usize = 50;
-    let (app, _dir) = spawn_app().await;
+    let (app, _dir) = spawn(topology).await;
     let mut tokens = Vec::new();
     for i in 0..SENDERS + SUBSCRIBERS {
         tokens.push(user(&app, &format!("user{i}")).await.2);
@@ -76,9 +75,8 @@ async fn four_senders_and_ten_subscribers_each_get_every_offset_exactly_once_in_
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_subscriber_that_drops_its_connection_resumes_with_after_and_misses_nothing() {
-    let (app, _dir) = spawn_app().await;
+async fn a_subscriber_that_drops_its_connection_resumes_with_after_and_misses_nothing(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
     let (writer, _, _) = user(&app, "writer").await;
     let (_, _, token) = user(&app, "reader").await;
     for i in 0..10 {
@@ -102,9 +100,8 @@ async fn a_subscriber_that_drops_its_connection_resumes_with_after_and_misses_no
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_duplicate_client_id_is_acked_with_the_original_offset() {
-    let (app, _dir) = spawn_app().await;
+async fn a_duplicate_client_id_is_acked_with_the_original_offset(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
     let (_, _, token) = user(&app, "ada").await;
     let mut client = WsClient::connect(&app, &token).await;
     let send = json!({"type": "send", "room_id": "general", "text": "once", "client_id": "c-1", "ref": "r1"});
@@ -124,12 +121,11 @@ async fn a_duplicate_client_id_is_acked_with_the_original_offset() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_never_reads_is_cut_with_4008_and_others_are_unaffected() {
+async fn a_client_that_never_reads_is_cut_with_4008_and_others_are_unaffected(topology: Topology) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     config.gateway.ws_queue_frames = 64;
-    let app = spawn_app_with(config).await;
+    let app = spawn_with(topology, config).await;
     let (writer, _, _) = user(&app, "writer").await;
     let (_, _, slow_token) = user(&app, "slow").await;
     let (_, _, fast_token) = user(&app, "fast").await;
@@ -167,9 +163,8 @@ async fn a_client_that_never_reads_is_cut_with_4008_and_others_are_unaffected() 
     app.stop().await;
 }
 
-#[tokio::test]
-async fn logout_closes_the_tokens_open_connections_within_a_second() {
-    let (app, _dir) = spawn_app().await;
+async fn logout_closes_the_tokens_open_connections_within_a_second(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
     let (browser, _, token) = user(&app, "ada").await;
     let mut client = WsClient::connect(&app, &token).await;
     client.subscribe("general", None).await;
@@ -181,9 +176,8 @@ async fn logout_closes_the_tokens_open_connections_within_a_second() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn leaving_a_room_ends_its_subscription_and_strangers_cannot_subscribe() {
-    let (app, _dir) = spawn_app().await;
+async fn leaving_a_room_ends_its_subscription_and_strangers_cannot_subscribe(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
     let (owner, _, _) = user(&app, "owner").await;
     let (member_browser, _, member_token) = user(&app, "member").await;
     let (_, _, stranger_token) = user(&app, "stranger").await;
@@ -211,9 +205,8 @@ async fn leaving_a_room_ends_its_subscription_and_strangers_cannot_subscribe() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_foreign_origin_is_refused_and_the_servers_own_is_accepted() {
-    let (app, _dir) = spawn_app().await;
+async fn a_foreign_origin_is_refused_and_the_servers_own_is_accepted(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
     let (_, _, token) = user(&app, "ada").await;
     let refused = WsClient::try_connect(&app, &token, Some("https://evil.example")).await;
     match refused {
@@ -235,9 +228,8 @@ async fn a_foreign_origin_is_refused_and_the_servers_own_is_accepted() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn bad_frames_get_an_error_and_the_connection_stays_open() {
-    let (app, _dir) = spawn_app().await;
+async fn bad_frames_get_an_error_and_the_connection_stays_open(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
     let (_, _, token) = user(&app, "ada").await;
     let mut client = WsClient::connect(&app, &token).await;
     for bad in [
@@ -259,9 +251,8 @@ async fn bad_frames_get_an_error_and_the_connection_stays_open() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn subscribers_see_who_is_online_and_who_is_typing() {
-    let (app, _dir) = spawn_app().await;
+async fn subscribers_see_who_is_online_and_who_is_typing(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
     let (_, ada_id, ada_token) = user(&app, "ada").await;
     let (_, bob_id, bob_token) = user(&app, "bob").await;
     let mut ada = WsClient::connect(&app, &ada_token).await;
@@ -295,3 +286,15 @@ async fn next_presence_of(client: &mut WsClient, user_id: &str) -> Value {
         }
     }
 }
+
+in_both_topologies!(
+    four_senders_and_ten_subscribers_each_get_every_offset_exactly_once_in_order,
+    a_subscriber_that_drops_its_connection_resumes_with_after_and_misses_nothing,
+    a_duplicate_client_id_is_acked_with_the_original_offset,
+    a_client_that_never_reads_is_cut_with_4008_and_others_are_unaffected,
+    logout_closes_the_tokens_open_connections_within_a_second,
+    leaving_a_room_ends_its_subscription_and_strangers_cannot_subscribe,
+    a_foreign_origin_is_refused_and_the_servers_own_is_accepted,
+    bad_frames_get_an_error_and_the_connection_stays_open,
+    subscribers_see_who_is_online_and_who_is_typing,
+);
