@@ -5,6 +5,9 @@ use dchat_proto::{
     auth::v1::{self as pb, auth_service_server},
     from_validation, internal,
 };
+use futures::StreamExt;
+use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::{AuthError, AuthService, Login, Registration, Session, User};
@@ -12,11 +15,13 @@ use crate::{AuthError, AuthService, Login, Registration, Session, User};
 #[derive(Debug, Clone)]
 pub struct AuthGrpc {
     service: AuthService,
+    /// Ends open watch streams when the process is stopping.
+    stopping: CancellationToken,
 }
 
 impl AuthGrpc {
-    pub fn new(service: AuthService) -> Self {
-        Self { service }
+    pub fn new(service: AuthService, stopping: CancellationToken) -> Self {
+        Self { service, stopping }
     }
 
     /// The tonic service to add to a server.
@@ -110,6 +115,22 @@ impl auth_service_server::AuthService for AuthGrpc {
     async fn get_user(&self, request: Request<pb::UserId>) -> Result<Response<pb::User>, Status> {
         let user_id = UserId::parse(&request.into_inner().user_id).map_err(from_validation)?;
         Ok(Response::new(user_to_pb(self.service.user(user_id).await?)))
+    }
+
+    type WatchRevocationsStream = dchat_proto::BoxStream<pb::Revocation>;
+
+    async fn watch_revocations(
+        &self,
+        _request: Request<pb::WatchRevocationsRequest>,
+    ) -> Result<Response<Self::WatchRevocationsStream>, Status> {
+        let revocations = BroadcastStream::new(self.service.revocations()).map(|revocation| match revocation {
+            Ok(token_sha256) => Ok(pb::Revocation { token_sha256 }),
+            Err(BroadcastStreamRecvError::Lagged(n)) => {
+                Err(Status::data_loss(format!("revocation watch fell {n} behind; reconnect")))
+            }
+        });
+        let marker = futures::stream::once(async { Ok(pb::Revocation::default()) });
+        Ok(Response::new(Box::pin(marker.chain(revocations).take_until(self.stopping.clone().cancelled_owned()))))
     }
 
     async fn set_display_name(

@@ -61,9 +61,13 @@ pub struct Session {
     pub expires_at_ms: i64,
 }
 
+/// Revocations a slow watcher may fall behind by before its stream ends (and it reconnects).
+const REVOCATION_BUFFER: usize = 1024;
+
 #[derive(Debug, Clone)]
 pub struct AuthService {
     store: AuthStore,
+    revocations: tokio::sync::broadcast::Sender<Vec<u8>>,
     hashing: PasswordHashing,
     rooms: RoomServiceClient<Channel>,
     token_ttl_ms: i64,
@@ -77,6 +81,7 @@ impl AuthService {
         dchat_storage::migrate(&pool, &MIGRATOR, &config.db_path).await?;
         let service = Self {
             store: AuthStore::new(pool),
+            revocations: tokio::sync::broadcast::channel(REVOCATION_BUFFER).0,
             hashing: PasswordHashing::new(),
             rooms,
             token_ttl_ms: i64::try_from(config.token_ttl.as_millis()).unwrap_or(i64::MAX),
@@ -163,10 +168,20 @@ impl AuthService {
         if !token::looks_valid(token) {
             return Err(AuthError::InvalidToken);
         }
-        match self.store.revoke_token(&token::hash(token), now_ms()).await? {
+        let token_hash = token::hash(token);
+        match self.store.revoke_token(&token_hash, now_ms()).await? {
             None => Err(AuthError::InvalidToken),
-            Some(_) => Ok(()),
+            Some(_) => {
+                // Nobody watching is fine: no gateway holds connections.
+                let _ = self.revocations.send(token_hash);
+                Ok(())
+            }
         }
+    }
+
+    /// SHA-256 digests of tokens revoked from now on.
+    pub fn revocations(&self) -> tokio::sync::broadcast::Receiver<Vec<u8>> {
+        self.revocations.subscribe()
     }
 
     pub async fn user(&self, user_id: UserId) -> Result<User, AuthError> {

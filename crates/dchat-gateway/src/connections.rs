@@ -1,5 +1,5 @@
-//! The WebSocket connections open on this gateway, by user: how a logout closes a token's
-//! connections and how leaving a room ends the subscriptions to it.
+//! The WebSocket connections open on this gateway, by user: how a logout (on any gateway)
+//! closes a token's connections and how leaving a room ends the subscriptions to it.
 
 use std::{
     collections::HashMap,
@@ -17,13 +17,22 @@ pub(crate) enum Control {
     Close { code: u16, reason: &'static str },
     /// The user is no longer a member of this room: end the subscription.
     Left { room_id: String },
+    /// Revocations may have been missed: check the token again.
+    Reverify,
 }
 
 #[derive(Debug)]
 struct Entry {
     conn_id: u64,
-    token: String,
+    /// SHA-256 of the connection's token, as the auth service names revoked tokens.
+    token_sha256: Vec<u8>,
     control: mpsc::UnboundedSender<Control>,
+}
+
+/// The digest by which revocations name a token.
+pub(crate) fn token_sha256(token: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).to_vec()
 }
 
 #[derive(Debug, Default)]
@@ -64,16 +73,30 @@ impl Connections {
         conn_id: u64,
         control: mpsc::UnboundedSender<Control>,
     ) -> Registration {
-        let entry = Entry { conn_id, token: token.to_owned(), control };
+        let entry = Entry { conn_id, token_sha256: token_sha256(token), control };
         state.inner.connections.lock().entry(user_id.to_owned()).or_default().push(entry);
         Registration { state: state.clone(), user_id: user_id.to_owned(), conn_id }
     }
 
-    /// Closes every connection opened with `token` (after a logout).
+    /// Closes every connection opened with `token` (after a logout on this gateway).
     pub(crate) fn close_token(&self, token: &str) {
+        self.close_revoked(&token_sha256(token));
+    }
+
+    /// Closes every connection whose token has this digest (after a logout anywhere).
+    pub(crate) fn close_revoked(&self, revoked_sha256: &[u8]) {
         for entries in self.lock().values() {
-            for entry in entries.iter().filter(|entry| entry.token == token) {
+            for entry in entries.iter().filter(|entry| entry.token_sha256 == revoked_sha256) {
                 let _ = entry.control.send(Control::Close { code: 4001, reason: "logged out" });
+            }
+        }
+    }
+
+    /// Asks every connection to check its token again.
+    pub(crate) fn reverify_all(&self) {
+        for entries in self.lock().values() {
+            for entry in entries {
+                let _ = entry.control.send(Control::Reverify);
             }
         }
     }

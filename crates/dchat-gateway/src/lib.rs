@@ -13,12 +13,12 @@ mod dto;
 mod error;
 mod grpc;
 mod limits;
-mod membership;
 mod names;
 mod ops;
 mod rest;
 mod router;
 mod state;
+mod watches;
 mod ws;
 
 pub use crate::{

@@ -124,7 +124,7 @@ impl GatewayState {
     /// Background work of the gateway (following membership changes) until stopped.
     pub async fn run_until_stopped(self) {
         let stopping = self.inner.stopping.clone();
-        crate::membership::follow(self, stopping).await;
+        crate::watches::follow(self, stopping).await;
     }
 
     /// Refuses a login attempt while the account or the address has failed too often.

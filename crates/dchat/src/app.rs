@@ -161,7 +161,7 @@ impl App {
         if matches!(role, Role::All | Role::Auth) {
             let rooms = RoomServiceClient::new(lazy_channel(room_addr)?);
             let service = AuthService::open(&config.auth_config(), rooms).await?;
-            let grpc = AuthGrpc::new(service).into_server();
+            let grpc = AuthGrpc::new(service, stopping.clone()).into_server();
             health.set_serving::<dchat_proto::auth::v1::auth_service_server::AuthServiceServer<AuthGrpc>>().await;
             router = router.add_service(grpc);
         }

@@ -77,6 +77,11 @@ pub(crate) async fn serve(socket: WebSocket, state: GatewayState, user: CurrentU
             order = control.recv() => match order {
                 Some(Control::Close { code, reason }) => break Some((code, reason)),
                 Some(Control::Left { room_id }) => connection.left(&room_id).await,
+                Some(Control::Reverify) => {
+                    if !connection.token_still_valid().await {
+                        break Some((4001, "logged out"));
+                    }
+                }
                 None => {}
             },
             _ = heartbeats.tick() => connection.heartbeat_all().await,
@@ -331,6 +336,16 @@ impl Connection {
         };
         if let Err(status) = self.state.presence().disconnect(request).await {
             tracing::debug!(%status, "presence disconnect failed");
+        }
+    }
+
+    /// Whether the connection's token still verifies. Only a definite "no" counts: an auth
+    /// service that does not answer does not close connections.
+    async fn token_still_valid(&self) -> bool {
+        let token = dchat_proto::auth::v1::Token { access_token: self.user.token.clone() };
+        match self.state.auth().verify(token).await {
+            Ok(_) => true,
+            Err(status) => status.code() != Code::Unauthenticated,
         }
     }
 

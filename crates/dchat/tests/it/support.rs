@@ -24,8 +24,10 @@ pub(crate) struct TestApp {
     pub(crate) presence: PresenceServiceClient<Channel>,
     /// Base URL of the HTTP API, e.g. `http://127.0.0.1:41234`.
     pub(crate) http: String,
+    /// The configuration with every service's real address filled in.
+    services: Config,
     shutdown: CancellationToken,
-    servers: Vec<JoinHandle<anyhow::Result<()>>>,
+    servers: std::sync::Mutex<Vec<JoinHandle<anyhow::Result<()>>>>,
 }
 
 /// How the server under test is deployed.
@@ -111,8 +113,9 @@ async fn spawn_split(mut config: Config) -> TestApp {
         presence: PresenceServiceClient::new(channel_to(&config.presence.addr)),
         channel: auth,
         http,
+        services: config,
         shutdown,
-        servers,
+        servers: std::sync::Mutex::new(servers),
     }
 }
 
@@ -141,12 +144,17 @@ pub(crate) fn test_config(dir: &Path) -> Config {
 }
 
 /// Builds (binding the port) and then spawns the server: no waiting for readiness needed.
-pub(crate) async fn spawn_app_with(config: Config) -> TestApp {
-    let app = App::build(config, Role::All).await.expect("build the app");
+pub(crate) async fn spawn_app_with(mut config: Config) -> TestApp {
+    let app = App::build(config.clone(), Role::All).await.expect("build the app");
     let addr = app.grpc_addr().expect("a gRPC listener");
     let http = format!("http://{}", app.http_addr().expect("an HTTP listener"));
     let shutdown = CancellationToken::new();
     let servers = vec![tokio::spawn(app.run_until_stopped(shutdown.clone()))];
+    for service_addr in
+        [&mut config.auth.addr, &mut config.room.addr, &mut config.message.addr, &mut config.presence.addr]
+    {
+        *service_addr = addr.to_string();
+    }
     let channel = connect(addr).await;
     TestApp {
         auth: AuthServiceClient::new(channel.clone()),
@@ -155,8 +163,9 @@ pub(crate) async fn spawn_app_with(config: Config) -> TestApp {
         presence: PresenceServiceClient::new(channel.clone()),
         channel,
         http,
+        services: config,
         shutdown,
-        servers,
+        servers: std::sync::Mutex::new(servers),
     }
 }
 
@@ -168,9 +177,19 @@ impl TestApp {
     /// Stops the server the way SIGTERM does and waits until it has closed its databases.
     pub(crate) async fn stop(self) {
         self.shutdown.cancel();
-        for server in self.servers {
+        for server in self.servers.into_inner().unwrap() {
             server.await.expect("server task").expect("server ran cleanly");
         }
+    }
+
+    /// Starts one more gateway in front of the same services; returns its base URL.
+    pub(crate) async fn spawn_gateway(&self) -> String {
+        let mut config = self.services.clone();
+        config.gateway.bind = "127.0.0.1:0".parse().unwrap();
+        let gateway = App::build(config, Role::Gateway).await.expect("build a gateway");
+        let http = format!("http://{}", gateway.http_addr().expect("an HTTP listener"));
+        self.servers.lock().unwrap().push(tokio::spawn(gateway.run_until_stopped(self.shutdown.clone())));
+        http
     }
 
     /// Registers `name` (as username and `name@example.com`) with a valid password.

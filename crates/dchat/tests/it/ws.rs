@@ -176,6 +176,19 @@ async fn logout_closes_the_tokens_open_connections_within_a_second(topology: Top
     app.stop().await;
 }
 
+async fn logout_on_one_gateway_closes_the_tokens_connections_on_another(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
+    let (browser, _, token) = user(&app, "ada").await;
+    let other_gateway = app.spawn_gateway().await;
+    let mut client = WsClient::connect_url(&other_gateway, &token).await;
+    client.subscribe("general", None).await;
+    let (status, _) = post(&browser, &app, "/api/logout", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let close = tokio::time::timeout(Duration::from_secs(1), client.until_closed()).await.expect("closed within 1 s");
+    assert_eq!(close.map(|frame| u16::from(frame.code)), Some(4001));
+    app.stop().await;
+}
+
 async fn leaving_a_room_ends_its_subscription_and_strangers_cannot_subscribe(topology: Topology) {
     let (app, _dir) = spawn(topology).await;
     let (owner, _, _) = user(&app, "owner").await;
@@ -293,6 +306,7 @@ in_both_topologies!(
     a_duplicate_client_id_is_acked_with_the_original_offset,
     a_client_that_never_reads_is_cut_with_4008_and_others_are_unaffected,
     logout_closes_the_tokens_open_connections_within_a_second,
+    logout_on_one_gateway_closes_the_tokens_connections_on_another,
     leaving_a_room_ends_its_subscription_and_strangers_cannot_subscribe,
     a_foreign_origin_is_refused_and_the_servers_own_is_accepted,
     bad_frames_get_an_error_and_the_connection_stays_open,

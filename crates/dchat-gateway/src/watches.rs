@@ -1,0 +1,72 @@
+//! What the gateway follows from the services to keep open WebSockets honest:
+//! - membership changes, so that a user who leaves a room stops receiving it at once (each
+//!   change is acknowledged only after it is passed on, so a leave returns only once its
+//!   subscriptions are ending);
+//! - revocations, so that a logout on any gateway closes the token's connections here.
+
+use std::time::Duration;
+
+use dchat_proto::{auth::v1::WatchRevocationsRequest, room::v1::MembershipAck};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::state::GatewayState;
+
+/// Runs both watches until `stopping`.
+pub(crate) async fn follow(state: GatewayState, stopping: CancellationToken) {
+    tokio::join!(
+        keep_following("membership", || follow_memberships(&state), &stopping),
+        keep_following("revocation", || follow_revocations(&state), &stopping),
+    );
+}
+
+/// Runs `watch` until `stopping`, reconnecting with backoff whenever it breaks.
+async fn keep_following<F, Fut>(what: &str, watch: F, stopping: &CancellationToken)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<(), tonic::Status>>,
+{
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let outcome = tokio::select! {
+            () = stopping.cancelled() => return,
+            outcome = watch() => outcome,
+        };
+        if let Err(status) = outcome {
+            tracing::warn!(%status, retry_in = ?delay, "gateway {what} watch failed; reconnecting");
+        }
+        tokio::select! {
+            () = stopping.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn follow_revocations(state: &GatewayState) -> Result<(), tonic::Status> {
+    let mut revocations = state.auth().watch_revocations(WatchRevocationsRequest {}).await?.into_inner();
+    while let Some(revocation) = revocations.message().await? {
+        if revocation.token_sha256.is_empty() {
+            // The watch is (re)connected: catch what may have been revoked meanwhile.
+            state.inner.connections.reverify_all();
+        } else {
+            state.inner.connections.close_revoked(&revocation.token_sha256);
+        }
+    }
+    Ok(())
+}
+
+async fn follow_memberships(state: &GatewayState) -> Result<(), tonic::Status> {
+    let (acks, ack_stream) = mpsc::channel(1024);
+    let mut changes = state.rooms().watch_membership(ReceiverStream::new(ack_stream)).await?.into_inner();
+    while let Some(event) = changes.message().await? {
+        if !event.room_id.is_empty() && !event.member {
+            state.inner.connections.left(&event.room_id, &event.user_id);
+        }
+        if acks.send(MembershipAck { seq: event.seq }).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
