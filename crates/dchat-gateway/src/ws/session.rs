@@ -77,11 +77,8 @@ pub(crate) async fn serve(socket: WebSocket, state: GatewayState, user: CurrentU
             order = control.recv() => match order {
                 Some(Control::Close { code, reason }) => break Some((code, reason)),
                 Some(Control::Left { room_id }) => connection.left(&room_id).await,
-                Some(Control::Reverify) => {
-                    if !connection.token_still_valid().await {
-                        break Some((4001, "logged out"));
-                    }
-                }
+                Some(Control::Reverify) if !connection.token_still_valid().await => break Some((4001, "logged out")),
+                Some(Control::Reverify) => {}
                 None => {}
             },
             _ = heartbeats.tick() => connection.heartbeat_all().await,
