@@ -71,20 +71,38 @@ pub(crate) fn expired_cookie() -> String {
     format!("{COOKIE_NAME}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0")
 }
 
-/// The caller's IP address, as the TCP connection shows it (unspecified when unknown,
-/// e.g. a router driven without a socket).
+/// The caller's IP address: the TCP peer's, or, when the peer is a trusted proxy (the
+/// `ui` role), the last untrusted address of `X-Forwarded-For`. Unspecified when unknown
+/// (a router driven without a socket).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientIp(pub(crate) std::net::IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<GatewayState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
+    async fn from_request_parts(parts: &mut Parts, state: &GatewayState) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
-        Ok(Self(ip))
+        let trusted = &state.inner.config.trusted_proxies;
+        if !trusted.contains(&peer) {
+            return Ok(Self(peer));
+        }
+        // Walk the chain from the nearest hop; the first address we do not trust is the client.
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        let client = forwarded
+            .rsplit(',')
+            .filter_map(|hop| hop.trim().parse::<std::net::IpAddr>().ok())
+            .find(|hop| !trusted.contains(hop))
+            .unwrap_or(peer);
+        Ok(Self(client))
     }
 }
 

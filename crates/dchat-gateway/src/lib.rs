@@ -15,6 +15,7 @@ mod grpc;
 mod limits;
 mod names;
 mod ops;
+mod proxy;
 mod rest;
 mod router;
 mod state;
@@ -23,6 +24,7 @@ mod ws;
 
 pub use crate::{
     limits::{Rate, RateLimits},
+    proxy::ui_router,
     router::router,
     state::{GatewayConfig, GatewayState, Upstreams},
 };

@@ -34,6 +34,8 @@ pub struct GatewayConfig {
     pub secure_cookies: bool,
     /// Origins, besides the server's own, whose pages may open WebSockets.
     pub allowed_origins: Vec<String>,
+    /// Peers whose `X-Forwarded-For` is believed (the `ui` role's addresses).
+    pub trusted_proxies: Vec<IpAddr>,
     /// Frames queued for one WebSocket before it counts as lagging and is closed (4008).
     pub ws_queue_frames: usize,
     /// How often open WebSockets renew their presence; well inside the presence TTL.

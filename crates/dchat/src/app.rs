@@ -33,6 +33,8 @@ pub enum Role {
     Presence,
     /// The HTTP gateway alone, forwarding to the services at their configured addresses.
     Gateway,
+    /// The web app, forwarding everything else to the gateway at its configured address.
+    Ui,
 }
 
 /// A built process: its listeners are bound (so their addresses are known), its databases
@@ -66,11 +68,12 @@ impl App {
             Role::Room => Some(config.room.bind),
             Role::Message => Some(config.message.bind),
             Role::Presence => Some(config.presence.bind),
-            Role::Gateway => None,
+            Role::Gateway | Role::Ui => None,
         };
         let http_bind = match role {
             Role::All => Some(config.http_bind),
             Role::Gateway => Some(config.gateway.bind),
+            Role::Ui => Some(config.ui.bind),
             _ => None,
         };
         let grpc_listener = match grpc_bind {
@@ -104,6 +107,7 @@ impl App {
         };
         let http = match http_listener {
             None => None,
+            Some((listener, _)) if role == Role::Ui => Some((listener, dchat_gateway::ui_router(&config.gateway.addr))),
             Some((listener, _)) => {
                 let upstreams = Upstreams {
                     auth: lazy_channel(&addr_of(&config.auth.addr))?,

@@ -52,6 +52,8 @@ pub enum Command {
     Message(RoleArgs),
     /// Run only the gateway: the HTTP API [listens on GATEWAY_BIND, default 127.0.0.1:50055].
     Gateway(RoleArgs),
+    /// Run only the ui: the web app, forwarding the rest to GATEWAY_ADDR [listens on UI_BIND, default 127.0.0.1:8080].
+    Ui(RoleArgs),
 }
 
 #[derive(Debug, Args)]
@@ -94,6 +96,15 @@ pub struct Options {
     /// Abuse limits on logins, registrations and messages: on or off (for load tests) [default: on].
     #[arg(long, global = true, env = "DCHAT_RATE_LIMIT", value_parser = parse_switch)]
     pub rate_limit: Option<bool>,
+    /// Where `dchat ui` listens [default: 127.0.0.1:8080].
+    #[arg(long, global = true, env = "UI_BIND")]
+    pub ui_bind: Option<SocketAddr>,
+    /// Comma-separated addresses whose X-Forwarded-For the gateway believes (the ui's) [default: 127.0.0.1,::1].
+    #[arg(long, global = true, env = "DCHAT_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
+    /// Comma-separated origins, besides the server's own, whose pages may open WebSockets [default: none].
+    #[arg(long, global = true, env = "DCHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Option<Vec<String>>,
     /// Mark the session cookie Secure, when served behind HTTPS [default: false].
     #[arg(long, global = true, env = "DCHAT_SECURE_COOKIES")]
     pub secure_cookies: Option<bool>,
@@ -169,6 +180,10 @@ impl Cli {
                 config.gateway.bind = args.bind.unwrap_or(config.gateway.bind);
                 Role::Gateway
             }
+            Command::Ui(args) => {
+                config.ui.bind = args.bind.unwrap_or(config.ui.bind);
+                Role::Ui
+            }
         };
         Ok((config, role))
     }
@@ -191,6 +206,9 @@ impl Options {
         set(&mut config.gateway.bind, self.gateway_bind);
         set(&mut config.gateway.secure_cookies, self.secure_cookies);
         set(&mut config.gateway.rate_limit, self.rate_limit);
+        set(&mut config.ui.bind, self.ui_bind);
+        set(&mut config.gateway.trusted_proxies, self.trusted_proxies);
+        set(&mut config.gateway.allowed_origins, self.allowed_origins);
         set(&mut config.auth.bind, self.auth_bind);
         set(&mut config.room.bind, self.room_bind);
         set(&mut config.presence.bind, self.presence_bind);

@@ -28,6 +28,7 @@ pub struct Config {
     pub message: MessageSection,
     pub presence: PresenceSection,
     pub gateway: GatewaySection,
+    pub ui: UiSection,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +46,23 @@ pub struct GatewaySection {
     pub ws_queue_frames: usize,
     /// Abuse limits on logins, registrations and messages (`DCHAT_RATE_LIMIT`, default on).
     pub rate_limit: bool,
+    /// Peers whose `X-Forwarded-For` is believed, i.e. the ui role's addresses
+    /// (`DCHAT_TRUSTED_PROXIES`, default the loopback addresses).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiSection {
+    /// Where `dchat ui` serves the web app and forwards to the gateway (`UI_BIND`,
+    /// default 127.0.0.1:8080).
+    pub bind: SocketAddr,
+}
+
+impl Default for UiSection {
+    fn default() -> Self {
+        Self { bind: loopback(8080) }
+    }
 }
 
 impl Default for GatewaySection {
@@ -56,6 +74,10 @@ impl Default for GatewaySection {
             allowed_origins: Vec::new(),
             ws_queue_frames: 4096,
             rate_limit: true,
+            trusted_proxies: vec![
+                std::net::IpAddr::from([127, 0, 0, 1]),
+                std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            ],
         }
     }
 }
@@ -128,6 +150,7 @@ impl Default for Config {
             message: MessageSection::default(),
             presence: PresenceSection::default(),
             gateway: GatewaySection::default(),
+            ui: UiSection::default(),
         }
     }
 }
@@ -213,6 +236,7 @@ impl Config {
             cookie_max_age_secs: self.auth.token_ttl_secs,
             secure_cookies: self.gateway.secure_cookies,
             allowed_origins: self.gateway.allowed_origins.clone(),
+            trusted_proxies: self.gateway.trusted_proxies.clone(),
             ws_queue_frames: self.gateway.ws_queue_frames,
             // A third of the TTL: two heartbeats may be lost before presence lapses.
             presence_heartbeat: Duration::from_secs(self.presence.ttl_secs.max(1)) / 3,

@@ -22,8 +22,10 @@ pub(crate) struct TestApp {
     pub(crate) rooms: RoomServiceClient<Channel>,
     pub(crate) messages: MessageServiceClient<Channel>,
     pub(crate) presence: PresenceServiceClient<Channel>,
-    /// Base URL of the HTTP API, e.g. `http://127.0.0.1:41234`.
+    /// Base URL of the HTTP API, e.g. `http://127.0.0.1:41234` (the ui in the split topology).
     pub(crate) http: String,
+    /// Base URL of the gateway itself (gRPC gateway.v1 is served there, not by the ui).
+    pub(crate) gateway_http: String,
     /// The configuration with every service's real address filled in.
     services: Config,
     shutdown: CancellationToken,
@@ -35,8 +37,9 @@ pub(crate) struct TestApp {
 pub(crate) enum Topology {
     /// `dchat serve`: every service and the gateway in one app.
     AllInOne,
-    /// One app per role (auth, room, message, presence, gateway), each on its own ports,
-    /// talking gRPC over loopback sockets as separate processes would.
+    /// One app per role (auth, room, message, presence, gateway, ui), each on its own
+    /// ports, talking over loopback sockets as separate processes would. Tests reach the
+    /// ui, which forwards to the gateway.
     Split,
 }
 
@@ -102,8 +105,13 @@ async fn spawn_split(mut config: Config) -> TestApp {
         servers.push(tokio::spawn(app.run_until_stopped(shutdown.clone())));
     }
     let gateway = App::build(config.clone(), Role::Gateway).await.expect("build the gateway role");
-    let http = format!("http://{}", gateway.http_addr().expect("an HTTP listener"));
+    config.gateway.addr = gateway.http_addr().expect("an HTTP listener").to_string();
     servers.push(tokio::spawn(gateway.run_until_stopped(shutdown.clone())));
+    let mut ui_config = config.clone();
+    ui_config.ui.bind = any;
+    let ui = App::build(ui_config, Role::Ui).await.expect("build the ui role");
+    let http = format!("http://{}", ui.http_addr().expect("an HTTP listener"));
+    servers.push(tokio::spawn(ui.run_until_stopped(shutdown.clone())));
     let channel_to = |addr: &str| Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
     let auth = channel_to(&config.auth.addr);
     TestApp {
@@ -112,6 +120,7 @@ async fn spawn_split(mut config: Config) -> TestApp {
         messages: MessageServiceClient::new(channel_to(&config.message.addr)),
         presence: PresenceServiceClient::new(channel_to(&config.presence.addr)),
         channel: auth,
+        gateway_http: format!("http://{}", config.gateway.addr),
         http,
         services: config,
         shutdown,
@@ -162,6 +171,7 @@ pub(crate) async fn spawn_app_with(mut config: Config) -> TestApp {
         messages: MessageServiceClient::new(channel.clone()),
         presence: PresenceServiceClient::new(channel.clone()),
         channel,
+        gateway_http: http.clone(),
         http,
         services: config,
         shutdown,

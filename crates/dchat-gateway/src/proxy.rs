@@ -1,0 +1,120 @@
+//! The `ui` role's reverse proxy: everything it does not serve itself goes to the gateway,
+//! WebSocket upgrades included, so that the split topology is used exactly like
+//! `dchat serve`.
+//!
+//! Plain requests are forwarded with their method, path, headers (hop-by-hop headers
+//! removed) and body; the caller's address is appended to `X-Forwarded-For`. An upgrade
+//! request is forwarded as is; once the gateway answers 101, the two connections are
+//! spliced byte for byte, so WebSocket frames cross the proxy without being parsed.
+
+use std::net::SocketAddr;
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{ConnectInfo, Request, State},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header},
+    response::{IntoResponse, Response},
+};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::{TokioExecutor, TokioIo},
+};
+
+use crate::error::ApiError;
+
+#[derive(Debug, Clone)]
+struct Proxy {
+    client: Client<HttpConnector, Body>,
+    /// `http://host:port` of the gateway.
+    upstream: String,
+}
+
+/// A router that forwards every request to the gateway at `gateway_addr` (`host:port`).
+pub fn ui_router(gateway_addr: &str) -> Router {
+    let upstream = if gateway_addr.contains("://") {
+        gateway_addr.trim_end_matches('/').to_owned()
+    } else {
+        format!("http://{gateway_addr}")
+    };
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client = Client::builder(TokioExecutor::new()).build(connector);
+    Router::new().fallback(forward).with_state(Proxy { client, upstream })
+}
+
+/// Headers that describe one hop, not the request (RFC 9110 section 7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.eq_ignore_ascii_case("websocket"))
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for name in HOP_BY_HOP {
+        headers.remove(HeaderName::from_static(name));
+    }
+}
+
+async fn forward(
+    State(proxy): State<Proxy>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut request: Request,
+) -> Response {
+    let path = request.uri().path_and_query().map_or("/", |path| path.as_str());
+    let Ok(uri) = format!("{}{path}", proxy.upstream).parse::<Uri>() else {
+        return ApiError::BadRequest("unusable request path".to_owned()).into_response();
+    };
+    let upgrade = is_upgrade(request.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+    let (mut parts, body) = request.into_parts();
+    parts.uri = uri;
+    if !upgrade {
+        strip_hop_by_hop(&mut parts.headers);
+    }
+    let forwarded_for = match parts.headers.get("x-forwarded-for").and_then(|value| value.to_str().ok()) {
+        Some(earlier) => format!("{earlier}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+        parts.headers.insert("x-forwarded-for", value);
+    }
+    let mut response = match proxy.client.request(Request::from_parts(parts, body)).await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::warn!(error = %err, "the gateway did not answer the ui proxy");
+            return ApiError::Unavailable("the gateway is unavailable; try again shortly".to_owned()).into_response();
+        }
+    };
+    if let Some(client_upgrade) = client_upgrade
+        && response.status() == StatusCode::SWITCHING_PROTOCOLS
+    {
+        let upstream_upgrade = hyper::upgrade::on(&mut response);
+        tokio::spawn(async move {
+            let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) else {
+                tracing::debug!("an upgrade through the ui proxy did not complete");
+                return;
+            };
+            let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+            // Ends when either side closes; errors are just the connection going away.
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        });
+        let (parts, _) = response.into_parts();
+        return Response::from_parts(parts, Body::empty());
+    }
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Response::from_parts(parts, Body::new(body))
+}
