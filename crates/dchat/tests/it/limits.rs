@@ -5,7 +5,7 @@ use reqwest::{StatusCode, header};
 use serde_json::json;
 
 use crate::{
-    http::{browser, post, register},
+    http::{browser, register},
     support::{TestApp, Topology, in_both_topologies, spawn_with, test_config},
     wsclient::WsClient,
 };
