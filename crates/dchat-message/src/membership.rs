@@ -116,7 +116,7 @@ impl Membership {
                     self.lock().reset(false);
                     let _ = self.news.send(MembershipNews::Reset);
                     match result {
-                        Ok(()) => tracing::warn!("membership watch ended; reconnecting"),
+                        Ok(()) => tracing::info!("membership watch ended; reconnecting"),
                         Err(status) => tracing::warn!(%status, retry_in = ?backoff, "membership watch failed; reconnecting"),
                     }
                 }
