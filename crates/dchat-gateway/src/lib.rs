@@ -20,6 +20,7 @@ mod rest;
 mod router;
 mod state;
 mod watches;
+mod web;
 mod ws;
 
 pub use crate::{
@@ -27,4 +28,5 @@ pub use crate::{
     proxy::ui_router,
     router::router,
     state::{GatewayConfig, GatewayState, Upstreams},
+    web::web_router,
 };

@@ -40,7 +40,8 @@ pub fn ui_router(gateway_addr: &str) -> Router {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client = Client::builder(TokioExecutor::new()).build(connector);
-    Router::new().fallback(forward).with_state(Proxy { client, upstream })
+    // The web app is served here; everything else is the gateway's.
+    crate::web::web_router().fallback(forward).with_state(Proxy { client, upstream })
 }
 
 /// Headers that describe one hop, not the request (RFC 9110 section 7.6.1).

@@ -49,4 +49,5 @@ pub fn router(state: GatewayState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
         .merge(grpc)
+        .merge(crate::web::web_router())
 }

@@ -74,6 +74,8 @@ pub(crate) async fn serve(socket: WebSocket, state: GatewayState, user: CurrentU
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
             },
             () = connection.outbox.lagged.cancelled() => break Some((4008, "lagged")),
+            // 1012: "service restart"; clients reconnect and resume from their offsets.
+            () = state.inner.stopping.cancelled() => break Some((1012, "server stopping")),
             order = control.recv() => match order {
                 Some(Control::Close { code, reason }) => break Some((code, reason)),
                 Some(Control::Left { room_id }) => connection.left(&room_id).await,

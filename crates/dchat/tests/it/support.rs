@@ -27,7 +27,7 @@ pub(crate) struct TestApp {
     /// Base URL of the gateway itself (gRPC gateway.v1 is served there, not by the ui).
     pub(crate) gateway_http: String,
     /// The configuration with every service's real address filled in.
-    services: Config,
+    pub(crate) services: Config,
     shutdown: CancellationToken,
     servers: std::sync::Mutex<Vec<JoinHandle<anyhow::Result<()>>>>,
 }

@@ -1,0 +1,301 @@
+//! The web app in a real browser: headless Chromium driven through chromedriver with
+//! fantoccini. Runs when Debian's `chromium` and `chromium-driver` are installed (CI
+//! installs them); elsewhere each test says loudly that it skipped, and under CI a missing
+//! browser is a failure.
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use fantoccini::{Client, ClientBuilder, Locator, elements::Element, key::Key};
+use serde_json::json;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+use crate::support::{TestApp, spawn_app, spawn_app_with, test_config};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// How long the page may take to show what a test waits for.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Whether the browser is here; says so loudly when it is not (and fails under CI).
+// A skipped test must be visible in the test output, which is what stderr is for here.
+#[allow(clippy::print_stderr)]
+fn browser_available(test: &str) -> bool {
+    let present = std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
+    if !present {
+        assert!(std::env::var_os("CI").is_none(), "CI must install chromium and chromium-driver");
+        eprintln!("SKIPPED {test}: install Debian's chromium and chromium-driver to run the browser tests");
+    }
+    present
+}
+
+/// One chromedriver process; each [`Driver::browser`] is a fresh headless Chromium.
+struct Driver {
+    process: Child,
+    port: u16,
+    profiles: tempfile::TempDir,
+}
+
+impl Driver {
+    async fn start() -> Self {
+        let mut process = Command::new(CHROMEDRIVER)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chromedriver");
+        // chromedriver announces its port on stdout once it listens.
+        let mut lines = BufReader::new(process.stdout.take().unwrap()).lines();
+        let port = loop {
+            let line = tokio::time::timeout(WAIT, lines.next_line())
+                .await
+                .expect("chromedriver starts")
+                .unwrap()
+                .expect("a line");
+            if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                break rest.trim().trim_end_matches('.').parse::<u16>().expect("a port");
+            }
+        };
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { process, port, profiles: tempfile::tempdir().unwrap() }
+    }
+
+    async fn browser(&self, width: u32, height: u32) -> Client {
+        let profile = tempfile::tempdir_in(self.profiles.path()).unwrap().keep();
+        let capabilities = json!({
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                    format!("--user-data-dir={}", profile.display()),
+                    format!("--window-size={width},{height}"),
+                ],
+            }
+        });
+        let serde_json::Value::Object(capabilities) = capabilities else { unreachable!() };
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a browser session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.start_kill();
+    }
+}
+
+async fn find(browser: &Client, css: &str) -> Element {
+    browser.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap_or_else(|err| panic!("{css}: {err}"))
+}
+
+/// Waits until `script` (a JavaScript expression) is true in the page.
+async fn until(browser: &Client, what: &str, script: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let value = browser.execute(&format!("return Boolean({script});"), vec![]).await.unwrap();
+        if value == json!(true) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn fill(browser: &Client, css: &str, text: &str) {
+    let input = find(browser, css).await;
+    input.clear().await.unwrap();
+    input.send_keys(text).await.unwrap();
+}
+
+/// Registers through the page and waits for the chat to show.
+async fn register(browser: &Client, app: &TestApp, username: &str, display_name: &str) {
+    browser.goto(&app.http).await.unwrap();
+    find(browser, "#tab-register").await.click().await.unwrap();
+    fill(browser, "#register-username", username).await;
+    fill(browser, "#register-display", display_name).await;
+    fill(browser, "#register-password", "correct horse").await;
+    find(browser, "#register-form button[type=submit]").await.click().await.unwrap();
+    until(browser, "the chat view", "!document.getElementById('chat-view').hidden").await;
+    until(browser, "General Chat", "document.getElementById('room-title').textContent === 'General Chat'").await;
+}
+
+async fn send(browser: &Client, text: &str) {
+    let composer = find(browser, "#composer-text").await;
+    composer.send_keys(text).await.unwrap();
+    composer.send_keys(&Key::Enter.to_string()).await.unwrap();
+}
+
+/// A JavaScript expression: whether a confirmed message with exactly this text is shown.
+fn shows_message(text: &str) -> String {
+    format!(
+        "[...document.querySelectorAll('#messages .message:not(.pending):not(.failed) .text')].some(t => t.textContent === {})",
+        json!(text)
+    )
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(screenshot_dir().join(name), png).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_see_each_other_online_and_chat_live() {
+    if !browser_available("two_people_see_each_other_online_and_chat_live") {
+        return;
+    }
+    let (app, _dir) = spawn_app().await;
+    let driver = Driver::start().await;
+    let alice = driver.browser(1280, 800).await;
+    let bob = driver.browser(1280, 800).await;
+    alice.goto(&app.http).await.unwrap();
+    find(&alice, "#login-form").await;
+    screenshot(&alice, "login.png").await;
+    register(&alice, &app, "alice", "Alice").await;
+    register(&bob, &app, "bob", "Bob").await;
+
+    let online =
+        |name: &str| format!("[...document.querySelectorAll('.online-user')].some(u => u.textContent === '{name}')");
+    until(&alice, "Bob online for Alice", &online("Bob")).await;
+    until(&bob, "Alice online for Bob", &online("Alice")).await;
+
+    send(&alice, "hello Bob").await;
+    // Live delivery: well under a second in practice; the wait allows a loaded machine 2 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    until(&bob, "Alice's message at Bob", &shows_message("hello Bob")).await;
+    assert!(std::time::Instant::now() < deadline, "the message took more than 2 s to arrive");
+    until(&alice, "Alice's message confirmed", &shows_message("hello Bob")).await;
+
+    // Typing shows on the other side.
+    find(&bob, "#composer-text").await.send_keys("typing").await.unwrap();
+    until(&alice, "Bob typing", "document.getElementById('typing').textContent.includes('Bob')").await;
+    find(&bob, "#composer-text").await.clear().await.unwrap();
+
+    for i in 0..12 {
+        let (who, text) = if i % 3 == 0 {
+            (&bob, format!("Reply {i}: sounds good https://example.com/{i}"))
+        } else {
+            (&alice, format!("Message {i} about the plan"))
+        };
+        send(who, &text).await;
+        until(&alice, "the conversation", &shows_message(&text)).await;
+    }
+    screenshot(&alice, "chat-desktop.png").await;
+    alice.set_window_size(390, 844).await.unwrap();
+    until(&alice, "the phone layout", "getComputedStyle(document.getElementById('toggle-sidebar')).display !== 'none'")
+        .await;
+    screenshot(&alice, "chat-phone.png").await;
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_are_created_and_joined_and_a_reload_keeps_history() {
+    if !browser_available("rooms_are_created_and_joined_and_a_reload_keeps_history") {
+        return;
+    }
+    let (app, _dir) = spawn_app().await;
+    let driver = Driver::start().await;
+    let alice = driver.browser(1280, 800).await;
+    let bob = driver.browser(1280, 800).await;
+    register(&alice, &app, "alice", "Alice").await;
+    register(&bob, &app, "bob", "Bob").await;
+
+    find(&alice, "#create summary").await.click().await.unwrap();
+    fill(&alice, "#create-id", "book-club").await;
+    fill(&alice, "#create-name", "Book Club").await;
+    find(&alice, "#create-form button[type=submit]").await.click().await.unwrap();
+    until(&alice, "the new room", "document.getElementById('room-title').textContent === 'Book Club'").await;
+    send(&alice, "first chapter tonight").await;
+    until(&alice, "the message", &shows_message("first chapter tonight")).await;
+
+    find(&bob, "#browse summary").await.click().await.unwrap();
+    find(&bob, "#public-list button[data-room-id='book-club']").await.click().await.unwrap();
+    until(&bob, "the joined room", "document.getElementById('room-title').textContent === 'Book Club'").await;
+    until(&bob, "the room's history", &shows_message("first chapter tonight")).await;
+
+    bob.refresh().await.unwrap();
+    find(&bob, "#room-list button[data-room-id='book-club']").await.click().await.unwrap();
+    until(&bob, "history after a reload", &shows_message("first chapter tonight")).await;
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_while_the_server_restarts_is_delivered_exactly_once() {
+    if !browser_available("a_message_sent_while_the_server_restarts_is_delivered_exactly_once") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(test_config(dir.path())).await;
+    let driver = Driver::start().await;
+    let alice = driver.browser(1280, 800).await;
+    register(&alice, &app, "alice", "Alice").await;
+    send(&alice, "before the restart").await;
+    until(&alice, "the first message", &shows_message("before the restart")).await;
+
+    let (http_addr, grpc_addr) = (app.http.trim_start_matches("http://").to_owned(), app.services.auth.addr.clone());
+    app.stop().await;
+    until(&alice, "the reconnecting banner", "!document.getElementById('connection').hidden").await;
+    send(&alice, "during the restart").await;
+    until(&alice, "the pending message", "document.querySelector('#messages .message.pending') !== null").await;
+
+    let mut config = test_config(dir.path());
+    config.http_bind = http_addr.parse().unwrap();
+    config.grpc_bind = grpc_addr.parse().unwrap();
+    let app = spawn_app_with(config).await;
+    until(&alice, "the message after reconnecting", &shows_message("during the restart")).await;
+    until(&alice, "no pending message", "document.querySelector('#messages .message.pending') === null").await;
+
+    let user = app.register("observer").await;
+    let stored = app.all_messages("general", &user).await;
+    let copies = stored.iter().filter(|message| message.text == "during the restart").count();
+    assert_eq!(copies, 1, "stored exactly once");
+    alice.close().await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_in_messages_and_names_is_shown_as_text_and_never_runs() {
+    if !browser_available("html_in_messages_and_names_is_shown_as_text_and_never_runs") {
+        return;
+    }
+    let (app, _dir) = spawn_app().await;
+    let driver = Driver::start().await;
+    let mallory = driver.browser(1280, 800).await;
+    let victim = driver.browser(1280, 800).await;
+    let evil_name = "<img src=x onerror=\"window.__xss='name'\">";
+    register(&mallory, &app, "mallory", evil_name).await;
+    register(&victim, &app, "victim", "Victim").await;
+    let payload =
+        "<script>window.__xss='script'</script><img src=x onerror=\"window.__xss='img'\"> javascript:alert(1)";
+    send(&mallory, payload).await;
+    until(&victim, "the payload as text", &shows_message(payload)).await;
+    until(
+        &victim,
+        "the name as text",
+        &format!("[...document.querySelectorAll('.sender')].some(s => s.textContent === {})", json!(evil_name)),
+    )
+    .await;
+    let executed = victim.execute("return window.__xss === undefined && document.querySelectorAll('#messages img, #messages script').length === 0;", vec![]).await.unwrap();
+    assert_eq!(executed, json!(true), "nothing in the payload ran or became markup");
+    let links = victim.execute("return document.querySelectorAll('#messages a').length;", vec![]).await.unwrap();
+    assert_eq!(links, json!(0), "javascript: is never a link");
+    mallory.close().await.unwrap();
+    victim.close().await.unwrap();
+    app.stop().await;
+}
