@@ -21,5 +21,6 @@ mod rooms;
 mod split;
 mod support;
 mod tidy;
+mod web;
 mod ws;
 mod wsclient;
