@@ -54,6 +54,19 @@ fn to_pb(message: &StoredMessage) -> pb::Msg {
     }
 }
 
+/// Most appends one `AppendMany` may carry: the writer's largest batch.
+const MAX_APPEND_MANY: usize = 1024;
+
+/// A refused append inside `AppendMany`, with the status code it would have had alone.
+fn refused(status: &Status) -> pb::AppendResp {
+    pb::AppendResp {
+        success: false,
+        error: status.message().to_owned(),
+        code: status.code() as i32,
+        ..Default::default()
+    }
+}
+
 fn room_id(raw: &str) -> Result<RoomId, Status> {
     RoomId::parse(raw).map_err(from_validation)
 }
@@ -80,6 +93,7 @@ impl message_service_server::MessageService for MessageGrpc {
             error: String::new(),
             ts_ms: appended.ts_ms,
             duplicate: appended.duplicate,
+            code: 0,
         }))
     }
 
@@ -118,6 +132,48 @@ impl message_service_server::MessageService for MessageGrpc {
             .map(|delivery| delivery.map(|message| to_pb(&message)).map_err(Status::from))
             .take_until(self.stopping.clone().cancelled_owned());
         Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn append_many(&self, request: Request<pb::AppendManyReq>) -> Result<Response<pb::AppendManyResp>, Status> {
+        let appends = request.into_inner().appends;
+        if appends.len() > MAX_APPEND_MANY {
+            return Err(Status::invalid_argument(format!("appends: at most {MAX_APPEND_MANY} per call")));
+        }
+        // Malformed entries are answered in place; the others go to the writer in order.
+        let mut parsed = Vec::with_capacity(appends.len());
+        let mut results: Vec<Option<pb::AppendResp>> = Vec::with_capacity(appends.len());
+        for req in appends {
+            let decoded = (|| {
+                let key = IdempotencyKey::parse_optional(&req.idempotency_key).map_err(from_validation)?;
+                Ok::<_, Status>((room_id(&req.room_id)?, user_id(&req.user_id)?, req.text, key))
+            })();
+            match decoded {
+                Ok(append) => {
+                    parsed.push(append);
+                    results.push(None);
+                }
+                Err(status) => results.push(Some(refused(&status))),
+            }
+        }
+        let mut outcomes = self.service.append_many(parsed).await.into_iter();
+        let results = results
+            .into_iter()
+            .map(|result| {
+                result.unwrap_or_else(|| match outcomes.next() {
+                    Some(Ok(appended)) => pb::AppendResp {
+                        success: true,
+                        offset: appended.offset,
+                        error: String::new(),
+                        ts_ms: appended.ts_ms,
+                        duplicate: appended.duplicate,
+                        code: 0,
+                    },
+                    Some(Err(err)) => refused(&Status::from(err)),
+                    None => refused(&Status::internal("missing result")),
+                })
+            })
+            .collect();
+        Ok(Response::new(pb::AppendManyResp { results }))
     }
 
     type TailStream = BoxStream<pb::Msg>;

@@ -132,6 +132,42 @@ impl MessageService {
             .map_err(|_| MessageError::Unavailable("the message writer stopped before answering; retry".to_owned()))?
     }
 
+    /// Several appends, queued for the writer in the given order, so that one sender's
+    /// messages keep their order while sharing commits. Each has its own outcome.
+    pub async fn append_many(
+        &self,
+        appends: Vec<(RoomId, UserId, String, Option<IdempotencyKey>)>,
+    ) -> Vec<Result<Appended, MessageError>> {
+        let mut answers = Vec::with_capacity(appends.len());
+        for (room_id, user_id, text, key) in appends {
+            let queued = async {
+                let text = MessageText::parse(&text, self.inner.max_text_chars)?;
+                self.authorize(&room_id, user_id).await?;
+                let (reply, answer) = oneshot::channel();
+                self.inner.appends.try_send(AppendCommand { room_id, user_id, text, key, reply }).map_err(|err| {
+                    match err {
+                        mpsc::error::TrySendError::Full(_) => MessageError::Overloaded,
+                        mpsc::error::TrySendError::Closed(_) => {
+                            MessageError::Unavailable("the message service is stopping".to_owned())
+                        }
+                    }
+                })?;
+                Ok::<_, MessageError>(answer)
+            };
+            answers.push(queued.await);
+        }
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            results.push(match answer {
+                Ok(answer) => answer.await.unwrap_or_else(|_| {
+                    Err(MessageError::Unavailable("the message writer stopped before answering; retry".to_owned()))
+                }),
+                Err(err) => Err(err),
+            });
+        }
+        results
+    }
+
     /// Up to `limit` messages from `from_offset` on, oldest first. Members only.
     pub async fn list_from(
         &self,

@@ -52,6 +52,9 @@ pub enum Command {
     Message(RoleArgs),
     /// Run only the gateway: the HTTP API [listens on GATEWAY_BIND, default 127.0.0.1:50055].
     Gateway(RoleArgs),
+    /// Measure a running dchat (or one started here): fan-out, ingest, SQLite baseline.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
     /// Run only the ui: the web app, forwarding the rest to GATEWAY_ADDR [listens on UI_BIND, default 127.0.0.1:8080].
     Ui(RoleArgs),
 }
@@ -184,6 +187,7 @@ impl Cli {
                 config.ui.bind = args.bind.unwrap_or(config.ui.bind);
                 Role::Ui
             }
+            Command::Bench(_) => anyhow::bail!("`dchat bench` runs no server role"),
         };
         Ok((config, role))
     }

@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     dchat::telemetry::init(cli.log.as_deref());
+    if let dchat::cli::Command::Bench(command) = cli.command {
+        return dchat::bench::run(command).await;
+    }
     let (config, role) = cli.into_config()?;
     let app = App::build(config, role).await?;
     // One line on stdout, so that scripts and tests that asked for port 0 learn the real one.

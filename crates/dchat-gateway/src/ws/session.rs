@@ -9,7 +9,7 @@ use std::{collections::HashMap, time::Duration};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use dchat_proto::{
-    message::v1::AppendReq,
+    message::v1::{AppendManyReq, AppendReq},
     presence::v1::{DisconnectReq, HeartbeatReq},
     room::v1::JoinLeaveReq,
 };
@@ -138,38 +138,59 @@ async fn write_frames(
     let _ = sink.close().await;
 }
 
-/// Appends the client's messages one after another, so that one client's messages keep
-/// the order it sent them in, and answers each with an ack or an error.
+/// Sends of one connection taken per `AppendMany` call at most.
+const MAX_BATCH: usize = 256;
+
+/// Appends the client's messages in the order it sent them and answers each with an ack or
+/// an error. Whatever is queued when the previous batch is answered goes in one
+/// `AppendMany`, so a busy connection shares commits instead of waiting for one per message.
 async fn append_in_order(
     state: GatewayState,
     user_id: String,
     mut pending: mpsc::Receiver<SendRequest>,
     outbox: Outbox,
 ) {
-    while let Some(send) = pending.recv().await {
-        let request = AppendReq {
-            room_id: send.room_id.clone(),
-            user_id: user_id.clone(),
-            text: send.text,
-            idempotency_key: send.client_id.clone().unwrap_or_default(),
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let appends = batch
+            .iter()
+            .map(|send| AppendReq {
+                room_id: send.room_id.clone(),
+                user_id: user_id.clone(),
+                text: send.text.clone(),
+                idempotency_key: send.client_id.clone().unwrap_or_default(),
+            })
+            .collect();
+        let results = match state.messages().append_many(AppendManyReq { appends }).await {
+            Ok(response) => response.into_inner().results,
+            Err(status) => {
+                for send in batch.drain(..) {
+                    outbox.push(protocol::error(
+                        send.reference.as_ref(),
+                        error_code(&status),
+                        status.message(),
+                        Some(&send.room_id),
+                    ));
+                }
+                continue;
+            }
         };
-        let frame = match state.messages().append(request).await {
-            Ok(appended) => {
-                let appended = appended.into_inner();
+        for (send, result) in batch.drain(..).zip(results) {
+            let frame = if result.success {
                 protocol::ack(
                     send.client_id.as_deref(),
                     &send.room_id,
-                    appended.offset,
-                    appended.ts_ms,
+                    result.offset,
+                    result.ts_ms,
                     send.reference.as_ref(),
                 )
-            }
-            Err(status) => {
+            } else {
+                let status = tonic::Status::new(Code::from_i32(result.code), result.error);
                 protocol::error(send.reference.as_ref(), error_code(&status), status.message(), Some(&send.room_id))
+            };
+            if !outbox.push(frame) {
+                return;
             }
-        };
-        if !outbox.push(frame) {
-            return;
         }
     }
 }

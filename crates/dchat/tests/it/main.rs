@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod bench;
 mod browser;
 mod errors;
 mod forms;

@@ -1,0 +1,115 @@
+//! The client side of a benchmark: users, rooms and WebSockets over the public API.
+
+use futures::{SinkExt, StreamExt, stream::SplitSink, stream::SplitStream};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{Message, client::IntoClientRequest},
+};
+
+use crate::BenchError;
+
+pub(crate) type WsSink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
+pub(crate) type WsStream = SplitStream<WebSocketStream<MaybeTlsStream<TcpStream>>>;
+
+/// The server under test.
+#[derive(Debug, Clone)]
+pub(crate) struct Server {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// A registered benchmark user.
+#[derive(Debug, Clone)]
+pub(crate) struct BenchUser {
+    pub(crate) token: String,
+}
+
+impl Server {
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub(crate) fn new(base: &str) -> Self {
+        Self { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_owned() }
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Result<Value, BenchError> {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            return Err(BenchError::Refused { what: path.to_owned(), status: status.as_u16(), body: text });
+        }
+        serde_json::from_str(&text).map_err(|err| BenchError::Protocol(format!("{path}: {err}")))
+    }
+
+    /// Registers `count` users named after `prefix`, eight registrations at a time.
+    pub(crate) async fn register_users(&self, prefix: &str, count: usize) -> Result<Vec<BenchUser>, BenchError> {
+        let registrations = (0..count).map(|i| async move {
+            let body = json!({"username": format!("{prefix}{i}"), "password": "bench password", "display_name": format!("bench {i}")});
+            let session = self.post("/api/register", None, body).await?;
+            let token = session["token"].as_str().ok_or_else(|| BenchError::Protocol("register: no token".into()))?;
+            Ok::<_, BenchError>(BenchUser { token: token.to_owned() })
+        });
+        futures::stream::iter(registrations).buffered(8).collect::<Vec<_>>().await.into_iter().collect()
+    }
+
+    pub(crate) async fn create_room(&self, owner: &BenchUser, room_id: &str) -> Result<(), BenchError> {
+        self.post("/api/room/create", Some(&owner.token), json!({"room_id": room_id, "name": room_id})).await.map(drop)
+    }
+
+    pub(crate) async fn join_room(&self, user: &BenchUser, room_id: &str) -> Result<(), BenchError> {
+        self.post("/api/room/join", Some(&user.token), json!({"room_id": room_id})).await.map(drop)
+    }
+
+    /// Opens a WebSocket as `user`.
+    pub(crate) async fn connect(&self, user: &BenchUser) -> Result<(WsSink, WsStream), BenchError> {
+        let url = format!("{}/api/ws", self.base.replacen("http", "ws", 1));
+        let mut request = url.into_client_request()?;
+        let bearer = format!("Bearer {}", user.token)
+            .parse()
+            .map_err(|_| BenchError::Protocol("token is not a header".into()))?;
+        request.headers_mut().insert("authorization", bearer);
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(socket.split())
+    }
+}
+
+pub(crate) async fn send_frame(sink: &mut WsSink, frame: &Value) -> Result<(), BenchError> {
+    sink.send(Message::text(frame.to_string())).await.map_err(BenchError::from)
+}
+
+/// The next JSON text frame, `None` when the connection ended.
+pub(crate) async fn next_frame(stream: &mut WsStream) -> Result<Option<Value>, BenchError> {
+    while let Some(message) = stream.next().await {
+        match message? {
+            Message::Text(text) => {
+                return serde_json::from_str(text.as_str())
+                    .map(Some)
+                    .map_err(|err| BenchError::Protocol(err.to_string()));
+            }
+            Message::Close(_) => return Ok(None),
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// Subscribes and waits for the `subscribed` frame.
+pub(crate) async fn subscribe(sink: &mut WsSink, stream: &mut WsStream, room_id: &str) -> Result<(), BenchError> {
+    send_frame(sink, &json!({"type": "subscribe", "room_id": room_id})).await?;
+    loop {
+        match next_frame(stream).await? {
+            Some(frame) if frame["type"] == "subscribed" => return Ok(()),
+            Some(frame) if frame["type"] == "error" => return Err(BenchError::Protocol(format!("subscribe: {frame}"))),
+            Some(_) => {}
+            None => return Err(BenchError::Protocol("the connection closed while subscribing".into())),
+        }
+    }
+}

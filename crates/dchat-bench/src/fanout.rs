@@ -1,0 +1,252 @@
+//! Fan-out: R rooms with M WebSocket members each, S senders at a target rate. Every
+//! member counts what it receives per offset, so loss, duplication and reordering are
+//! measured, not assumed; every delivery's send-to-receive latency goes into a histogram.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use serde_json::json;
+use tokio::sync::{Semaphore, watch};
+
+use crate::{
+    BenchError, Report,
+    client::{BenchUser, Server, WsStream, next_frame, send_frame, subscribe},
+    report::{Latency, histogram},
+};
+
+#[derive(Debug, Clone)]
+pub struct FanoutOptions {
+    pub rooms: usize,
+    pub members: usize,
+    pub senders: usize,
+    /// Messages per second over all senders; 0 sends as fast as acknowledgements allow.
+    pub rate_per_sec: f64,
+    pub duration: Duration,
+    /// Makes user names and room ids unique, so runs against one server do not collide.
+    pub run_id: String,
+}
+
+/// Sends in flight per sender when sending as fast as possible.
+const OPEN_LOOP_WINDOW: usize = 64;
+/// How long stragglers may take once sending has stopped.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// What one member saw.
+struct Seen {
+    received: u64,
+    duplicated: u64,
+    out_of_order: u64,
+    last_offset: Option<i64>,
+    latencies: hdrhistogram::Histogram<u64>,
+}
+
+fn room_id(run_id: &str, room: usize) -> String {
+    format!("bench-{run_id}-{room}")
+}
+
+pub async fn fanout(base_url: &str, options: &FanoutOptions) -> Result<Report, BenchError> {
+    let server = Server::new(base_url);
+    let FanoutOptions { rooms, members, senders, .. } = *options;
+    let run_id = &options.run_id;
+    let member_users = server.register_users(&format!("f{run_id}m"), rooms * members).await?;
+    let sender_users = server.register_users(&format!("f{run_id}s"), senders).await?;
+    for room in 0..rooms {
+        let room_members = &member_users[room * members..(room + 1) * members];
+        server.create_room(&room_members[0], &room_id(run_id, room)).await?;
+        for member in &room_members[1..] {
+            server.join_room(member, &room_id(run_id, room)).await?;
+        }
+    }
+    for (sender, user) in sender_users.iter().enumerate() {
+        server.join_room(user, &room_id(run_id, sender % rooms)).await?;
+    }
+
+    let epoch = Instant::now();
+    let (stop_tx, stop) = watch::channel(false);
+    let acked: Arc<Vec<AtomicU64>> = Arc::new((0..rooms).map(|_| AtomicU64::new(0)).collect());
+
+    // Members first: every one of them is subscribed before the first message is sent.
+    let mut receivers = Vec::new();
+    for (i, user) in member_users.iter().enumerate() {
+        let (mut sink, mut stream) = server.connect(user).await?;
+        subscribe(&mut sink, &mut stream, &room_id(run_id, i / members)).await?;
+        let room = i / members;
+        let (stop, acked) = (stop.clone(), acked.clone());
+        receivers.push(tokio::spawn(async move {
+            let seen = receive(stream, epoch, stop, &acked[room]).await;
+            drop(sink);
+            seen
+        }));
+    }
+
+    let sent = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut sending = Vec::new();
+    for (s, user) in sender_users.iter().enumerate() {
+        let task = send_messages(
+            &server,
+            user.clone(),
+            s,
+            room_id(run_id, s % rooms),
+            options,
+            epoch,
+            SenderCounters { sent: sent.clone(), acked: acked.clone(), errors: errors.clone(), room: s % rooms },
+        );
+        sending.push(task);
+    }
+    // Senders run concurrently in this task; each one's socket reader is its own task.
+    futures::future::try_join_all(sending).await?;
+    let send_secs = started.elapsed().as_secs_f64();
+    let _ = stop_tx.send(true);
+
+    let mut latencies = histogram();
+    let (mut received, mut duplicated, mut out_of_order, mut lost) = (0, 0, 0, 0);
+    for (i, receiver) in receivers.into_iter().enumerate() {
+        let seen = receiver.await.map_err(|err| BenchError::Protocol(err.to_string()))?;
+        let expected = acked[i / members].load(Ordering::Relaxed);
+        lost += expected.saturating_sub(seen.received);
+        received += seen.received;
+        duplicated += seen.duplicated;
+        out_of_order += seen.out_of_order;
+        latencies.add(&seen.latencies).map_err(|err| BenchError::Protocol(err.to_string()))?;
+    }
+    Ok(Report {
+        scenario: "fanout".to_owned(),
+        parameters: json!({
+            "rooms": rooms, "members": members, "senders": senders,
+            "rate_per_sec": options.rate_per_sec, "duration_secs": options.duration.as_secs_f64(),
+        }),
+        rate_per_sec: received as f64 / send_secs,
+        operations: received,
+        duration_secs: send_secs,
+        latency: Latency::from_micros(&latencies),
+        lost,
+        duplicated,
+        out_of_order,
+        errors: errors.load(Ordering::Relaxed),
+    })
+}
+
+/// Reads a member's frames until told to stop and every acknowledged message of its room
+/// arrived (or the drain time ran out).
+async fn receive(mut stream: WsStream, epoch: Instant, mut stop: watch::Receiver<bool>, acked: &AtomicU64) -> Seen {
+    let mut seen = Seen { received: 0, duplicated: 0, out_of_order: 0, last_offset: None, latencies: histogram() };
+    let mut drain_until: Option<tokio::time::Instant> = None;
+    loop {
+        if let Some(deadline) = drain_until
+            && (seen.received >= acked.load(Ordering::Relaxed) || tokio::time::Instant::now() >= deadline)
+        {
+            return seen;
+        }
+        let frame = tokio::select! {
+            frame = next_frame(&mut stream) => frame,
+            _ = stop.changed(), if drain_until.is_none() => {
+                drain_until = Some(tokio::time::Instant::now() + DRAIN);
+                continue;
+            }
+            () = tokio::time::sleep(Duration::from_millis(100)), if drain_until.is_some() => continue,
+        };
+        let Ok(Some(frame)) = frame else { return seen };
+        if frame["type"] != "message" {
+            continue;
+        }
+        let offset = frame["offset"].as_i64().unwrap_or_default();
+        match seen.last_offset {
+            Some(last) if offset == last + 1 => {}
+            Some(last) if offset <= last => {
+                seen.duplicated += 1;
+                continue;
+            }
+            Some(_) => seen.out_of_order += 1,
+            None => {}
+        }
+        seen.last_offset = Some(offset);
+        seen.received += 1;
+        let sent_us =
+            frame["text"].as_str().and_then(|text| text.split(':').nth(2)).and_then(|us| us.parse::<u64>().ok());
+        if let Some(sent_us) = sent_us {
+            let now_us = u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let _ = seen.latencies.record(now_us.saturating_sub(sent_us).max(1));
+        }
+    }
+}
+
+struct SenderCounters {
+    sent: Arc<AtomicU64>,
+    acked: Arc<Vec<AtomicU64>>,
+    errors: Arc<AtomicU64>,
+    room: usize,
+}
+
+/// One sender: paced at its share of the rate, or as fast as its window of unacknowledged
+/// messages allows. Waits for every acknowledgement before returning.
+async fn send_messages(
+    server: &Server,
+    user: BenchUser,
+    sender: usize,
+    room_id: String,
+    options: &FanoutOptions,
+    epoch: Instant,
+    counters: SenderCounters,
+) -> Result<(), BenchError> {
+    let (mut sink, mut stream) = server.connect(&user).await?;
+    let window = Arc::new(Semaphore::new(OPEN_LOOP_WINDOW));
+    let n_sent = Arc::new(AtomicU64::new(0));
+    let (acks_done_tx, acks_done) = watch::channel(false);
+    let ack_reader = {
+        let (window, n_sent, counters_acked, errors, room) =
+            (window.clone(), n_sent.clone(), counters.acked.clone(), counters.errors.clone(), counters.room);
+        let mut acks_done = acks_done.clone();
+        tokio::spawn(async move {
+            let mut n_answered = 0u64;
+            loop {
+                if *acks_done.borrow() && n_answered >= n_sent.load(Ordering::Relaxed) {
+                    return;
+                }
+                let frame = tokio::select! {
+                    frame = next_frame(&mut stream) => frame,
+                    _ = acks_done.changed() => continue,
+                };
+                let Ok(Some(frame)) = frame else { return };
+                match frame["type"].as_str() {
+                    Some("ack") => counters_acked[room].fetch_add(1, Ordering::Relaxed),
+                    Some("error") => errors.fetch_add(1, Ordering::Relaxed),
+                    _ => continue,
+                };
+                n_answered += 1;
+                window.add_permits(1);
+            }
+        })
+    };
+    let per_sender_rate = options.rate_per_sec / options.senders as f64;
+    let mut pace = (per_sender_rate > 0.0).then(|| {
+        let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / per_sender_rate));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        ticks
+    });
+    let deadline = Instant::now() + options.duration;
+    let mut seq = 0u64;
+    while Instant::now() < deadline {
+        match &mut pace {
+            Some(ticks) => {
+                ticks.tick().await;
+            }
+            None => window.acquire().await.map_err(|err| BenchError::Protocol(err.to_string()))?.forget(),
+        }
+        let sent_us = u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let frame = json!({"type": "send", "room_id": room_id, "text": format!("b:{seq}:{sent_us}"), "client_id": format!("{sender}-{seq}")});
+        send_frame(&mut sink, &frame).await?;
+        n_sent.fetch_add(1, Ordering::Relaxed);
+        counters.sent.fetch_add(1, Ordering::Relaxed);
+        seq += 1;
+    }
+    let _ = acks_done_tx.send(true);
+    let _ = tokio::time::timeout(DRAIN, ack_reader).await;
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! Ingest: how many durable appends per second the server acknowledges, over WebSocket
+//! (each connection keeps a window of sends in flight) or REST (each worker one request at
+//! a time), with ack latency percentiles.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use serde_json::json;
+use tokio::sync::{Mutex, Semaphore};
+
+use crate::{
+    BenchError, Report,
+    client::{BenchUser, Server, next_frame, send_frame},
+    report::{Latency, histogram},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    WebSocket,
+    Rest,
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub connections: usize,
+    /// Sends in flight per WebSocket connection.
+    pub window: usize,
+    pub duration: Duration,
+    pub transport: Transport,
+    pub run_id: String,
+}
+
+pub async fn ingest(base_url: &str, options: &IngestOptions) -> Result<Report, BenchError> {
+    let server = Server::new(base_url);
+    let users = server.register_users(&format!("i{}u", options.run_id), options.connections).await?;
+    let room_id = format!("ingest-{}", options.run_id);
+    server.create_room(&users[0], &room_id).await?;
+    for user in &users[1..] {
+        server.join_room(user, &room_id).await?;
+    }
+    let latencies = Arc::new(Mutex::new(histogram()));
+    let (acked, errors) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let started = Instant::now();
+    let deadline = started + options.duration;
+    let workers: Vec<_> = users
+        .into_iter()
+        .enumerate()
+        .map(|(i, user)| {
+            let (server, room_id, latencies, acked, errors) =
+                (server.clone(), room_id.clone(), latencies.clone(), acked.clone(), errors.clone());
+            let options = options.clone();
+            tokio::spawn(async move {
+                let counters = Counters { latencies, acked, errors };
+                match options.transport {
+                    Transport::WebSocket => {
+                        ws_worker(&server, &user, i, &room_id, options.window, deadline, &counters).await
+                    }
+                    Transport::Rest => rest_worker(base_url_of(&server), &user, i, &room_id, deadline, &counters).await,
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.map_err(|err| BenchError::Protocol(err.to_string()))??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let acked = acked.load(Ordering::Relaxed);
+    let latency = Latency::from_micros(&*latencies.lock().await);
+    let transport = match options.transport {
+        Transport::WebSocket => "ws",
+        Transport::Rest => "rest",
+    };
+    Ok(Report {
+        scenario: format!("ingest-{transport}"),
+        parameters: json!({"connections": options.connections, "window": options.window, "duration_secs": options.duration.as_secs_f64()}),
+        rate_per_sec: acked as f64 / elapsed,
+        operations: acked,
+        duration_secs: elapsed,
+        latency,
+        lost: 0,
+        duplicated: 0,
+        out_of_order: 0,
+        errors: errors.load(Ordering::Relaxed),
+    })
+}
+
+fn base_url_of(server: &Server) -> String {
+    server.base().to_owned()
+}
+
+struct Counters {
+    latencies: Arc<Mutex<hdrhistogram::Histogram<u64>>>,
+    acked: Arc<AtomicU64>,
+    errors: Arc<AtomicU64>,
+}
+
+async fn ws_worker(
+    server: &Server,
+    user: &BenchUser,
+    worker: usize,
+    room_id: &str,
+    window: usize,
+    deadline: Instant,
+    counters: &Counters,
+) -> Result<(), BenchError> {
+    let (mut sink, mut stream) = server.connect(user).await?;
+    let permits = Arc::new(Semaphore::new(window.max(1)));
+    let epoch = Instant::now();
+    let n_sent = Arc::new(AtomicU64::new(0));
+    let reader = {
+        let (permits, n_sent) = (permits.clone(), n_sent.clone());
+        let (latencies, acked, errors) = (counters.latencies.clone(), counters.acked.clone(), counters.errors.clone());
+        tokio::spawn(async move {
+            let mut local = histogram();
+            let mut answered = 0u64;
+            // Reads until every send is answered once sending has stopped.
+            while Instant::now() < deadline || answered < n_sent.load(Ordering::Relaxed) {
+                let Ok(Ok(Some(frame))) = tokio::time::timeout(Duration::from_secs(10), next_frame(&mut stream)).await
+                else {
+                    break;
+                };
+                match frame["type"].as_str() {
+                    Some("ack") => {
+                        acked.fetch_add(1, Ordering::Relaxed);
+                        let sent_us = frame["client_id"]
+                            .as_str()
+                            .and_then(|id| id.rsplit('-').next())
+                            .and_then(|us| us.parse::<u64>().ok());
+                        if let Some(sent_us) = sent_us {
+                            let now_us = u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
+                            let _ = local.record(now_us.saturating_sub(sent_us).max(1));
+                        }
+                    }
+                    Some("error") => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => continue,
+                }
+                answered += 1;
+                permits.add_permits(1);
+            }
+            let _ = latencies.lock().await.add(&local);
+        })
+    };
+    let mut seq = 0u64;
+    while Instant::now() < deadline {
+        permits.acquire().await.map_err(|err| BenchError::Protocol(err.to_string()))?.forget();
+        let sent_us = u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let frame = json!({"type": "send", "room_id": room_id, "text": format!("ingest {seq}"), "client_id": format!("{worker}-{seq}-{sent_us}")});
+        send_frame(&mut sink, &frame).await?;
+        n_sent.fetch_add(1, Ordering::Relaxed);
+        seq += 1;
+    }
+    reader.await.map_err(|err| BenchError::Protocol(err.to_string()))?;
+    Ok(())
+}
+
+async fn rest_worker(
+    base: String,
+    user: &BenchUser,
+    worker: usize,
+    room_id: &str,
+    deadline: Instant,
+    counters: &Counters,
+) -> Result<(), BenchError> {
+    let client = reqwest::Client::new();
+    let url = format!("{base}/api/message/append");
+    let mut local = histogram();
+    let mut seq = 0u64;
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        let body =
+            json!({"room_id": room_id, "text": format!("ingest {seq}"), "client_id": format!("r{worker}-{seq}")});
+        let response = client.post(&url).bearer_auth(&user.token).json(&body).send().await?;
+        if response.status().is_success() {
+            counters.acked.fetch_add(1, Ordering::Relaxed);
+            let _ = local.record(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX).max(1));
+        } else {
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = response.bytes().await;
+        seq += 1;
+    }
+    let _ = counters.latencies.lock().await.add(&local);
+    Ok(())
+}

@@ -1,0 +1,35 @@
+//! `dchat bench`: load scenarios against a running dchat, measured from the client side.
+//!
+//! Each scenario drives real HTTP and WebSocket clients against a server given by URL,
+//! checks correctness while it measures (every delivery is counted per subscriber: lost,
+//! duplicated and out-of-order messages must all be zero), and returns a [`Report`].
+//! Baselines measured in the same invocation give the figures a scale: for ingest, raw
+//! batched inserts into SQLite with the same durability.
+
+mod baseline;
+mod client;
+mod fanout;
+mod ingest;
+mod report;
+
+pub use crate::{
+    baseline::sqlite_insert_baseline,
+    fanout::{FanoutOptions, fanout},
+    ingest::{IngestOptions, Transport, ingest},
+    report::{Latency, Report},
+};
+
+/// Why a scenario could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("HTTP request to the server failed: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("the server answered {status} to {what}: {body}")]
+    Refused { what: String, status: u16, body: String },
+    #[error("WebSocket failed: {0}")]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    #[error("baseline database failed: {0}")]
+    Database(String),
+    #[error("{0}")]
+    Protocol(String),
+}
