@@ -299,3 +299,73 @@ async fn html_in_messages_and_names_is_shown_as_text_and_never_runs() {
     victim.close().await.unwrap();
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_counts_older_history_on_scroll_and_leaving_a_room() {
+    if !browser_available("unread_counts_older_history_on_scroll_and_leaving_a_room") {
+        return;
+    }
+    let (app, _dir) = spawn_app().await;
+    let driver = Driver::start().await;
+    let alice = driver.browser(1280, 800).await;
+    register(&alice, &app, "alice", "Alice").await;
+    // 120 older messages in general, written by someone else through the services.
+    let bob = app.register("bob").await;
+    for i in 0..120 {
+        app.append("general", &bob, &format!("old {i}"), "").await.unwrap();
+    }
+    alice.refresh().await.unwrap();
+    until(&alice, "the latest page", &shows_message("old 119")).await;
+    until(&alice, "only the latest page", &format!("!({})", shows_message("old 0"))).await;
+    // Scrolling to the top loads older pages until the beginning; each check scrolls up again.
+    let scroll_up_until_first = format!(
+        "(() => {{ const s = document.getElementById('scroller'); s.scrollTop = 0; s.dispatchEvent(new Event('scroll')); return {}; }})()",
+        shows_message("old 0")
+    );
+    until(&alice, "the first message after scrolling up", &scroll_up_until_first).await;
+    until(
+        &alice,
+        "the beginning marker",
+        "document.getElementById('history-status').textContent.includes('beginning')",
+    )
+    .await;
+
+    // A message in another room counts as unread there.
+    find(&alice, "#create summary").await.click().await.unwrap();
+    fill(&alice, "#create-id", "side").await;
+    fill(&alice, "#create-name", "Side").await;
+    find(&alice, "#create-form button[type=submit]").await.click().await.unwrap();
+    until(&alice, "the side room", "document.getElementById('room-title').textContent === 'Side'").await;
+    find(&alice, "#room-list button[data-room-id='general']").await.click().await.unwrap();
+    app.rooms
+        .clone()
+        .join_room(dchat_proto::room::v1::JoinLeaveReq { room_id: "side".into(), user_id: bob.user_id.clone() })
+        .await
+        .unwrap();
+    app.append("side", &bob, "psst", "").await.unwrap();
+    until(
+        &alice,
+        "an unread badge",
+        "document.querySelector(\"#room-list button[data-room-id='side'] .unread\")?.textContent === '1'",
+    )
+    .await;
+    find(&alice, "#room-list button[data-room-id='side']").await.click().await.unwrap();
+    until(&alice, "the unread message", &shows_message("psst")).await;
+    until(
+        &alice,
+        "the badge cleared",
+        "document.querySelector(\"#room-list button[data-room-id='side'] .unread\") === null",
+    )
+    .await;
+
+    find(&alice, "#leave").await.click().await.unwrap();
+    until(&alice, "back in General Chat", "document.getElementById('room-title').textContent === 'General Chat'").await;
+    until(
+        &alice,
+        "the room gone from the list",
+        "document.querySelector(\"#room-list button[data-room-id='side']\") === null",
+    )
+    .await;
+    alice.close().await.unwrap();
+    app.stop().await;
+}
