@@ -10,7 +10,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::{MessageError, MessageService, StoredMessage, service::DEFAULT_PAGE};
+use crate::{Appended, MessageError, MessageService, StoredMessage, service::DEFAULT_PAGE};
 
 #[derive(Debug, Clone)]
 pub struct MessageGrpc {
@@ -57,6 +57,17 @@ fn to_pb(message: &StoredMessage) -> pb::Msg {
 /// Most appends one `AppendMany` may carry: the writer's largest batch.
 const MAX_APPEND_MANY: usize = 1024;
 
+fn accepted(appended: Appended) -> pb::AppendResp {
+    pb::AppendResp {
+        success: true,
+        offset: appended.offset,
+        error: String::new(),
+        ts_ms: appended.ts_ms,
+        duplicate: appended.duplicate,
+        code: 0,
+    }
+}
+
 /// A refused append inside `AppendMany`, with the status code it would have had alone.
 fn refused(status: &Status) -> pb::AppendResp {
     pb::AppendResp {
@@ -87,14 +98,7 @@ impl message_service_server::MessageService for MessageGrpc {
         let user_id = user_id(&req.user_id)?;
         let key = IdempotencyKey::parse_optional(&req.idempotency_key).map_err(from_validation)?;
         let appended = self.service.append(room_id, user_id, &req.text, key).await?;
-        Ok(Response::new(pb::AppendResp {
-            success: true,
-            offset: appended.offset,
-            error: String::new(),
-            ts_ms: appended.ts_ms,
-            duplicate: appended.duplicate,
-            code: 0,
-        }))
+        Ok(Response::new(accepted(appended)))
     }
 
     type ListStream = BoxStream<pb::Msg>;
@@ -160,14 +164,7 @@ impl message_service_server::MessageService for MessageGrpc {
             .into_iter()
             .map(|result| {
                 result.unwrap_or_else(|| match outcomes.next() {
-                    Some(Ok(appended)) => pb::AppendResp {
-                        success: true,
-                        offset: appended.offset,
-                        error: String::new(),
-                        ts_ms: appended.ts_ms,
-                        duplicate: appended.duplicate,
-                        code: 0,
-                    },
+                    Some(Ok(appended)) => accepted(appended),
                     Some(Err(err)) => refused(&Status::from(err)),
                     None => refused(&Status::internal("missing result")),
                 })

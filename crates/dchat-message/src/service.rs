@@ -117,19 +117,8 @@ impl MessageService {
         text: &str,
         key: Option<IdempotencyKey>,
     ) -> Result<Appended, MessageError> {
-        let text = MessageText::parse(text, self.inner.max_text_chars)?;
-        self.authorize(&room_id, user_id).await?;
-        let (reply, answer) = oneshot::channel();
-        let command = AppendCommand { room_id, user_id, text, key, reply };
-        self.inner.appends.try_send(command).map_err(|err| match err {
-            mpsc::error::TrySendError::Full(_) => MessageError::Overloaded,
-            mpsc::error::TrySendError::Closed(_) => {
-                MessageError::Unavailable("the message service is stopping".to_owned())
-            }
-        })?;
-        answer
-            .await
-            .map_err(|_| MessageError::Unavailable("the message writer stopped before answering; retry".to_owned()))?
+        let answer = self.enqueue(room_id, user_id, text, key).await?;
+        wait_for(answer).await
     }
 
     /// Several appends, queued for the writer in the given order, so that one sender's
@@ -140,32 +129,38 @@ impl MessageService {
     ) -> Vec<Result<Appended, MessageError>> {
         let mut answers = Vec::with_capacity(appends.len());
         for (room_id, user_id, text, key) in appends {
-            let queued = async {
-                let text = MessageText::parse(&text, self.inner.max_text_chars)?;
-                self.authorize(&room_id, user_id).await?;
-                let (reply, answer) = oneshot::channel();
-                self.inner.appends.try_send(AppendCommand { room_id, user_id, text, key, reply }).map_err(|err| {
-                    match err {
-                        mpsc::error::TrySendError::Full(_) => MessageError::Overloaded,
-                        mpsc::error::TrySendError::Closed(_) => {
-                            MessageError::Unavailable("the message service is stopping".to_owned())
-                        }
-                    }
-                })?;
-                Ok::<_, MessageError>(answer)
-            };
-            answers.push(queued.await);
+            answers.push(self.enqueue(room_id, user_id, &text, key).await);
         }
         let mut results = Vec::with_capacity(answers.len());
         for answer in answers {
             results.push(match answer {
-                Ok(answer) => answer.await.unwrap_or_else(|_| {
-                    Err(MessageError::Unavailable("the message writer stopped before answering; retry".to_owned()))
-                }),
+                Ok(answer) => wait_for(answer).await,
                 Err(err) => Err(err),
             });
         }
         results
+    }
+
+    /// Validates and authorizes an append and hands it to the writer; the receiver answers
+    /// once it is durable.
+    async fn enqueue(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        text: &str,
+        key: Option<IdempotencyKey>,
+    ) -> Result<oneshot::Receiver<Result<Appended, MessageError>>, MessageError> {
+        let text = MessageText::parse(text, self.inner.max_text_chars)?;
+        self.authorize(&room_id, user_id).await?;
+        let (reply, answer) = oneshot::channel();
+        let command = AppendCommand { room_id, user_id, text, key, reply };
+        self.inner.appends.try_send(command).map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => MessageError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => {
+                MessageError::Unavailable("the message service is stopping".to_owned())
+            }
+        })?;
+        Ok(answer)
     }
 
     /// Up to `limit` messages from `from_offset` on, oldest first. Members only.
@@ -244,4 +239,11 @@ impl MessageService {
             Err(MessageError::NotMember(room_id.clone()))
         }
     }
+}
+
+/// The writer's answer to one queued append.
+async fn wait_for(answer: oneshot::Receiver<Result<Appended, MessageError>>) -> Result<Appended, MessageError> {
+    answer
+        .await
+        .map_err(|_| MessageError::Unavailable("the message writer stopped before answering; retry".to_owned()))?
 }
