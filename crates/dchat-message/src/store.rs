@@ -1,7 +1,9 @@
 //! Persistence for messages in the message service's SQLite file.
 
 use dchat_core::{RoomId, UserId};
-use sqlx::{Row, SqliteConnection, SqlitePool, sqlite::SqliteRow};
+use std::{collections::HashMap, sync::Arc};
+
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, sqlite::SqliteRow};
 
 use crate::service::StoredMessage;
 
@@ -13,20 +15,64 @@ const COLUMNS: &str = "room_id, msg_offset, user_id, body, ts_ms, idem_key";
 pub(crate) mod write {
     use super::*;
 
-    /// Inserts one message inside the writer's open transaction.
-    pub(crate) async fn insert(conn: &mut SqliteConnection, message: &StoredMessage) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO messages (room_id, msg_offset, user_id, body, ts_ms, idem_key) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(message.room_id.as_str())
-        .bind(message.offset)
-        .bind(message.user_id.to_string())
-        .bind(&message.text)
-        .bind(message.ts_ms)
-        .bind(message.idempotency_key.as_deref())
-        .execute(conn)
-        .await?;
+    /// Rows per INSERT statement: one statement per row would cost a round trip to SQLite
+    /// each; this many rows use 6 x 400 = 2,400 of SQLite's 32,766 bind variables.
+    const ROWS_PER_INSERT: usize = 400;
+
+    /// Inserts messages inside the writer's open transaction, several rows per statement.
+    pub(crate) async fn insert_many(
+        conn: &mut SqliteConnection,
+        messages: &[Arc<StoredMessage>],
+    ) -> Result<(), sqlx::Error> {
+        for chunk in messages.chunks(ROWS_PER_INSERT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO messages (room_id, msg_offset, user_id, body, ts_ms, idem_key) ",
+            );
+            insert.push_values(chunk, |mut row, message| {
+                row.push_bind(message.room_id.as_str())
+                    .push_bind(message.offset)
+                    .push_bind(message.user_id.to_string())
+                    .push_bind(message.text.as_str())
+                    .push_bind(message.ts_ms)
+                    .push_bind(message.idempotency_key.as_deref());
+            });
+            insert.build().execute(&mut *conn).await?;
+        }
         Ok(())
+    }
+
+    /// Keys per lookup statement.
+    const KEYS_PER_LOOKUP: usize = 500;
+
+    /// The offsets and times of earlier messages of `user_id` in `room_id` stored with any
+    /// of `keys`, by key.
+    pub(crate) async fn by_keys(
+        conn: &mut SqliteConnection,
+        room_id: &RoomId,
+        user_id: UserId,
+        keys: &[&str],
+    ) -> Result<HashMap<String, (i64, i64)>, sqlx::Error> {
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(KEYS_PER_LOOKUP) {
+            // `idem_key IN (...)` implies `idem_key IS NOT NULL`, so the partial unique
+            // index answers this without touching the table.
+            let mut lookup =
+                QueryBuilder::<Sqlite>::new("SELECT idem_key, msg_offset, ts_ms FROM messages WHERE room_id = ");
+            lookup
+                .push_bind(room_id.as_str())
+                .push(" AND user_id = ")
+                .push_bind(user_id.to_string())
+                .push(" AND idem_key IN (");
+            let mut separated = lookup.separated(", ");
+            for key in chunk {
+                separated.push_bind(*key);
+            }
+            lookup.push(")");
+            for row in lookup.build().fetch_all(&mut *conn).await? {
+                found.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
+            }
+        }
+        Ok(found)
     }
 
     /// The highest offset stored for the room, 0 when it has no messages.
@@ -36,23 +82,6 @@ pub(crate) mod write {
             .fetch_one(conn)
             .await?
             .try_get(0)
-    }
-
-    /// The message an earlier append with this key stored, if any.
-    pub(crate) async fn by_key(
-        conn: &mut SqliteConnection,
-        room_id: &RoomId,
-        user_id: UserId,
-        key: &str,
-    ) -> Result<Option<StoredMessage>, sqlx::Error> {
-        sqlx::query(&format!("SELECT {COLUMNS} FROM messages WHERE room_id = ? AND user_id = ? AND idem_key = ?"))
-            .bind(room_id.as_str())
-            .bind(user_id.to_string())
-            .bind(key)
-            .fetch_optional(conn)
-            .await?
-            .map(from_row)
-            .transpose()
     }
 }
 

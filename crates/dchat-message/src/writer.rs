@@ -11,7 +11,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use dchat_core::{IdempotencyKey, MessageText, RoomId, UserId, now_ms};
-use sqlx::{Connection, Sqlite, pool::PoolConnection};
+use sqlx::{Connection, Sqlite, SqliteConnection, pool::PoolConnection};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -113,6 +113,30 @@ impl Writer {
         }
     }
 
+    /// What the database already holds for the idempotency keys of `commands`: one lookup
+    /// per (room, sender) instead of one per message.
+    async fn stored_keys<'c>(
+        tx: &mut SqliteConnection,
+        commands: &'c [AppendCommand],
+    ) -> Result<HashMap<(&'c RoomId, UserId, &'c str), (i64, i64)>, sqlx::Error> {
+        let mut by_sender: HashMap<(&RoomId, UserId), Vec<&str>> = HashMap::new();
+        for command in commands {
+            if let Some(key) = &command.key {
+                by_sender.entry((&command.room_id, command.user_id)).or_default().push(key.as_str());
+            }
+        }
+        let mut stored = HashMap::new();
+        for ((room_id, user_id), keys) in by_sender {
+            for (key, earlier) in write::by_keys(tx, room_id, user_id, &keys).await? {
+                // Borrow the key from the command, not from the row, so the map outlives the query.
+                if let Some(&own_key) = keys.iter().find(|candidate| **candidate == key) {
+                    stored.insert((room_id, user_id, own_key), earlier);
+                }
+            }
+        }
+        Ok(stored)
+    }
+
     async fn write_batch(
         &mut self,
         commands: &[AppendCommand],
@@ -120,18 +144,17 @@ impl Writer {
     ) -> Result<Vec<Outcome>, sqlx::Error> {
         let now = now_ms();
         let mut outcomes = Vec::with_capacity(commands.len());
+        let mut tx = self.conn.begin().await?;
+        let stored_keys = Self::stored_keys(&mut tx, commands).await?;
         // Keys used earlier in this same batch, which the database cannot see yet.
         let mut batch_keys: HashMap<(&RoomId, UserId, &str), (i64, i64)> = HashMap::new();
-        let mut tx = self.conn.begin().await?;
+        let mut new_messages = Vec::with_capacity(commands.len());
         for command in commands {
             if let Some(key) = &command.key {
                 let batch_key = (&command.room_id, command.user_id, key.as_str());
-                if let Some(&(offset, ts_ms)) = batch_keys.get(&batch_key) {
+                let earlier = batch_keys.get(&batch_key).or_else(|| stored_keys.get(&batch_key));
+                if let Some(&(offset, ts_ms)) = earlier {
                     outcomes.push(Outcome::Duplicate { offset, ts_ms });
-                    continue;
-                }
-                if let Some(earlier) = write::by_key(&mut tx, &command.room_id, command.user_id, key.as_str()).await? {
-                    outcomes.push(Outcome::Duplicate { offset: earlier.offset, ts_ms: earlier.ts_ms });
                     continue;
                 }
             }
@@ -139,21 +162,22 @@ impl Writer {
                 Some(&head) => head,
                 None => write::head(&mut tx, &command.room_id).await?,
             };
-            let message = StoredMessage {
+            let message = Arc::new(StoredMessage {
                 room_id: command.room_id.clone(),
                 offset: head + 1,
                 user_id: command.user_id,
                 text: command.text.as_str().to_owned(),
                 ts_ms: now,
                 idempotency_key: command.key.as_ref().map(|key| key.as_str().to_owned()),
-            };
-            write::insert(&mut tx, &message).await?;
+            });
             staged_heads.insert(command.room_id.clone(), message.offset);
             if let Some(key) = &command.key {
                 batch_keys.insert((&command.room_id, command.user_id, key.as_str()), (message.offset, now));
             }
-            outcomes.push(Outcome::New(Arc::new(message)));
+            new_messages.push(message.clone());
+            outcomes.push(Outcome::New(message));
         }
+        write::insert_many(&mut tx, &new_messages).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
