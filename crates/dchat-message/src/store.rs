@@ -54,10 +54,11 @@ pub(crate) mod write {
     ) -> Result<HashMap<String, (i64, i64)>, sqlx::Error> {
         let mut found = HashMap::new();
         for chunk in keys.chunks(KEYS_PER_LOOKUP) {
-            // `idem_key IN (...)` implies `idem_key IS NOT NULL`, so the partial unique
-            // index answers this without touching the table.
-            let mut lookup =
-                QueryBuilder::<Sqlite>::new("SELECT idem_key, msg_offset, ts_ms FROM messages WHERE room_id = ");
+            // Without the hint SQLite may prefer the primary key and scan the whole room;
+            // `idem_key IN (...)` implies `idem_key IS NOT NULL`, so the partial index applies.
+            let mut lookup = QueryBuilder::<Sqlite>::new(
+                "SELECT idem_key, msg_offset, ts_ms FROM messages INDEXED BY messages_by_idempotency_key WHERE room_id = ",
+            );
             lookup
                 .push_bind(room_id.as_str())
                 .push(" AND user_id = ")
