@@ -1,5 +1,5 @@
 //! The ingest baseline: raw batched inserts into SQLite with dchat's durability settings
-//! (WAL, `synchronous=FULL`), no network, no auth, no offsets. The ratio of dchat's
+//! (WAL, `synchronous=FULL`), several rows per statement, no network, no auth, no offsets. The ratio of dchat's
 //! durable append rate to this is what the server adds.
 
 use std::time::{Duration, Instant};
@@ -11,6 +11,8 @@ use crate::{BenchError, Latency, Report, report::histogram};
 
 /// Rows per transaction, as dchat's writer batches at most.
 const BATCH: usize = 1024;
+/// Rows per INSERT statement (BATCH is a multiple of it).
+const ROWS_PER_INSERT: usize = 256;
 
 /// Inserts message-sized rows in transactions of [`BATCH`] for `duration`.
 pub async fn sqlite_insert_baseline(duration: Duration) -> Result<Report, BenchError> {
@@ -30,13 +32,14 @@ pub async fn sqlite_insert_baseline(duration: Duration) -> Result<Report, BenchE
     while started.elapsed() < duration {
         let commit_started = Instant::now();
         let mut tx = pool.begin().await.map_err(db)?;
-        for _ in 0..BATCH {
-            sqlx::query("INSERT INTO rows (room, n, body) VALUES ('r', ?, 'a message of a typical length for a chat')")
-                .bind(n)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            n += 1;
+        // Multi-row statements, as dchat's writer uses: the fastest way in through sqlx.
+        for _ in 0..BATCH / ROWS_PER_INSERT {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO rows (room, n, body) ");
+            insert.push_values(n..n + ROWS_PER_INSERT as i64, |mut row, k| {
+                row.push_bind("r").push_bind(k).push_bind("a message of a typical length for a chat");
+            });
+            insert.build().execute(&mut *tx).await.map_err(db)?;
+            n += ROWS_PER_INSERT as i64;
         }
         tx.commit().await.map_err(db)?;
         let _ = commits.record(u64::try_from(commit_started.elapsed().as_micros()).unwrap_or(u64::MAX).max(1));
