@@ -210,10 +210,9 @@ impl App {
             shutdown.cancelled().await;
             stopping.cancel();
         });
-        let servers = TaskTracker::new();
         let grpc = self.grpc.map(|(listener, router)| {
             let stopping = self.stopping.clone();
-            servers.spawn(async move {
+            tokio::spawn(async move {
                 router
                     .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping.cancelled_owned())
                     .await
@@ -222,20 +221,21 @@ impl App {
         });
         let http = self.http.map(|(listener, router)| {
             let stopping = self.stopping.clone();
-            servers.spawn(async move {
+            tokio::spawn(async move {
                 axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
                     .with_graceful_shutdown(stopping.cancelled_owned())
                     .await
                     .context("serve HTTP")
             })
         });
-        servers.close();
         let mut result = Ok(());
-        for server in [grpc, http].into_iter().flatten() {
-            let outcome = server.await.context("join a server task").and_then(|served| served);
-            // Whatever ended one server ends the other too.
+        let mut running: Vec<_> = [grpc, http].into_iter().flatten().collect();
+        while !running.is_empty() {
+            // Whichever server ends first (a failure, or the shutdown) ends the others too.
+            let (outcome, _, rest) = futures::future::select_all(running).await;
+            running = rest;
             self.stopping.cancel();
-            if let Err(err) = outcome {
+            if let Err(err) = outcome.context("join a server task").and_then(|served| served) {
                 tracing::error!(error = %format!("{err:#}"), "server failed");
                 result = Err(err);
             }
