@@ -31,13 +31,14 @@ fn every_rust_file_says_what_it_is_for_and_carries_no_debugging_leftovers() {
         if !text.trim_start().starts_with("//!") {
             problems.push(format!("{name}: does not start with a //! comment saying what it is for"));
         }
-        for (banned, why) in [("dbg!(", "dbg!"), ("todo!(", "todo!"), ("unimplemented!(", "unimplemented!")] {
-            if text.contains(banned) && !name.ends_with("tidy.rs") {
-                problems.push(format!("{name}: contains {why}"));
+        // Spelled in pieces so that this file does not match its own search.
+        for macro_name in ["dbg", "todo", "unimplemented"] {
+            if text.contains(&format!("{macro_name}!(")) {
+                problems.push(format!("{name}: contains {macro_name}!"));
             }
         }
         let is_library = name.contains("/src/") && !name.ends_with("/src/main.rs") && !name.ends_with("build.rs");
-        if is_library && (text.contains("println!(") || text.contains("eprintln!(")) {
+        if is_library && ["println", "eprintln"].iter().any(|print| text.contains(&format!("{print}!("))) {
             problems.push(format!("{name}: prints instead of using tracing"));
         }
     }
