@@ -61,20 +61,12 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
 impl App {
     /// Binds the role's listeners and opens its services. Binding first lets a test ask for
     /// port 0 and learn the real port before anything runs.
-    pub async fn build(config: Config, role: Role) -> anyhow::Result<Self> {
-        let grpc_bind = match role {
-            Role::All => Some(config.grpc_bind),
-            Role::Auth => Some(config.auth.bind),
-            Role::Room => Some(config.room.bind),
-            Role::Message => Some(config.message.bind),
-            Role::Presence => Some(config.presence.bind),
-            Role::Gateway | Role::Ui => None,
-        };
-        let http_bind = match role {
-            Role::All => Some(config.http_bind),
-            Role::Gateway => Some(config.gateway.bind),
-            Role::Ui => Some(config.ui.bind),
-            _ => None,
+    pub async fn build(mut config: Config, role: Role) -> anyhow::Result<Self> {
+        let own_bind = *config.bind_mut(role);
+        let (grpc_bind, http_bind) = match role {
+            Role::All => (Some(own_bind), Some(config.http_bind)),
+            Role::Gateway | Role::Ui => (None, Some(own_bind)),
+            Role::Auth | Role::Room | Role::Message | Role::Presence => (Some(own_bind), None),
         };
         let grpc_listener = match grpc_bind {
             Some(addr) => Some(bind(addr).await?),

@@ -157,38 +157,22 @@ impl Cli {
     pub fn into_config(self) -> anyhow::Result<(Config, Role)> {
         let mut config = Config::load(self.config.as_deref())?;
         self.options.apply(&mut config);
-        let role = match self.command {
+        let (role, bind) = match self.command {
             Command::Serve { grpc_bind, http_bind } => {
-                config.grpc_bind = grpc_bind.unwrap_or(config.grpc_bind);
                 config.http_bind = http_bind.unwrap_or(config.http_bind);
-                Role::All
+                (Role::All, grpc_bind)
             }
-            Command::Auth(args) => {
-                config.auth.bind = args.bind.unwrap_or(config.auth.bind);
-                Role::Auth
-            }
-            Command::Room(args) => {
-                config.room.bind = args.bind.unwrap_or(config.room.bind);
-                Role::Room
-            }
-            Command::Presence(args) => {
-                config.presence.bind = args.bind.unwrap_or(config.presence.bind);
-                Role::Presence
-            }
-            Command::Message(args) => {
-                config.message.bind = args.bind.unwrap_or(config.message.bind);
-                Role::Message
-            }
-            Command::Gateway(args) => {
-                config.gateway.bind = args.bind.unwrap_or(config.gateway.bind);
-                Role::Gateway
-            }
-            Command::Ui(args) => {
-                config.ui.bind = args.bind.unwrap_or(config.ui.bind);
-                Role::Ui
-            }
+            Command::Auth(args) => (Role::Auth, args.bind),
+            Command::Room(args) => (Role::Room, args.bind),
+            Command::Presence(args) => (Role::Presence, args.bind),
+            Command::Message(args) => (Role::Message, args.bind),
+            Command::Gateway(args) => (Role::Gateway, args.bind),
+            Command::Ui(args) => (Role::Ui, args.bind),
             Command::Bench(_) => anyhow::bail!("`dchat bench` runs no server role"),
         };
+        if let Some(bind) = bind {
+            *config.bind_mut(role) = bind;
+        }
         Ok((config, role))
     }
 }

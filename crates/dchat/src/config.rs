@@ -201,6 +201,22 @@ impl Config {
         figment.extract().map_err(Box::new)
     }
 
+    /// The address `role` listens on first: the gRPC port of a service role (and of
+    /// `serve`), the HTTP port of the gateway and ui roles. `serve`'s HTTP port is
+    /// `http_bind`.
+    pub fn bind_mut(&mut self, role: crate::Role) -> &mut SocketAddr {
+        use crate::Role;
+        match role {
+            Role::All => &mut self.grpc_bind,
+            Role::Auth => &mut self.auth.bind,
+            Role::Room => &mut self.room.bind,
+            Role::Message => &mut self.message.bind,
+            Role::Presence => &mut self.presence.bind,
+            Role::Gateway => &mut self.gateway.bind,
+            Role::Ui => &mut self.ui.bind,
+        }
+    }
+
     /// Every service's files in `dir` (tests point this at a temporary folder).
     pub fn with_data_dir(dir: impl Into<PathBuf>) -> Self {
         Self { data_dir: dir.into(), ..Self::default() }
