@@ -60,7 +60,9 @@ pub async fn ingest(base_url: &str, options: &IngestOptions) -> Result<Report, B
                     Transport::WebSocket => {
                         ws_worker(&server, &user, i, &room_id, options.window, deadline, &counters).await
                     }
-                    Transport::Rest => rest_worker(base_url_of(&server), &user, i, &room_id, deadline, &counters).await,
+                    Transport::Rest => {
+                        rest_worker(server.base().to_owned(), &user, i, &room_id, deadline, &counters).await
+                    }
                 }
             })
         })
@@ -87,10 +89,6 @@ pub async fn ingest(base_url: &str, options: &IngestOptions) -> Result<Report, B
         out_of_order: 0,
         errors: errors.load(Ordering::Relaxed),
     })
-}
-
-fn base_url_of(server: &Server) -> String {
-    server.base().to_owned()
 }
 
 struct Counters {
