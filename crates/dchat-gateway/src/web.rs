@@ -16,34 +16,40 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 struct Asset {
     body: &'static str,
     content_type: &'static str,
+    /// FNV-1a of `body`, computed at compile time (stable across builds, unlike the
+    /// standard hasher), for the ETag.
+    hash: u64,
 }
 
-static INDEX: Asset = Asset { body: include_str!("../web/index.html"), content_type: "text/html; charset=utf-8" };
+impl Asset {
+    const fn new(body: &'static str, content_type: &'static str) -> Self {
+        let bytes = body.as_bytes();
+        let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+        let mut i = 0;
+        while i < bytes.len() {
+            hash = (hash ^ bytes[i] as u64).wrapping_mul(0x0100_0000_01b3);
+            i += 1;
+        }
+        Self { body, content_type, hash }
+    }
+
+    /// A strong validator: the length and the hash.
+    fn etag(&self) -> String {
+        format!("\"{:x}-{:016x}\"", self.body.len(), self.hash)
+    }
+}
+
+static INDEX: Asset = Asset::new(include_str!("../web/index.html"), "text/html; charset=utf-8");
 static ASSETS: [(&str, Asset); 5] = [
-    ("/static/app.js", Asset { body: include_str!("../web/app.js"), content_type: "text/javascript; charset=utf-8" }),
-    ("/static/api.js", Asset { body: include_str!("../web/api.js"), content_type: "text/javascript; charset=utf-8" }),
-    (
-        "/static/socket.js",
-        Asset { body: include_str!("../web/socket.js"), content_type: "text/javascript; charset=utf-8" },
-    ),
-    (
-        "/static/render.js",
-        Asset { body: include_str!("../web/render.js"), content_type: "text/javascript; charset=utf-8" },
-    ),
-    ("/static/style.css", Asset { body: include_str!("../web/style.css"), content_type: "text/css; charset=utf-8" }),
+    ("/static/app.js", Asset::new(include_str!("../web/app.js"), "text/javascript; charset=utf-8")),
+    ("/static/api.js", Asset::new(include_str!("../web/api.js"), "text/javascript; charset=utf-8")),
+    ("/static/socket.js", Asset::new(include_str!("../web/socket.js"), "text/javascript; charset=utf-8")),
+    ("/static/render.js", Asset::new(include_str!("../web/render.js"), "text/javascript; charset=utf-8")),
+    ("/static/style.css", Asset::new(include_str!("../web/style.css"), "text/css; charset=utf-8")),
 ];
 
-/// A strong validator for `body`: its length and a hash of its bytes (FNV-1a, stable
-/// across builds, unlike the standard hasher).
-fn etag(body: &str) -> String {
-    let hash = body
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
-    format!("\"{:x}-{hash:016x}\"", body.len())
-}
-
 fn serve(asset: &Asset, request: &HeaderMap) -> Response {
-    let tag = etag(asset.body);
+    let tag = asset.etag();
     let mut headers = HeaderMap::new();
     if let Ok(value) = HeaderValue::from_str(&tag) {
         headers.insert(header::ETAG, value);
