@@ -37,6 +37,9 @@ impl DisplayNames {
         }
         let name = match self.auth.clone().get_user(UserId { user_id: user_id.to_owned() }).await {
             Ok(user) => user.into_inner().display_name,
+            // A definite "no such user" is remembered like a name, so that a room feed does
+            // not ask again for every message; a passing failure is not.
+            Err(status) if status.code() == tonic::Code::NotFound => String::new(),
             Err(status) => {
                 tracing::debug!(%status, user_id, "no display name");
                 return String::new();
