@@ -126,6 +126,16 @@ async fn register(browser: &Client, app: &TestApp, username: &str, display_name:
     until(browser, "General Chat", "document.getElementById('room-title').textContent === 'General Chat'").await;
 }
 
+/// Creates a room through the sidebar form and waits until the page shows it.
+async fn create_room(browser: &Client, room_id: &str, name: &str) {
+    find(browser, "#create summary").await.click().await.unwrap();
+    fill(browser, "#create-id", room_id).await;
+    fill(browser, "#create-name", name).await;
+    find(browser, "#create-form button[type=submit]").await.click().await.unwrap();
+    let shown = format!("document.getElementById('room-title').textContent === {}", json!(name));
+    until(browser, "the new room", &shown).await;
+}
+
 async fn send(browser: &Client, text: &str) {
     let composer = find(browser, "#composer-text").await;
     composer.send_keys(text).await.unwrap();
@@ -214,11 +224,7 @@ async fn rooms_are_created_and_joined_and_a_reload_keeps_history() {
     register(&alice, &app, "alice", "Alice").await;
     register(&bob, &app, "bob", "Bob").await;
 
-    find(&alice, "#create summary").await.click().await.unwrap();
-    fill(&alice, "#create-id", "book-club").await;
-    fill(&alice, "#create-name", "Book Club").await;
-    find(&alice, "#create-form button[type=submit]").await.click().await.unwrap();
-    until(&alice, "the new room", "document.getElementById('room-title').textContent === 'Book Club'").await;
+    create_room(&alice, "book-club", "Book Club").await;
     send(&alice, "first chapter tonight").await;
     until(&alice, "the message", &shows_message("first chapter tonight")).await;
 
@@ -331,11 +337,7 @@ async fn unread_counts_older_history_on_scroll_and_leaving_a_room() {
     .await;
 
     // A message in another room counts as unread there.
-    find(&alice, "#create summary").await.click().await.unwrap();
-    fill(&alice, "#create-id", "side").await;
-    fill(&alice, "#create-name", "Side").await;
-    find(&alice, "#create-form button[type=submit]").await.click().await.unwrap();
-    until(&alice, "the side room", "document.getElementById('room-title').textContent === 'Side'").await;
+    create_room(&alice, "side", "Side").await;
     find(&alice, "#room-list button[data-room-id='general']").await.click().await.unwrap();
     app.rooms
         .clone()
