@@ -21,12 +21,17 @@ pub(crate) struct CurrentUser {
     pub(crate) token: String,
 }
 
+/// The token of an `Authorization` value of the form `Bearer <token>`.
+pub(crate) fn bearer_token(authorization: &str) -> Option<String> {
+    let token = authorization.strip_prefix("Bearer ").or_else(|| authorization.strip_prefix("bearer "))?;
+    Some(token.trim().to_owned())
+}
+
 /// The token in `Authorization: Bearer`, or else in the session cookie.
 pub(crate) fn token_from_headers(headers: &HeaderMap) -> Option<String> {
-    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok())
-        && let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))
+    if let Some(token) = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok()).and_then(bearer_token)
     {
-        return Some(token.trim().to_owned());
+        return Some(token);
     }
     headers
         .get_all(header::COOKIE)

@@ -29,9 +29,7 @@ pub(crate) fn service(state: GatewayState) -> gateway_service_server::GatewaySer
 }
 
 fn bearer(metadata: &MetadataMap) -> Option<String> {
-    let value = metadata.get("authorization")?.to_str().ok()?;
-    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
-    Some(token.trim().to_owned())
+    crate::auth::bearer_token(metadata.get("authorization")?.to_str().ok()?)
 }
 
 /// The caller's IP address as the connection shows it.
