@@ -1,10 +1,10 @@
 //! `message.v1.MessageService` over gRPC: decode, call [`MessageService`], encode.
 
-use dchat_core::{IdempotencyKey, RoomId, UserId};
+use dchat_core::IdempotencyKey;
 use dchat_proto::{
     BoxStream, from_validation, internal,
     message::v1::{self as pb, message_service_server},
-    stream_of,
+    parse_room_id, parse_user_id, stream_of,
 };
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -78,14 +78,6 @@ fn refused(status: &Status) -> pb::AppendResp {
     }
 }
 
-fn room_id(raw: &str) -> Result<RoomId, Status> {
-    RoomId::parse(raw).map_err(from_validation)
-}
-
-fn user_id(raw: &str) -> Result<UserId, Status> {
-    UserId::parse(raw).map_err(from_validation)
-}
-
 fn non_negative(field: &'static str, value: i64) -> Result<i64, Status> {
     if value < 0 { Err(Status::invalid_argument(format!("{field}: must not be negative"))) } else { Ok(value) }
 }
@@ -94,8 +86,8 @@ fn non_negative(field: &'static str, value: i64) -> Result<i64, Status> {
 impl message_service_server::MessageService for MessageGrpc {
     async fn append(&self, request: Request<pb::AppendReq>) -> Result<Response<pb::AppendResp>, Status> {
         let req = request.into_inner();
-        let room_id = room_id(&req.room_id)?;
-        let user_id = user_id(&req.user_id)?;
+        let room_id = parse_room_id(&req.room_id)?;
+        let user_id = parse_user_id(&req.user_id)?;
         let key = IdempotencyKey::parse_optional(&req.idempotency_key).map_err(from_validation)?;
         let appended = self.service.append(room_id, user_id, &req.text, key).await?;
         Ok(Response::new(accepted(appended)))
@@ -105,8 +97,8 @@ impl message_service_server::MessageService for MessageGrpc {
 
     async fn list(&self, request: Request<pb::ListReq>) -> Result<Response<Self::ListStream>, Status> {
         let req = request.into_inner();
-        let room_id = room_id(&req.room_id)?;
-        let user_id = user_id(&req.user_id)?;
+        let room_id = parse_room_id(&req.room_id)?;
+        let user_id = parse_user_id(&req.user_id)?;
         let limit = match req.limit {
             0 => DEFAULT_PAGE,
             limit if limit < 0 => {
@@ -128,8 +120,8 @@ impl message_service_server::MessageService for MessageGrpc {
 
     async fn subscribe(&self, request: Request<pb::RoomId>) -> Result<Response<Self::SubscribeStream>, Status> {
         let req = request.into_inner();
-        let room_id = room_id(&req.room_id)?;
-        let user_id = user_id(&req.user_id)?;
+        let room_id = parse_room_id(&req.room_id)?;
+        let user_id = parse_user_id(&req.user_id)?;
         let after = req.after.map(|after| non_negative("after", after)).transpose()?;
         let deliveries = self.service.subscribe(room_id, user_id, after).await?;
         let stream = deliveries
@@ -149,7 +141,7 @@ impl message_service_server::MessageService for MessageGrpc {
         for req in appends {
             let decoded = (|| {
                 let key = IdempotencyKey::parse_optional(&req.idempotency_key).map_err(from_validation)?;
-                Ok::<_, Status>((room_id(&req.room_id)?, user_id(&req.user_id)?, req.text, key))
+                Ok::<_, Status>((parse_room_id(&req.room_id)?, parse_user_id(&req.user_id)?, req.text, key))
             })();
             match decoded {
                 Ok(append) => {
@@ -177,7 +169,7 @@ impl message_service_server::MessageService for MessageGrpc {
 
     async fn tail(&self, request: Request<pb::TailReq>) -> Result<Response<Self::TailStream>, Status> {
         let req = request.into_inner();
-        let room_id = room_id(&req.room_id)?;
+        let room_id = parse_room_id(&req.room_id)?;
         let after = req.after.map(|after| non_negative("after", after)).transpose()?;
         let stream = self
             .service
@@ -188,7 +180,7 @@ impl message_service_server::MessageService for MessageGrpc {
     }
 
     async fn next_offset(&self, request: Request<pb::RoomId>) -> Result<Response<pb::Offset>, Status> {
-        let room_id = room_id(&request.into_inner().room_id)?;
+        let room_id = parse_room_id(&request.into_inner().room_id)?;
         Ok(Response::new(pb::Offset { value: self.service.next_offset(&room_id).await? }))
     }
 }

@@ -1,8 +1,8 @@
 //! `presence.v1.PresenceService` over gRPC: decode, call [`PresenceService`], encode.
 
-use dchat_core::{DisplayName, RoomId, UserId};
+use dchat_core::DisplayName;
 use dchat_proto::{
-    BoxStream, from_validation,
+    BoxStream, from_validation, parse_room_id, parse_user_id,
     presence::v1::{self as pb, presence_event::Type, presence_service_server},
 };
 use futures::StreamExt;
@@ -57,14 +57,6 @@ fn event_to_pb(event: PresenceEvent) -> pb::PresenceEvent {
     }
 }
 
-fn room_id(raw: &str) -> Result<RoomId, Status> {
-    RoomId::parse(raw).map_err(from_validation)
-}
-
-fn user_id(raw: &str) -> Result<UserId, Status> {
-    UserId::parse(raw).map_err(from_validation)
-}
-
 /// A display name when one is given; heartbeats may omit it.
 fn optional_display_name(raw: &str) -> Result<Option<DisplayName>, Status> {
     if raw.trim().is_empty() { Ok(None) } else { DisplayName::parse(raw).map(Some).map_err(from_validation) }
@@ -83,8 +75,8 @@ impl presence_service_server::PresenceService for PresenceGrpc {
         let req = request.into_inner();
         let display_name = optional_display_name(&req.display_name)?;
         self.service.heartbeat(
-            room_id(&req.room_id)?,
-            user_id(&req.user_id)?,
+            parse_room_id(&req.room_id)?,
+            parse_user_id(&req.user_id)?,
             display_name,
             session_id(&req.session_id)?,
         )?;
@@ -92,7 +84,7 @@ impl presence_service_server::PresenceService for PresenceGrpc {
     }
 
     async fn roster(&self, request: Request<pb::RoomId>) -> Result<Response<pb::RosterReply>, Status> {
-        let room_id = room_id(&request.into_inner().room_id)?;
+        let room_id = parse_room_id(&request.into_inner().room_id)?;
         let users = self
             .service
             .roster(&room_id)
@@ -112,7 +104,7 @@ impl presence_service_server::PresenceService for PresenceGrpc {
         &self,
         request: Request<pb::RoomId>,
     ) -> Result<Response<Self::SubscribePresenceStream>, Status> {
-        let room_id = room_id(&request.into_inner().room_id)?;
+        let room_id = parse_room_id(&request.into_inner().room_id)?;
         let (snapshot, receiver) = self.service.subscribe(&room_id);
         let snapshot = futures::stream::iter(snapshot.into_iter().map(|event| Ok(event_to_pb(event))));
         let live = BroadcastStream::new(receiver).map(|event| match event {
@@ -129,13 +121,17 @@ impl presence_service_server::PresenceService for PresenceGrpc {
     async fn typing(&self, request: Request<pb::HeartbeatReq>) -> Result<Response<pb::Ack>, Status> {
         let req = request.into_inner();
         let display_name = optional_display_name(&req.display_name)?;
-        self.service.typing(room_id(&req.room_id)?, user_id(&req.user_id)?, display_name);
+        self.service.typing(parse_room_id(&req.room_id)?, parse_user_id(&req.user_id)?, display_name);
         Ok(Response::new(pb::Ack { ok: true, error: String::new() }))
     }
 
     async fn disconnect(&self, request: Request<pb::DisconnectReq>) -> Result<Response<pb::Ack>, Status> {
         let req = request.into_inner();
-        self.service.disconnect(&room_id(&req.room_id)?, user_id(&req.user_id)?, session_id(&req.session_id)?);
+        self.service.disconnect(
+            &parse_room_id(&req.room_id)?,
+            parse_user_id(&req.user_id)?,
+            session_id(&req.session_id)?,
+        );
         Ok(Response::new(pb::Ack { ok: true, error: String::new() }))
     }
 }

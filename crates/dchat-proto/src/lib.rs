@@ -42,4 +42,4 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "
 
 mod status;
 
-pub use status::{BoxStream, from_validation, internal, stream_of};
+pub use status::{BoxStream, from_validation, internal, parse_room_id, parse_user_id, stream_of};

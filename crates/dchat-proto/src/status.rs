@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 
-use dchat_core::ValidationError;
+use dchat_core::{RoomId, UserId, ValidationError};
 use futures::Stream;
 use tonic::Status;
 
@@ -13,6 +13,16 @@ pub type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 's
 /// Bad input: INVALID_ARGUMENT with the validation message, which is safe to show.
 pub fn from_validation(err: ValidationError) -> Status {
     Status::invalid_argument(err.to_string())
+}
+
+/// A room id from the wire, or INVALID_ARGUMENT.
+pub fn parse_room_id(raw: &str) -> Result<RoomId, Status> {
+    RoomId::parse(raw).map_err(from_validation)
+}
+
+/// A user id from the wire, or INVALID_ARGUMENT.
+pub fn parse_user_id(raw: &str) -> Result<UserId, Status> {
+    UserId::parse(raw).map_err(from_validation)
 }
 
 /// An internal failure: logged here, once, with its cause; the caller only learns that it

@@ -1,9 +1,9 @@
 //! `room.v1.RoomService` over gRPC: decode, call [`RoomService`], encode. The only file
 //! of this crate that knows tonic.
 
-use dchat_core::{RoomId, RoomName, UserId};
+use dchat_core::RoomName;
 use dchat_proto::{
-    BoxStream, from_validation, internal,
+    BoxStream, from_validation, internal, parse_room_id, parse_user_id,
     room::v1::{self as pb, room_service_server},
     stream_of,
 };
@@ -57,34 +57,26 @@ fn ok() -> Response<pb::Ack> {
     Response::new(pb::Ack { success: true, error: String::new() })
 }
 
-fn room_id(raw: &str) -> Result<RoomId, Status> {
-    RoomId::parse(raw).map_err(from_validation)
-}
-
-fn user_id(raw: &str) -> Result<UserId, Status> {
-    UserId::parse(raw).map_err(from_validation)
-}
-
 #[tonic::async_trait]
 impl room_service_server::RoomService for RoomGrpc {
     async fn create_room(&self, request: Request<pb::CreateRoomReq>) -> Result<Response<pb::Ack>, Status> {
         let req = request.into_inner();
-        let room_id = room_id(&req.room_id)?;
+        let room_id = parse_room_id(&req.room_id)?;
         let name = RoomName::parse(&req.name).map_err(from_validation)?;
-        let creator = if req.creator_user_id.is_empty() { None } else { Some(user_id(&req.creator_user_id)?) };
+        let creator = if req.creator_user_id.is_empty() { None } else { Some(parse_user_id(&req.creator_user_id)?) };
         self.service.create_room(room_id, name, creator).await?;
         Ok(ok())
     }
 
     async fn join_room(&self, request: Request<pb::JoinLeaveReq>) -> Result<Response<pb::Ack>, Status> {
         let req = request.into_inner();
-        self.service.join(room_id(&req.room_id)?, user_id(&req.user_id)?).await?;
+        self.service.join(parse_room_id(&req.room_id)?, parse_user_id(&req.user_id)?).await?;
         Ok(ok())
     }
 
     async fn leave_room(&self, request: Request<pb::JoinLeaveReq>) -> Result<Response<pb::Ack>, Status> {
         let req = request.into_inner();
-        self.service.leave(room_id(&req.room_id)?, user_id(&req.user_id)?).await?;
+        self.service.leave(parse_room_id(&req.room_id)?, parse_user_id(&req.user_id)?).await?;
         Ok(ok())
     }
 
@@ -98,7 +90,7 @@ impl room_service_server::RoomService for RoomGrpc {
     type ListMembersStream = BoxStream<pb::Member>;
 
     async fn list_members(&self, request: Request<pb::RoomId>) -> Result<Response<Self::ListMembersStream>, Status> {
-        let room_id = room_id(&request.into_inner().room_id)?;
+        let room_id = parse_room_id(&request.into_inner().room_id)?;
         let members = self.service.members(room_id.clone()).await?;
         let members = members
             .into_iter()
@@ -112,7 +104,7 @@ impl room_service_server::RoomService for RoomGrpc {
     }
 
     async fn room_exists(&self, request: Request<pb::RoomId>) -> Result<Response<pb::Ack>, Status> {
-        let room_id = room_id(&request.into_inner().room_id)?;
+        let room_id = parse_room_id(&request.into_inner().room_id)?;
         let exists = self.service.exists(&room_id).await?;
         let error = if exists { String::new() } else { format!("room {room_id} does not exist") };
         Ok(Response::new(pb::Ack { success: exists, error }))
@@ -124,19 +116,19 @@ impl room_service_server::RoomService for RoomGrpc {
         &self,
         request: Request<pb::UserRef>,
     ) -> Result<Response<Self::ListUserRoomsStream>, Status> {
-        let user_id = user_id(&request.into_inner().user_id)?;
+        let user_id = parse_user_id(&request.into_inner().user_id)?;
         let rooms = self.service.rooms_of(user_id).await?;
         Ok(Response::new(stream_of(rooms.into_iter().map(to_pb).collect())))
     }
 
     async fn is_member(&self, request: Request<pb::JoinLeaveReq>) -> Result<Response<pb::Ack>, Status> {
         let req = request.into_inner();
-        let member = self.service.is_member(&room_id(&req.room_id)?, user_id(&req.user_id)?).await?;
+        let member = self.service.is_member(&parse_room_id(&req.room_id)?, parse_user_id(&req.user_id)?).await?;
         Ok(Response::new(pb::Ack { success: member, error: String::new() }))
     }
 
     async fn get_room(&self, request: Request<pb::RoomId>) -> Result<Response<pb::Room>, Status> {
-        let room = self.service.room(room_id(&request.into_inner().room_id)?).await?;
+        let room = self.service.room(parse_room_id(&request.into_inner().room_id)?).await?;
         Ok(Response::new(to_pb(room)))
     }
 
