@@ -76,7 +76,8 @@ impl Server {
             .parse()
             .map_err(|_| BenchError::Protocol("token is not a header".into()))?;
         request.headers_mut().insert("authorization", bearer);
-        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        // Nagle off, as on the server: a benchmark of small frames must not measure delayed ACKs.
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
         Ok(socket.split())
     }
 }

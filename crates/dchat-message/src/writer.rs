@@ -85,7 +85,10 @@ impl Writer {
     async fn commit_batch(&mut self, batch: &mut Vec<AppendCommand>) {
         let commands: Vec<AppendCommand> = std::mem::take(batch);
         let mut staged_heads: HashMap<RoomId, i64> = HashMap::new();
-        match self.write_batch(&commands, &mut staged_heads).await {
+        let started = std::time::Instant::now();
+        let written = self.write_batch(&commands, &mut staged_heads).await;
+        tracing::debug!(appends = commands.len(), elapsed_us = started.elapsed().as_micros(), "committed a batch");
+        match written {
             Ok(outcomes) => {
                 self.heads.extend(staged_heads);
                 for (command, outcome) in commands.into_iter().zip(outcomes) {

@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use dchat_auth::{AuthGrpc, AuthService};
 use dchat_gateway::{GatewayState, Upstreams};
 use dchat_message::{MessageGrpc, MessageService};
@@ -16,9 +17,11 @@ use dchat_presence::{PresenceGrpc, PresenceService};
 use dchat_proto::room::v1::room_service_client::RoomServiceClient;
 use dchat_room::{RoomGrpc, RoomService};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tonic::transport::{Server, server::Router};
+use tonic::transport::{
+    Server,
+    server::{Router, TcpIncoming},
+};
 
 use crate::{Config, channels::lazy_channel};
 
@@ -205,15 +208,21 @@ impl App {
         let grpc = self.grpc.map(|(listener, router)| {
             let stopping = self.stopping.clone();
             tokio::spawn(async move {
-                router
-                    .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping.cancelled_owned())
-                    .await
-                    .context("serve gRPC")
+                // Small gRPC frames must not wait for Nagle's algorithm (a 40 ms stall against
+                // delayed ACKs); `tcp_nodelay` on the builder only covers listeners tonic binds.
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                router.serve_with_incoming_shutdown(incoming, stopping.cancelled_owned()).await.context("serve gRPC")
             })
         });
         let http = self.http.map(|(listener, router)| {
             let stopping = self.stopping.clone();
             tokio::spawn(async move {
+                // WebSocket pushes are small writes: send each at once instead of after an ACK.
+                let listener = listener.tap_io(|stream| {
+                    if let Err(err) = stream.set_nodelay(true) {
+                        tracing::debug!(error = %err, "could not set TCP_NODELAY");
+                    }
+                });
                 axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
                     .with_graceful_shutdown(stopping.cancelled_owned())
                     .await
