@@ -58,5 +58,6 @@ pub async fn sqlite_insert_baseline(duration: Duration) -> Result<Report, BenchE
         duplicated: 0,
         out_of_order: 0,
         errors: 0,
+        ..Report::default()
     })
 }

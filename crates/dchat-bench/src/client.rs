@@ -18,6 +18,8 @@ pub(crate) type WsStream = SplitStream<WebSocketStream<MaybeTlsStream<TcpStream>
 pub(crate) struct Server {
     http: reqwest::Client,
     base: String,
+    /// The bare broadcast baseline: no accounts and no rooms to create.
+    bare: bool,
 }
 
 /// A registered benchmark user.
@@ -32,7 +34,12 @@ impl Server {
     }
 
     pub(crate) fn new(base: &str) -> Self {
-        Self { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_owned() }
+        Self { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_owned(), bare: false }
+    }
+
+    /// The bare broadcast server: registration, rooms and tokens are skipped.
+    pub(crate) fn bare(base: &str) -> Self {
+        Self { bare: true, ..Self::new(base) }
     }
 
     async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Result<Value, BenchError> {
@@ -51,6 +58,9 @@ impl Server {
 
     /// Registers `count` users named after `prefix`, eight registrations at a time.
     pub(crate) async fn register_users(&self, prefix: &str, count: usize) -> Result<Vec<BenchUser>, BenchError> {
+        if self.bare {
+            return Ok(vec![BenchUser { token: String::new() }; count]);
+        }
         let registrations = (0..count).map(|i| async move {
             let body = json!({"username": format!("{prefix}{i}"), "password": "bench password", "display_name": format!("bench {i}")});
             let session = self.post("/api/register", None, body).await?;
@@ -61,17 +71,27 @@ impl Server {
     }
 
     pub(crate) async fn create_room(&self, owner: &BenchUser, room_id: &str) -> Result<(), BenchError> {
+        if self.bare {
+            return Ok(());
+        }
         self.post("/api/room/create", Some(&owner.token), json!({"room_id": room_id, "name": room_id})).await.map(drop)
     }
 
     pub(crate) async fn join_room(&self, user: &BenchUser, room_id: &str) -> Result<(), BenchError> {
+        if self.bare {
+            return Ok(());
+        }
         self.post("/api/room/join", Some(&user.token), json!({"room_id": room_id})).await.map(drop)
+    }
+
+    /// The WebSocket endpoint's URL.
+    pub(crate) fn ws_url(&self) -> String {
+        format!("{}/api/ws", self.base.replacen("http", "ws", 1))
     }
 
     /// Opens a WebSocket as `user`.
     pub(crate) async fn connect(&self, user: &BenchUser) -> Result<(WsSink, WsStream), BenchError> {
-        let url = format!("{}/api/ws", self.base.replacen("http", "ws", 1));
-        let mut request = url.into_client_request()?;
+        let mut request = self.ws_url().into_client_request()?;
         let bearer = format!("Bearer {}", user.token)
             .parse()
             .map_err(|_| BenchError::Protocol("token is not a header".into()))?;

@@ -10,25 +10,36 @@ use std::{
     time::{Duration, Instant},
 };
 
+use futures::StreamExt;
 use serde_json::json;
 use tokio::sync::{Semaphore, watch};
 
 use crate::{
-    BenchError, Report,
+    BenchError, Progress, Report,
     client::{BenchUser, Server, WsStream, next_frame, send_frame, subscribe},
+    process,
     report::{Latency, histogram},
 };
 
 #[derive(Debug, Clone)]
 pub struct FanoutOptions {
     pub rooms: usize,
+    /// WebSocket connections subscribed to each room.
     pub members: usize,
+    /// Distinct users behind a room's member connections (0: one user per connection). A
+    /// user may hold several connections, as with several tabs or devices; registering
+    /// thousands of users would measure argon2, not fan-out.
+    pub users_per_room: usize,
     pub senders: usize,
     /// Messages per second over all senders; 0 sends as fast as acknowledgements allow.
     pub rate_per_sec: f64,
     pub duration: Duration,
     /// Makes user names and room ids unique, so runs against one server do not collide.
     pub run_id: String,
+    /// The server process, for its CPU and memory over the measured window.
+    pub server_pid: Option<u32>,
+    /// Counts deliveries as they arrive.
+    pub progress: Progress,
 }
 
 /// Sends in flight per sender when sending as fast as possible.
@@ -50,18 +61,32 @@ fn room_id(run_id: &str, room: usize) -> String {
 }
 
 pub async fn fanout(base_url: &str, options: &FanoutOptions) -> Result<Report, BenchError> {
-    let server = Server::new(base_url);
+    fanout_against(Server::new(base_url), options).await
+}
+
+/// The same scenario against the bare broadcast server (no accounts, no storage).
+pub async fn fanout_bare(base_url: &str, options: &FanoutOptions) -> Result<Report, BenchError> {
+    let mut report = fanout_against(Server::bare(base_url), options).await?;
+    report.scenario = "fanout-bare".to_owned();
+    Ok(report)
+}
+
+async fn fanout_against(server: Server, options: &FanoutOptions) -> Result<Report, BenchError> {
     let FanoutOptions { rooms, members, senders, .. } = *options;
     let run_id = &options.run_id;
-    let member_users = server.register_users(&format!("f{run_id}m"), rooms * members).await?;
+    let users_per_room = if options.users_per_room == 0 { members } else { options.users_per_room.min(members) };
+    let room_users = server.register_users(&format!("f{run_id}m"), rooms * users_per_room).await?;
     let sender_users = server.register_users(&format!("f{run_id}s"), senders).await?;
     for room in 0..rooms {
-        let room_members = &member_users[room * members..(room + 1) * members];
-        server.create_room(&room_members[0], &room_id(run_id, room)).await?;
-        for member in &room_members[1..] {
-            server.join_room(member, &room_id(run_id, room)).await?;
+        let users = &room_users[room * users_per_room..(room + 1) * users_per_room];
+        server.create_room(&users[0], &room_id(run_id, room)).await?;
+        for user in &users[1..] {
+            server.join_room(user, &room_id(run_id, room)).await?;
         }
     }
+    let member_users: Vec<&BenchUser> = (0..rooms * members)
+        .map(|i| &room_users[(i / members) * users_per_room + (i % members) % users_per_room])
+        .collect();
     for (sender, user) in sender_users.iter().enumerate() {
         server.join_room(user, &room_id(run_id, sender % rooms)).await?;
     }
@@ -71,20 +96,29 @@ pub async fn fanout(base_url: &str, options: &FanoutOptions) -> Result<Report, B
     let acked: Arc<Vec<AtomicU64>> = Arc::new((0..rooms).map(|_| AtomicU64::new(0)).collect());
 
     // Members first: every one of them is subscribed before the first message is sent.
+    // Many handshakes at once, as a crowd of clients would: thousands one by one take long.
+    let connecting = member_users.iter().enumerate().map(|(i, user)| {
+        let server = &server;
+        async move {
+            let (mut sink, mut stream) = server.connect(user).await?;
+            subscribe(&mut sink, &mut stream, &room_id(run_id, i / members)).await?;
+            Ok::<_, BenchError>((i / members, sink, stream))
+        }
+    });
+    let connected: Vec<_> = futures::stream::iter(connecting).buffered(64).collect().await;
     let mut receivers = Vec::new();
-    for (i, user) in member_users.iter().enumerate() {
-        let (mut sink, mut stream) = server.connect(user).await?;
-        subscribe(&mut sink, &mut stream, &room_id(run_id, i / members)).await?;
-        let room = i / members;
-        let (stop, acked) = (stop.clone(), acked.clone());
+    for member in connected {
+        let (room, sink, stream) = member?;
+        let (stop, acked, progress) = (stop.clone(), acked.clone(), options.progress.clone());
         receivers.push(tokio::spawn(async move {
-            let seen = receive(stream, epoch, stop, &acked[room]).await;
+            let seen = receive(stream, epoch, stop, &acked[room], &progress).await;
             drop(sink);
             seen
         }));
     }
 
     let errors = Arc::new(AtomicU64::new(0));
+    let server_before = process::start(options.server_pid);
     let started = Instant::now();
     let mut sending = Vec::new();
     for (s, user) in sender_users.iter().enumerate() {
@@ -102,6 +136,7 @@ pub async fn fanout(base_url: &str, options: &FanoutOptions) -> Result<Report, B
     // Senders run concurrently in this task; each one's socket reader is its own task.
     futures::future::try_join_all(sending).await?;
     let send_secs = started.elapsed().as_secs_f64();
+    let server_usage = process::finish(options.server_pid, server_before);
     let _ = stop_tx.send(true);
 
     let mut latencies = histogram();
@@ -118,7 +153,7 @@ pub async fn fanout(base_url: &str, options: &FanoutOptions) -> Result<Report, B
     Ok(Report {
         scenario: "fanout".to_owned(),
         parameters: json!({
-            "rooms": rooms, "members": members, "senders": senders,
+            "rooms": rooms, "members": members, "users_per_room": users_per_room, "senders": senders,
             "rate_per_sec": options.rate_per_sec, "duration_secs": options.duration.as_secs_f64(),
         }),
         rate_per_sec: received as f64 / send_secs,
@@ -129,18 +164,32 @@ pub async fn fanout(base_url: &str, options: &FanoutOptions) -> Result<Report, B
         duplicated,
         out_of_order,
         errors: errors.load(Ordering::Relaxed),
+        server: server_usage,
+        ..Report::default()
     })
 }
 
 /// Reads a member's frames until told to stop and every acknowledged message of its room
 /// arrived (or the drain time ran out).
-async fn receive(mut stream: WsStream, epoch: Instant, mut stop: watch::Receiver<bool>, acked: &AtomicU64) -> Seen {
+async fn receive(
+    mut stream: WsStream,
+    epoch: Instant,
+    mut stop: watch::Receiver<bool>,
+    acked: &AtomicU64,
+    progress: &Progress,
+) -> Seen {
     let mut seen = Seen { received: 0, duplicated: 0, out_of_order: 0, last_offset: None, latencies: histogram() };
     let mut drain_until: Option<tokio::time::Instant> = None;
+    let mut unreported = 0u64;
     loop {
+        // Progress is shared by every member: bump it in steps, not per delivery.
+        if unreported >= 256 || (unreported > 0 && drain_until.is_some()) {
+            progress.add(std::mem::take(&mut unreported));
+        }
         if let Some(deadline) = drain_until
             && (seen.received >= acked.load(Ordering::Relaxed) || tokio::time::Instant::now() >= deadline)
         {
+            progress.add(unreported);
             return seen;
         }
         let frame = tokio::select! {
@@ -151,7 +200,10 @@ async fn receive(mut stream: WsStream, epoch: Instant, mut stop: watch::Receiver
             }
             () = tokio::time::sleep(Duration::from_millis(100)), if drain_until.is_some() => continue,
         };
-        let Ok(Some(frame)) = frame else { return seen };
+        let Ok(Some(frame)) = frame else {
+            progress.add(unreported);
+            return seen;
+        };
         if frame["type"] != "message" {
             continue;
         }
@@ -169,6 +221,7 @@ async fn receive(mut stream: WsStream, epoch: Instant, mut stop: watch::Receiver
         }
         seen.last_offset = Some(offset);
         seen.received += 1;
+        unreported += 1;
         let sent_us =
             frame["text"].as_str().and_then(|text| text.split(':').nth(2)).and_then(|us| us.parse::<u64>().ok());
         if let Some(sent_us) = sent_us {

@@ -88,6 +88,7 @@ pub async fn ingest(base_url: &str, options: &IngestOptions) -> Result<Report, B
         duplicated: 0,
         out_of_order: 0,
         errors: errors.load(Ordering::Relaxed),
+        ..Report::default()
     })
 }
 

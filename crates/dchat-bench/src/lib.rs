@@ -6,17 +6,29 @@
 //! Baselines measured in the same invocation give the figures a scale: for ingest, raw
 //! batched inserts into SQLite with the same durability.
 
+mod bare;
 mod baseline;
+mod chart;
 mod client;
+mod connections;
 mod fanout;
 mod ingest;
+mod process;
+mod progress;
 mod report;
+mod seed;
 
 pub use crate::{
+    bare::serve_bare,
     baseline::sqlite_insert_baseline,
-    fanout::{FanoutOptions, fanout},
+    chart::latency_chart,
+    connections::{IdleConnections, IdleSetup, open_idle, prepare_idle},
+    fanout::{FanoutOptions, fanout, fanout_bare},
     ingest::{IngestOptions, Transport, ingest},
-    report::{Latency, Report},
+    process::{ProcessSample, ProcessUsage, sample as sample_process, usage as process_usage},
+    progress::Progress,
+    report::{Latency, Report, RouteReport, median},
+    seed::{SeedOptions, seed},
 };
 
 /// Why a scenario could not run.

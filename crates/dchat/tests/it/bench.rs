@@ -3,23 +3,33 @@
 
 use std::time::Duration;
 
-use dchat_bench::{FanoutOptions, IngestOptions, Transport};
+use dchat_bench::{FanoutOptions, IngestOptions, Progress, SeedOptions, Transport};
+use tokio_util::sync::CancellationToken;
 
 use crate::support::{Topology, in_both_topologies, spawn};
 
-async fn the_bench_scenarios_run_and_count_nothing_lost_doubled_or_reordered(topology: Topology) {
-    let (app, _dir) = spawn(topology).await;
-    let fanout = FanoutOptions {
+fn fanout_options(run_id: &str) -> FanoutOptions {
+    FanoutOptions {
         rooms: 2,
         members: 3,
+        users_per_room: 2,
         senders: 2,
         rate_per_sec: 200.0,
         duration: Duration::from_millis(1500),
-        run_id: "smoke".to_owned(),
-    };
+        run_id: run_id.to_owned(),
+        server_pid: Some(std::process::id()),
+        progress: Progress::default(),
+    }
+}
+
+async fn the_bench_scenarios_run_and_count_nothing_lost_doubled_or_reordered(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
+    let fanout = fanout_options("smoke");
     let report = dchat_bench::fanout(&app.http, &fanout).await.unwrap();
     assert!(report.is_correct(), "{}", report.table());
     assert!(report.operations > 0 && report.latency.samples == report.operations, "{}", report.table());
+    assert_eq!(fanout.progress.read().0, report.operations, "live progress counted every delivery");
+    assert!(report.server.is_some(), "the server's CPU and memory are read when its pid is known");
 
     for (transport, run_id) in [(Transport::WebSocket, "ws"), (Transport::Rest, "rest")] {
         let ingest = IngestOptions {
@@ -32,9 +42,65 @@ async fn the_bench_scenarios_run_and_count_nothing_lost_doubled_or_reordered(top
         let report = dchat_bench::ingest(&app.http, &ingest).await.unwrap();
         assert!(report.is_correct() && report.operations > 0, "{}", report.table());
     }
-    let baseline = dchat_bench::sqlite_insert_baseline(Duration::from_millis(300)).await.unwrap();
-    assert!(baseline.operations >= 1024, "{}", baseline.table());
+
+    let setup = dchat_bench::prepare_idle(&app.http, "smoke", 2).await.unwrap();
+    let held = dchat_bench::open_idle(&app.http, &setup, 40, 0, 3, 8, &Progress::default()).await.unwrap();
+    assert_eq!(held.opened, 40, "every idle connection opened and subscribed");
+
+    let seed = SeedOptions {
+        users: 4,
+        paced: false,
+        duration: Duration::from_millis(800),
+        run_id: "smoke".to_owned(),
+        server_pid: None,
+        progress: Progress::default(),
+    };
+    let report = dchat_bench::seed(&app.http, &seed).await.unwrap();
+    assert!(report.is_correct() && report.operations > 0, "{}", report.table());
+    let routes: Vec<&str> = report.routes.iter().map(|route| route.route.as_str()).collect();
+    assert!(routes.contains(&"POST /api/message/append") && routes.contains(&"GET /api/message/list"), "{routes:?}");
+    assert!(report.routes.iter().all(|route| route.requests > 0 && route.errors == 0), "{}", report.table());
+    drop(held);
     app.stop().await;
 }
 
 in_both_topologies!(the_bench_scenarios_run_and_count_nothing_lost_doubled_or_reordered);
+
+#[tokio::test]
+async fn the_baselines_run_and_the_sweep_draws_a_chart() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(dchat_bench::serve_bare(listener, shutdown.clone()));
+    let bare = dchat_bench::fanout_bare(&url, &fanout_options("bare")).await.unwrap();
+    assert!(bare.is_correct() && bare.operations > 0, "{}", bare.table());
+    shutdown.cancel();
+
+    let sqlite = dchat_bench::sqlite_insert_baseline(Duration::from_millis(300)).await.unwrap();
+    assert!(sqlite.operations >= 1024, "{}", sqlite.table());
+
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("latency.svg");
+    let median = dchat_bench::median(&[bare.clone(), bare.clone(), sqlite]).unwrap();
+    dchat_bench::latency_chart(&[bare.clone(), median], &[bare], "smoke", &chart).unwrap();
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("dchat p99") && svg.contains("bare broadcast p99"));
+}
+
+/// The command line end to end: a server started as a child process, connections spread
+/// over two worker processes and three source addresses, the median table on stdout.
+#[tokio::test]
+async fn the_bench_command_spreads_connections_over_worker_processes() {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_dchat"))
+        .args(["--log", "warn", "bench", "connections", "--count", "60", "--processes", "2", "--sources", "3"])
+        .args(["--users", "2", "--server", "all"])
+        .env_remove("DCHAT_DATA_DIR")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("connections (median of 1)") && stdout.contains("ops        60"), "{stdout}");
+    assert!(stderr.contains("60 idle connections: server RSS"), "{stderr}");
+}

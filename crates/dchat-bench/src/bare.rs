@@ -1,0 +1,124 @@
+//! The fan-out baseline: a bare broadcast server built from the libraries dchat's gateway
+//! uses (axum's WebSocket, tokio's broadcast channel, serde_json), speaking the frames of
+//! dchat's protocol that the fan-out scenario uses, with no accounts, no authorization, no
+//! storage and no gRPC hop. What dchat delivers, divided by what this delivers on the same
+//! machine in the same run, is the cost of everything dchat adds.
+//!
+//! Each connection follows one room (its latest `subscribe`); a room's offsets count up
+//! in memory from 1.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Router,
+    extract::{
+        State, WebSocketUpgrade,
+        ws::{Message, Utf8Bytes, WebSocket},
+    },
+    response::Response,
+    routing::get,
+};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::{net::TcpListener, sync::broadcast};
+use tokio_util::sync::CancellationToken;
+
+/// Frames a slow member may fall behind before it misses some (and the bench counts them lost).
+const ROOM_BACKLOG: usize = 16 * 1024;
+
+#[derive(Default)]
+struct Rooms {
+    rooms: Mutex<HashMap<String, Room>>,
+}
+
+struct Room {
+    head: i64,
+    feed: broadcast::Sender<Utf8Bytes>,
+}
+
+impl Rooms {
+    fn feed(&self, room_id: &str) -> (i64, broadcast::Receiver<Utf8Bytes>) {
+        let mut rooms = self.rooms.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let room = rooms
+            .entry(room_id.to_owned())
+            .or_insert_with(|| Room { head: 0, feed: broadcast::channel(ROOM_BACKLOG).0 });
+        (room.head, room.feed.subscribe())
+    }
+
+    /// Assigns the next offset and pushes the frame to every member, under the room's lock
+    /// so that offsets reach the channel in order.
+    fn publish(&self, room_id: &str, text: &str, client_id: Option<&str>) -> i64 {
+        let mut rooms = self.rooms.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let room = rooms
+            .entry(room_id.to_owned())
+            .or_insert_with(|| Room { head: 0, feed: broadcast::channel(ROOM_BACKLOG).0 });
+        room.head += 1;
+        let frame =
+            json!({"type": "message", "room_id": room_id, "offset": room.head, "text": text, "client_id": client_id});
+        let _ = room.feed.send(Utf8Bytes::from(frame.to_string()));
+        room.head
+    }
+}
+
+/// Serves the bare broadcast protocol on `GET /api/ws` until `shutdown`.
+pub async fn serve_bare(listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+    let app = Router::new().route("/api/ws", get(upgrade)).with_state(Arc::new(Rooms::default()));
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        let _ = stream.set_nodelay(true);
+    });
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}
+
+async fn upgrade(State(rooms): State<Arc<Rooms>>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(move |socket| connection(socket, rooms))
+}
+
+async fn connection(socket: WebSocket, rooms: Arc<Rooms>) {
+    let (mut sink, mut stream) = socket.split();
+    let mut feed: Option<broadcast::Receiver<Utf8Bytes>> = None;
+    loop {
+        let pushed = async {
+            match feed.as_mut() {
+                Some(feed) => feed.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            frame = pushed => match frame {
+                Ok(frame) => {
+                    if sink.send(Message::Text(frame)).await.is_err() {
+                        return;
+                    }
+                }
+                // Fell behind by more than the backlog: the bench sees the gap as loss.
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => feed = None,
+            },
+            inbound = stream.next() => {
+                let Some(Ok(inbound)) = inbound else { return };
+                let Message::Text(text) = inbound else { continue };
+                let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else { continue };
+                let room_id = frame["room_id"].as_str().unwrap_or_default();
+                let reply = match frame["type"].as_str() {
+                    Some("subscribe") => {
+                        let (head, receiver) = rooms.feed(room_id);
+                        feed = Some(receiver);
+                        json!({"type": "subscribed", "room_id": room_id, "head": head})
+                    }
+                    Some("send") => {
+                        let client_id = frame["client_id"].as_str();
+                        let offset = rooms.publish(room_id, frame["text"].as_str().unwrap_or_default(), client_id);
+                        json!({"type": "ack", "room_id": room_id, "offset": offset, "client_id": client_id})
+                    }
+                    _ => json!({"type": "error", "code": "bad_request", "message": "unknown frame"}),
+                };
+                if sink.send(Message::Text(Utf8Bytes::from(reply.to_string()))).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

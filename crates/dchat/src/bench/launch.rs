@@ -1,0 +1,184 @@
+//! The server a benchmark measures when no `--url` is given: started in this process, or
+//! as child processes of this same binary (all-in-one, or one process per role), each on
+//! port 0 with a fresh data folder and abuse limits off.
+
+use std::{path::Path, process::Stdio};
+
+use anyhow::Context;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    net::TcpListener,
+    process::{Child, Command},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{App, Config, Role};
+
+/// Where the benchmark's server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServerKind {
+    /// In this process, sharing its runtime with the load generator.
+    Inproc,
+    /// `dchat serve` as a child process.
+    All,
+    /// `dchat room`, `auth`, `message`, `presence` and `gateway`, one child process each.
+    Split,
+}
+
+/// A server started for the benchmark; stopped when dropped.
+#[derive(Debug)]
+pub(super) struct LocalServer {
+    pub(super) url: String,
+    /// The process holding the WebSocket connections (the gateway's), when it is a child.
+    pub(super) pid: Option<u32>,
+    shutdown: CancellationToken,
+    children: Vec<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        for child in &mut self.children {
+            // kill_on_drop would also do it; starting it here stops them all at once.
+            let _ = child.start_kill();
+        }
+    }
+}
+
+impl LocalServer {
+    pub(super) async fn start(kind: ServerKind) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir().context("create a data folder")?;
+        let shutdown = CancellationToken::new();
+        let mut server = Self { url: String::new(), pid: None, shutdown, children: Vec::new(), _dir: dir };
+        match kind {
+            ServerKind::Inproc => server.start_in_process().await?,
+            ServerKind::All => {
+                let (child, lines) =
+                    spawn(server._dir.path(), &["serve", "--grpc-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0"])
+                        .await?;
+                server.url = http_url(&lines)?;
+                server.pid = child.id();
+                server.children.push(child);
+            }
+            ServerKind::Split => server.start_split().await?,
+        }
+        tracing::info!(url = %server.url, ?kind, "started a server for the benchmark");
+        Ok(server)
+    }
+
+    async fn start_in_process(&mut self) -> anyhow::Result<()> {
+        let mut config = Config::with_data_dir(self._dir.path());
+        config.grpc_bind = "127.0.0.1:0".parse()?;
+        config.http_bind = "127.0.0.1:0".parse()?;
+        config.gateway.rate_limit = false;
+        let app = App::build(config, Role::All).await?;
+        self.url = format!("http://{}", app.http_addr().context("an HTTP listener")?);
+        tokio::spawn(app.run_until_stopped(self.shutdown.clone()));
+        Ok(())
+    }
+
+    /// Room first (auth and message call it), then the others, then the gateway in front.
+    async fn start_split(&mut self) -> anyhow::Result<()> {
+        let dir = self._dir.path().to_owned();
+        let mut start = async |role: &str, extra: &[&str]| -> anyhow::Result<Vec<String>> {
+            let mut args = vec![role, "--bind", "127.0.0.1:0"];
+            args.extend_from_slice(extra);
+            let (child, lines) = spawn(&dir, &args).await?;
+            self.pid = child.id();
+            self.children.push(child);
+            Ok(lines)
+        };
+        let room = grpc_addr(&start("room", &[]).await?)?;
+        let auth = grpc_addr(&start("auth", &["--room-addr", &room]).await?)?;
+        let message = grpc_addr(&start("message", &["--room-addr", &room]).await?)?;
+        let presence = grpc_addr(&start("presence", &["--room-addr", &room]).await?)?;
+        let gateway = start(
+            "gateway",
+            &["--auth-addr", &auth, "--room-addr", &room, "--message-addr", &message, "--presence-addr", &presence],
+        )
+        .await?;
+        self.url = http_url(&gateway)?;
+        Ok(())
+    }
+}
+
+/// Starts this binary with `args` and returns once it printed its addresses (its ports are
+/// bound by then). Its log goes to a file in the data folder.
+pub(super) async fn spawn(data_dir: &Path, args: &[&str]) -> anyhow::Result<(Child, Vec<String>)> {
+    let exe = std::env::current_exe().context("find this binary")?;
+    let log_path = data_dir.join(format!("{}.log", args[0]));
+    let log = std::fs::File::create(&log_path).with_context(|| format!("create {}", log_path.display()))?;
+    let mut child = Command::new(exe)
+        .args(args)
+        .args(["--data-dir", &data_dir.display().to_string(), "--rate-limit", "off", "--log", "warn"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .context("start a server process")?;
+    let stdout = child.stdout.take().context("piped stdout")?;
+    let mut reader = BufReader::new(stdout).lines();
+    let mut lines = Vec::new();
+    // `serve` prints two lines (gRPC, then HTTP); a role prints one.
+    let expected = if args[0] == "serve" { 2 } else { 1 };
+    while lines.len() < expected {
+        let line = reader.next_line().await?.with_context(|| {
+            format!("`dchat {}` exited before listening; see {}", args.join(" "), log_path.display())
+        })?;
+        lines.push(line);
+    }
+    // Keep draining stdout, so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = reader.next_line().await {} });
+    Ok((child, lines))
+}
+
+fn http_url(lines: &[String]) -> anyhow::Result<String> {
+    lines
+        .iter()
+        .find_map(|line| line.strip_prefix("dchat http on "))
+        .map(str::to_owned)
+        .with_context(|| format!("no HTTP address in {lines:?}"))
+}
+
+fn grpc_addr(lines: &[String]) -> anyhow::Result<String> {
+    lines
+        .iter()
+        .find_map(|line| line.strip_prefix("dchat listening on "))
+        .map(str::to_owned)
+        .with_context(|| format!("no gRPC address in {lines:?}"))
+}
+
+/// The bare broadcast baseline, started like `kind` starts dchat: in this process, or as a
+/// child process (`split` has no roles to split, so it is one process too).
+pub(super) async fn spawn_bare(kind: ServerKind) -> anyhow::Result<(String, Option<u32>, LocalServer)> {
+    let dir = tempfile::tempdir().context("create a data folder")?;
+    let shutdown = CancellationToken::new();
+    let mut server = LocalServer { url: String::new(), pid: None, shutdown, children: Vec::new(), _dir: dir };
+    if kind == ServerKind::Inproc {
+        let listener = TcpListener::bind("127.0.0.1:0").await.context("bind the baseline")?;
+        server.url = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(dchat_bench::serve_bare(listener, server.shutdown.clone()));
+    } else {
+        let (child, lines) = spawn(server._dir.path(), &["bench", "bare-server"]).await?;
+        server.url = http_url(&lines)?;
+        server.pid = child.id();
+        server.children.push(child);
+    }
+    Ok((server.url.clone(), server.pid, server))
+}
+
+/// `dchat bench bare-server`: serves the baseline until SIGINT/SIGTERM or stdin closes.
+pub(super) async fn serve_bare_here(bind: std::net::SocketAddr) -> anyhow::Result<()> {
+    use std::io::Write;
+    let listener = TcpListener::bind(bind).await.with_context(|| format!("bind {bind}"))?;
+    writeln!(std::io::stdout(), "dchat http on http://{}", listener.local_addr()?)?;
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+    });
+    dchat_bench::serve_bare(listener, shutdown).await.context("serve the baseline")
+}

@@ -1,0 +1,307 @@
+//! `dchat bench`: load scenarios against the server at `--url`, or against one it starts
+//! (fresh data, abuse limits off): in this process, as one child process, or as one child
+//! process per role. Progress is printed every second while a scenario runs; at the end, a
+//! table (each run and the median of the runs) and, with `--json`, the reports as JSON.
+
+mod connections;
+mod launch;
+mod progress;
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use dchat_bench::{FanoutOptions, IngestOptions, Progress, Report, SeedOptions, Transport};
+pub use launch::ServerKind;
+use launch::{LocalServer, spawn_bare};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// R rooms of M WebSocket members, S senders: delivery rate, send-to-receive latency,
+    /// and lost/duplicated/out-of-order counts per member; with `--baseline`, the same
+    /// against a bare broadcast server (no storage, no auth).
+    Fanout {
+        #[command(flatten)]
+        common: Common,
+        /// Rooms [default: 10].
+        #[arg(long, default_value_t = 10)]
+        rooms: usize,
+        /// WebSocket members per room [default: 10].
+        #[arg(long, default_value_t = 10)]
+        members: usize,
+        /// Distinct users behind each room's members; 0 = one per member [default: 0].
+        #[arg(long, default_value_t = 0)]
+        users_per_room: usize,
+        /// Sending connections, spread over the rooms [default: 4].
+        #[arg(long, default_value_t = 4)]
+        senders: usize,
+        /// Messages per second over all senders; 0 sends as fast as acks allow [default: 1000].
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        /// A sweep: comma-separated message rates, run in turn (overrides --rate).
+        #[arg(long, value_delimiter = ',')]
+        rates: Vec<f64>,
+        /// Also run each step against the bare broadcast baseline and report the ratio.
+        #[arg(long)]
+        baseline: bool,
+        /// Write an SVG chart of latency percentiles against delivery rate here.
+        #[arg(long)]
+        chart: Option<PathBuf>,
+    },
+    /// Durable appends per second and ack latency, over WebSocket or REST; with
+    /// `--baseline`, also raw batched SQLite inserts with the same durability.
+    Ingest {
+        #[command(flatten)]
+        common: Common,
+        /// Connections (WebSocket) or workers (REST) [default: 16].
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Sends in flight per WebSocket connection [default: 32].
+        #[arg(long, default_value_t = 32)]
+        window: usize,
+        /// ws or rest [default: ws].
+        #[arg(long, default_value = "ws", value_parser = parse_transport)]
+        transport: Transport,
+        /// Also measure the SQLite baseline in this run.
+        #[arg(long)]
+        baseline: bool,
+    },
+    /// N idle, subscribed WebSocket connections: the server's memory per connection and
+    /// the connect rate. Above one process's descriptor limit, several processes share them.
+    Connections {
+        #[command(flatten)]
+        common: Common,
+        /// Connections to open and hold [default: 1000].
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// Load-generator processes; 0 = one per 9,000 connections [default: 0].
+        #[arg(long, default_value_t = 0)]
+        processes: usize,
+        /// Source addresses 127.0.0.1 .. 127.0.0.K to connect from [default: 4].
+        #[arg(long, default_value_t = 4)]
+        sources: usize,
+        /// Users the connections log in as [default: 8].
+        #[arg(long, default_value_t = 8)]
+        users: usize,
+        /// Handshakes in flight per process [default: 64].
+        #[arg(long, default_value_t = 64)]
+        in_flight: usize,
+    },
+    /// The seed's HTTP workload (register, login, create and join a room, then append and
+    /// list 4:2) with U users, paced like its Locust file or closed loop.
+    Seed {
+        #[command(flatten)]
+        common: Common,
+        /// Simulated users [default: 200].
+        #[arg(long, default_value_t = 200)]
+        users: usize,
+        /// Wait 0.5-1.5 s between tasks, as the seed's Locust users do (default: no wait).
+        #[arg(long)]
+        paced: bool,
+    },
+    /// Serve the bare broadcast baseline (used by `fanout --baseline`).
+    #[command(hide = true)]
+    BareServer {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: std::net::SocketAddr,
+    },
+    /// Open and hold a share of `connections` (started by it).
+    #[command(hide = true)]
+    ConnectionsWorker(connections::WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Base URL of a running dchat (http://host:port); without it, one is started.
+    #[arg(long)]
+    url: Option<String>,
+    /// The server to start when no --url is given: inproc, all (one child process) or
+    /// split (one child process per role) [default: all].
+    #[arg(long, value_enum, default_value_t = ServerKind::All)]
+    server: ServerKind,
+    /// Process id of the server at --url, to report its CPU and memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Seconds of load per run [default: 10].
+    #[arg(long, default_value_t = 10.0)]
+    duration_secs: f64,
+    /// Runs of each step; the table ends with their median [default: 1].
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+    /// Also write the report(s) as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+impl Common {
+    fn duration(&self) -> Duration {
+        Duration::from_secs_f64(self.duration_secs)
+    }
+
+    /// The server to measure: the given URL, or a fresh one (kept alive by the guard).
+    async fn target(&self) -> anyhow::Result<(String, Option<u32>, Option<LocalServer>)> {
+        if let Some(url) = &self.url {
+            return Ok((url.clone(), self.server_pid, None));
+        }
+        let server = LocalServer::start(self.server).await?;
+        Ok((server.url.clone(), server.pid, Some(server)))
+    }
+}
+
+fn parse_transport(raw: &str) -> Result<Transport, String> {
+    match raw {
+        "ws" | "websocket" => Ok(Transport::WebSocket),
+        "rest" | "http" => Ok(Transport::Rest),
+        other => Err(format!("expected ws or rest, got {other:?}")),
+    }
+}
+
+fn run_id() -> String {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    format!("{:x}", nanos % 0xffff_ffff)
+}
+
+/// Runs one `dchat bench` command; fails if any correctness counter is not zero.
+pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    let (common, reports) = match command {
+        BenchCommand::Fanout { common, rooms, members, users_per_room, senders, rate, rates, baseline, chart } => {
+            let rates = if rates.is_empty() { vec![rate] } else { rates };
+            let mut medians = Vec::new();
+            let mut bare_medians = Vec::new();
+            for rate in rates {
+                let options = |server_pid| FanoutOptions {
+                    rooms,
+                    members,
+                    users_per_room,
+                    senders,
+                    rate_per_sec: rate,
+                    duration: common.duration(),
+                    run_id: run_id(),
+                    server_pid,
+                    progress: Progress::default(),
+                };
+                let runs = repeat(&common, "deliveries", async |_| {
+                    let (url, pid, _server) = common.target().await?;
+                    let options = options(pid);
+                    let ticker = progress::start("fanout", "deliveries", options.progress.clone());
+                    let report = dchat_bench::fanout(&url, &options).await;
+                    ticker.abort();
+                    Ok(report?)
+                })
+                .await?;
+                medians.push(runs);
+                if baseline {
+                    let runs = repeat(&common, "deliveries", async |_| {
+                        let (url, pid, _bare) = spawn_bare(common.server).await?;
+                        let options = options(pid);
+                        let ticker = progress::start("fanout-bare", "deliveries", options.progress.clone());
+                        let report = dchat_bench::fanout_bare(&url, &options).await;
+                        ticker.abort();
+                        Ok(report?)
+                    })
+                    .await?;
+                    print_ratio("bare broadcast", medians.last(), &runs);
+                    bare_medians.push(runs);
+                }
+            }
+            if let Some(path) = &chart {
+                let title = format!("dchat fan-out: {rooms} rooms x {members} members, {senders} senders");
+                dchat_bench::latency_chart(&medians, &bare_medians, &title, path)?;
+                tracing::info!(path = %path.display(), "wrote the latency chart");
+            }
+            (common, medians.into_iter().chain(bare_medians).collect())
+        }
+        BenchCommand::Ingest { common, connections, window, transport, baseline } => {
+            let mut reports = vec![
+                repeat(&common, "appends", async |_| {
+                    let (url, _, _server) = common.target().await?;
+                    let options =
+                        IngestOptions { connections, window, duration: common.duration(), transport, run_id: run_id() };
+                    Ok(dchat_bench::ingest(&url, &options).await?)
+                })
+                .await?,
+            ];
+            if baseline {
+                let runs =
+                    repeat(
+                        &common,
+                        "rows",
+                        async |_| Ok(dchat_bench::sqlite_insert_baseline(common.duration()).await?),
+                    )
+                    .await?;
+                print_ratio("SQLite baseline", reports.first(), &runs);
+                reports.push(runs);
+            }
+            (common, reports)
+        }
+        BenchCommand::Connections { common, count, processes, sources, users, in_flight } => {
+            let plan = connections::Plan { count, processes, sources, users, in_flight };
+            let report = repeat(&common, "connections", async |_| {
+                let (url, pid, _server) = common.target().await?;
+                connections::run(&url, pid, &plan).await
+            })
+            .await?;
+            (common, vec![report])
+        }
+        BenchCommand::Seed { common, users, paced } => {
+            let report = repeat(&common, "requests", async |_| {
+                let (url, pid, _server) = common.target().await?;
+                let options = SeedOptions {
+                    users,
+                    paced,
+                    duration: common.duration(),
+                    run_id: run_id(),
+                    server_pid: pid,
+                    progress: Progress::default(),
+                };
+                let ticker = progress::start("seed", "requests", options.progress.clone());
+                let report = dchat_bench::seed(&url, &options).await;
+                ticker.abort();
+                Ok(report?)
+            })
+            .await?;
+            (common, vec![report])
+        }
+        BenchCommand::BareServer { bind } => return launch::serve_bare_here(bind).await,
+        BenchCommand::ConnectionsWorker(args) => return connections::worker(args).await,
+    };
+    finish(&common, &reports)
+}
+
+/// Runs `scenario` `common.runs` times, prints each run, and returns the median.
+async fn repeat(
+    common: &Common,
+    unit: &str,
+    mut scenario: impl AsyncFnMut(usize) -> anyhow::Result<Report>,
+) -> anyhow::Result<Report> {
+    let mut runs = Vec::new();
+    for run in 0..common.runs.max(1) {
+        let report = scenario(run).await?;
+        progress::print(&format!("run {} of {}: {unit}\n{}", run + 1, common.runs.max(1), report.table()));
+        runs.push(report);
+    }
+    dchat_bench::median(&runs).context("no run")
+}
+
+fn print_ratio(baseline_name: &str, dchat: Option<&Report>, baseline: &Report) {
+    if let Some(dchat) = dchat {
+        let ratio = dchat.rate_per_sec / baseline.rate_per_sec.max(f64::MIN_POSITIVE);
+        progress::print(&format!("ratio to the {baseline_name}: {ratio:.2}"));
+    }
+}
+
+fn finish(common: &Common, reports: &[Report]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "== medians ==")?;
+    for report in reports {
+        writeln!(stdout, "{}", report.table())?;
+    }
+    if let Some(path) = &common.json {
+        std::fs::write(path, serde_json::to_vec_pretty(reports)?)
+            .with_context(|| format!("write {}", path.display()))?;
+    }
+    anyhow::ensure!(reports.iter().all(Report::is_correct), "a correctness counter is not zero");
+    Ok(())
+}
