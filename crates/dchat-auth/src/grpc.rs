@@ -50,6 +50,7 @@ fn user_to_pb(user: User) -> pb::User {
         email: user.email.map(|email| email.to_string()).unwrap_or_default(),
         display_name: user.display_name.to_string(),
         username: user.username.map(|username| username.to_string()).unwrap_or_default(),
+        token_expires_ms: 0,
     }
 }
 
@@ -103,8 +104,8 @@ impl auth_service_server::AuthService for AuthGrpc {
     }
 
     async fn verify(&self, request: Request<pb::Token>) -> Result<Response<pb::User>, Status> {
-        let user = self.service.verify(&request.into_inner().access_token).await?;
-        Ok(Response::new(user_to_pb(user)))
+        let (user, expires_ms) = self.service.verify(&request.into_inner().access_token).await?;
+        Ok(Response::new(pb::User { token_expires_ms: expires_ms, ..user_to_pb(user) }))
     }
 
     async fn logout(&self, request: Request<pb::Token>) -> Result<Response<pb::Ack>, Status> {

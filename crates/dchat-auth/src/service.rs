@@ -156,7 +156,8 @@ impl AuthService {
     }
 
     /// The account a live token belongs to.
-    pub async fn verify(&self, token: &str) -> Result<User, AuthError> {
+    /// The token's user and the token's expiry (ms since the epoch).
+    pub async fn verify(&self, token: &str) -> Result<(User, i64), AuthError> {
         if !token::looks_valid(token) {
             return Err(AuthError::InvalidToken);
         }

@@ -112,9 +112,14 @@ impl AuthStore {
     }
 
     /// The account a live (unexpired, unrevoked) token belongs to.
-    pub(crate) async fn user_by_token(&self, token_hash: &[u8], now_ms: i64) -> Result<Option<User>, sqlx::Error> {
+    /// The user a live token belongs to, and when the token expires.
+    pub(crate) async fn user_by_token(
+        &self,
+        token_hash: &[u8],
+        now_ms: i64,
+    ) -> Result<Option<(User, i64)>, sqlx::Error> {
         sqlx::query(
-            "SELECT u.user_id, u.email, u.username, u.display_name, u.password_hash
+            "SELECT u.user_id, u.email, u.username, u.display_name, u.password_hash, t.expires_ms
              FROM tokens t JOIN users u ON u.user_id = t.user_id
              WHERE t.token_hash = ? AND t.revoked_ms IS NULL AND t.expires_ms > ?",
         )
@@ -122,7 +127,10 @@ impl AuthStore {
         .bind(now_ms)
         .fetch_optional(&self.pool)
         .await?
-        .map(|row| credentials_from_row(row).map(|credentials| credentials.user))
+        .map(|row| {
+            let expires_ms: i64 = row.try_get("expires_ms")?;
+            credentials_from_row(row).map(|credentials| (credentials.user, expires_ms))
+        })
         .transpose()
     }
 

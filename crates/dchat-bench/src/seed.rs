@@ -7,7 +7,7 @@
 
 use std::{
     collections::BTreeMap,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -81,19 +81,20 @@ pub async fn seed(base_url: &str, options: &SeedOptions) -> Result<Report, Bench
     let base = base_url.trim_end_matches('/').to_owned();
     let room_id = format!("seed-{}", options.run_id);
     let ready = Arc::new(tokio::sync::Barrier::new(options.users + 1));
-    let window: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    // The window's end, sent once every user is set up.
+    let (window_tx, window) = tokio::sync::watch::channel(None::<Instant>);
     let users: Vec<_> = (0..options.users)
         .map(|user| {
             let (base, room_id, ready, window, options) =
                 (base.clone(), room_id.clone(), ready.clone(), window.clone(), options.clone());
-            tokio::spawn(async move { simulate_user(&base, &room_id, user, &options, &ready, &window).await })
+            tokio::spawn(async move { simulate_user(&base, &room_id, user, &options, &ready, window).await })
         })
         .collect();
     // Every user has set up: the measured window starts now for all of them.
     ready.wait().await;
     let server_before = process::start(options.server_pid);
     let started = Instant::now();
-    *window.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(started + options.duration);
+    let _ = window_tx.send(Some(started + options.duration));
     let mut routes = Routes::default();
     for user in users {
         routes.merge(user.await.map_err(|err| BenchError::Protocol(err.to_string()))??);
@@ -139,7 +140,7 @@ async fn simulate_user(
     user: usize,
     options: &SeedOptions,
     ready: &tokio::sync::Barrier,
-    window: &Mutex<Option<Instant>>,
+    mut window: tokio::sync::watch::Receiver<Option<Instant>>,
 ) -> Result<Routes, BenchError> {
     let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
     let mut routes = Routes::default();
@@ -186,7 +187,12 @@ async fn simulate_user(
     .await;
     ready.wait().await;
     let token = set_up?;
-    let deadline = window.lock().unwrap_or_else(std::sync::PoisonError::into_inner).unwrap_or_else(Instant::now);
+    let deadline = window
+        .wait_for(Option::is_some)
+        .await
+        .ok()
+        .and_then(|deadline| *deadline)
+        .ok_or_else(|| BenchError::Protocol("the seed run ended before it started".to_owned()))?;
     let mut dice = Dice(0x9E37_79B9_7F4A_7C15 ^ (user as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9));
     let append_url = format!("{base}/api/message/append");
     let list_url = format!("{base}/api/message/list?room_id={room_id}&from_offset=1&limit=50");

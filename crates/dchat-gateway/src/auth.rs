@@ -4,7 +4,6 @@ use axum::{
     extract::FromRequestParts,
     http::{HeaderMap, header, request::Parts},
 };
-use dchat_proto::auth::v1::Token;
 
 use crate::{error::ApiError, state::GatewayState};
 
@@ -50,8 +49,7 @@ impl FromRequestParts<GatewayState> for CurrentUser {
         let Some(token) = token_from_headers(&parts.headers) else {
             return Err(ApiError::Unauthenticated("log in first".to_owned()));
         };
-        let user =
-            state.auth().verify(Token { access_token: token.clone() }).await.map_err(ApiError::from)?.into_inner();
+        let user = state.verify(&token).await.map_err(ApiError::from)?;
         Ok(Self {
             user_id: user.user_id,
             email: user.email,

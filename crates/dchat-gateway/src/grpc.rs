@@ -61,7 +61,7 @@ impl GatewayGrpc {
         let Some(token) = bearer(metadata) else {
             return Err(Status::unauthenticated("send `authorization: Bearer <token>` metadata"));
         };
-        Ok(self.state.auth().verify(auth::Token { access_token: token }).await?.into_inner())
+        self.state.verify(&token).await
     }
 
     async fn require_member(&self, room_id: &str, user: &auth::User) -> Result<(), Status> {
@@ -103,6 +103,7 @@ impl gateway_service_server::GatewayService for GatewayGrpc {
         }
         let access_token = token.access_token.clone();
         let ack = self.state.auth().logout(token).await?;
+        self.state.inner.verified.forget(&access_token);
         self.state.inner.connections.close_token(&access_token);
         Ok(ack)
     }

@@ -19,6 +19,7 @@ mod proxy;
 mod rest;
 mod router;
 mod state;
+mod verified;
 mod watches;
 mod web;
 mod ws;

@@ -22,6 +22,7 @@ use crate::{
     error::ApiError,
     limits::{Limiter, RateLimits, retry_after_secs},
     names::DisplayNames,
+    verified::VerifiedTokens,
     ws::RoomFeeds,
 };
 
@@ -85,6 +86,8 @@ pub(crate) struct Inner {
     pub(crate) names: DisplayNames,
     pub(crate) feeds: RoomFeeds,
     pub(crate) connections: Connections,
+    /// Tokens verified lately (see `verified`).
+    pub(crate) verified: VerifiedTokens,
     pub(crate) limiters: Limiters,
     /// Cancelled when the process stops: ends room feeds and background work.
     pub(crate) stopping: CancellationToken,
@@ -115,12 +118,25 @@ impl GatewayState {
                 config,
                 feeds: RoomFeeds::default(),
                 connections: Connections::default(),
+                verified: VerifiedTokens::default(),
                 limiters,
                 stopping,
                 instance_id: RandomState::new().hash_one(std::process::id()),
                 next_connection_id: AtomicU64::new(1),
             }),
         }
+    }
+
+    /// The user a token belongs to: remembered, or asked of the auth service.
+    pub(crate) async fn verify(&self, token: &str) -> Result<dchat_proto::auth::v1::User, tonic::Status> {
+        let ticket = match self.inner.verified.get(token) {
+            Ok(user) => return Ok(user),
+            Err(ticket) => ticket,
+        };
+        let user =
+            self.auth().verify(dchat_proto::auth::v1::Token { access_token: token.to_owned() }).await?.into_inner();
+        self.inner.verified.remember(token, &user, ticket);
+        Ok(user)
     }
 
     /// Background work of the gateway (following membership changes) until stopped.

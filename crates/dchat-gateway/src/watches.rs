@@ -45,16 +45,25 @@ where
 }
 
 async fn follow_revocations(state: &GatewayState) -> Result<(), tonic::Status> {
-    let mut revocations = state.auth().watch_revocations(WatchRevocationsRequest {}).await?.into_inner();
-    while let Some(revocation) = revocations.message().await? {
-        if revocation.token_sha256.is_empty() {
-            // The watch is (re)connected: catch what may have been revoked meanwhile.
-            state.inner.connections.reverify_all();
-        } else {
-            state.inner.connections.close_revoked(&revocation.token_sha256);
+    let followed = async {
+        let mut revocations = state.auth().watch_revocations(WatchRevocationsRequest {}).await?.into_inner();
+        while let Some(revocation) = revocations.message().await? {
+            if revocation.token_sha256.is_empty() {
+                // The watch is (re)connected: catch what may have been revoked meanwhile,
+                // and from now on verified tokens may be remembered.
+                state.inner.verified.set_following(true);
+                state.inner.connections.reverify_all();
+            } else {
+                state.inner.verified.forget_digest(&revocation.token_sha256);
+                state.inner.connections.close_revoked(&revocation.token_sha256);
+            }
         }
+        Ok(())
     }
-    Ok(())
+    .await;
+    // Revocations may now go unheard: nothing verified may be taken on trust any more.
+    state.inner.verified.set_following(false);
+    followed
 }
 
 async fn follow_memberships(state: &GatewayState) -> Result<(), tonic::Status> {

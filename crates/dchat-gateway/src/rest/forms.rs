@@ -157,6 +157,7 @@ pub(crate) async fn logout(State(state): State<GatewayState>, headers: axum::htt
         if let Err(status) = state.auth().logout(Token { access_token: token.clone() }).await {
             tracing::debug!(%status, "logout of an unknown token");
         }
+        state.inner.verified.forget(&token);
         state.inner.connections.close_token(&token);
     }
     ([(header::SET_COOKIE, expired_cookie())], Redirect::to("/")).into_response()

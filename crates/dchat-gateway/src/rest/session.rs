@@ -71,6 +71,7 @@ pub(crate) async fn login(
 /// Revokes the caller's token for good and clears the cookie.
 pub(crate) async fn logout(State(state): State<GatewayState>, user: CurrentUser) -> Result<Response, ApiError> {
     state.auth().logout(Token { access_token: user.token.clone() }).await?;
+    state.inner.verified.forget(&user.token);
     // Open WebSockets of this session end now, not when they next send something.
     state.inner.connections.close_token(&user.token);
     Ok(([(header::SET_COOKIE, expired_cookie())], Json(OK)).into_response())
@@ -99,6 +100,7 @@ pub(crate) async fn set_name(
     let request = SetDisplayNameRequest { user_id: user.user_id, display_name: body.display_name };
     let updated = state.auth().set_display_name(request).await?.into_inner();
     state.inner.names.remember(&updated.user_id, &updated.display_name);
+    state.inner.verified.forget_user(&updated.user_id);
     Ok(Json(OK))
 }
 
