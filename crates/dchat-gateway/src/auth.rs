@@ -49,6 +49,13 @@ impl FromRequestParts<GatewayState> for CurrentUser {
         let Some(token) = token_from_headers(&parts.headers) else {
             return Err(ApiError::Unauthenticated("log in first".to_owned()));
         };
+        Self::from_token(state, token).await
+    }
+}
+
+impl CurrentUser {
+    /// The caller a token (from wherever it came) belongs to.
+    pub(crate) async fn from_token(state: &GatewayState, token: String) -> Result<Self, ApiError> {
         let user = state.verify(&token).await.map_err(ApiError::from)?;
         Ok(Self {
             user_id: user.user_id,

@@ -12,7 +12,7 @@ mod session;
 pub(crate) use feeds::RoomFeeds;
 
 use axum::{
-    extract::{State, WebSocketUpgrade},
+    extract::{Query, State, WebSocketUpgrade},
     http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
@@ -22,19 +22,32 @@ use crate::{auth::CurrentUser, error::ApiError, state::GatewayState};
 /// Inbound frames (and messages) larger than this close the connection.
 const MAX_INBOUND_BYTES: usize = 64 * 1024;
 
+/// The upgrade request's query: `access_token` for clients that cannot set headers.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct UpgradeQuery {
+    access_token: Option<String>,
+}
+
 /// # GET /api/ws
 ///
 /// Upgrades to the WebSocket protocol. Authenticated by the session cookie or a bearer
-/// token on the upgrade request. A browser's `Origin` must be this server's own (or in
-/// the configured allow-list); requests without `Origin` (non-browser clients) pass.
+/// token on the upgrade request, or else by an `access_token` query parameter (RFC 6750
+/// section 2.3; for WebSocket clients that cannot set headers). A browser's `Origin` must
+/// be this server's own (or in the configured allow-list); requests without `Origin`
+/// (non-browser clients) pass.
 pub(crate) async fn upgrade(
     State(state): State<GatewayState>,
     headers: HeaderMap,
+    Query(query): Query<UpgradeQuery>,
     user: Result<CurrentUser, ApiError>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     check_origin(&state, &headers)?;
-    let user = user?;
+    let user = match (user, query.access_token) {
+        (Ok(user), _) => user,
+        (Err(ApiError::Unauthenticated(_)), Some(token)) => CurrentUser::from_token(&state, token).await?,
+        (Err(err), _) => return Err(err),
+    };
     let response = upgrade
         // tungstenite's defaults (128 KiB read buffer, 64 MiB messages) are far too generous
         // for idle chat connections and for what a client may make us buffer.

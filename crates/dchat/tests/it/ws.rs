@@ -301,7 +301,34 @@ async fn next_presence_of(client: &mut WsClient, user_id: &str) -> Value {
     }
 }
 
+/// Clients that cannot set headers on the upgrade put the token in `access_token`.
+async fn a_token_in_the_query_authenticates_the_upgrade_and_a_wrong_one_is_refused(topology: Topology) {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::{Error, Message};
+    let (app, _dir) = spawn(topology).await;
+    let (_, _, token) = user(&app, "querytoken").await;
+    let base = format!("{}/api/ws", app.http.replacen("http://", "ws://", 1));
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{base}?access_token={token}")).await.unwrap();
+    socket.send(Message::text(json!({"type": "subscribe", "room_id": "general"}).to_string())).await.unwrap();
+    let frame: Value = loop {
+        let Some(Ok(Message::Text(text))) = socket.next().await else { panic!("the connection ended") };
+        let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+        if frame["type"] != "presence" {
+            break frame;
+        }
+    };
+    assert_eq!(frame["type"], "subscribed", "{frame}");
+
+    let refused = tokio_tungstenite::connect_async(format!("{base}?access_token={}", "0".repeat(64))).await;
+    match refused {
+        Err(Error::Http(response)) => assert_eq!(response.status(), StatusCode::UNAUTHORIZED),
+        other => panic!("a wrong token must be refused with 401, got {other:?}"),
+    }
+    app.stop().await;
+}
+
 in_both_topologies!(
+    a_token_in_the_query_authenticates_the_upgrade_and_a_wrong_one_is_refused,
     four_senders_and_ten_subscribers_each_get_every_offset_exactly_once_in_order,
     a_subscriber_that_drops_its_connection_resumes_with_after_and_misses_nothing,
     a_duplicate_client_id_is_acked_with_the_original_offset,
