@@ -65,8 +65,7 @@ impl GatewayGrpc {
     }
 
     async fn require_member(&self, room_id: &str, user: &auth::User) -> Result<(), Status> {
-        let request = room::JoinLeaveReq { room_id: room_id.to_owned(), user_id: user.user_id.clone() };
-        if self.state.rooms().is_member(request).await?.into_inner().success {
+        if self.state.is_member(room_id, &user.user_id).await? {
             Ok(())
         } else {
             Err(Status::permission_denied(format!("room {room_id:?} does not exist or you are not a member")))

@@ -21,6 +21,7 @@ use crate::{
     connections::Connections,
     error::ApiError,
     limits::{Limiter, RateLimits, retry_after_secs},
+    members::KnownMembers,
     names::DisplayNames,
     verified::VerifiedTokens,
     ws::RoomFeeds,
@@ -88,6 +89,8 @@ pub(crate) struct Inner {
     pub(crate) connections: Connections,
     /// Tokens verified lately (see `verified`).
     pub(crate) verified: VerifiedTokens,
+    /// Memberships confirmed lately (see `members`).
+    pub(crate) members: KnownMembers,
     pub(crate) limiters: Limiters,
     /// Cancelled when the process stops: ends room feeds and background work.
     pub(crate) stopping: CancellationToken,
@@ -119,6 +122,7 @@ impl GatewayState {
                 feeds: RoomFeeds::default(),
                 connections: Connections::default(),
                 verified: VerifiedTokens::default(),
+                members: KnownMembers::default(),
                 limiters,
                 stopping,
                 instance_id: RandomState::new().hash_one(std::process::id()),
@@ -137,6 +141,21 @@ impl GatewayState {
             self.auth().verify(dchat_proto::auth::v1::Token { access_token: token.to_owned() }).await?.into_inner();
         self.inner.verified.remember(token, &user, ticket);
         Ok(user)
+    }
+
+    /// Whether `user_id` is a member of `room_id` (a missing room answers no): remembered,
+    /// or asked of the room service.
+    pub(crate) async fn is_member(&self, room_id: &str, user_id: &str) -> Result<bool, tonic::Status> {
+        let ticket = match self.inner.members.get(room_id, user_id) {
+            Ok(()) => return Ok(true),
+            Err(ticket) => ticket,
+        };
+        let request = dchat_proto::room::v1::JoinLeaveReq { room_id: room_id.to_owned(), user_id: user_id.to_owned() };
+        let member = self.rooms().is_member(request).await?.into_inner().success;
+        if member {
+            self.inner.members.remember(room_id, user_id, ticket);
+        }
+        Ok(member)
     }
 
     /// Background work of the gateway (following membership changes) until stopped.

@@ -67,15 +67,25 @@ async fn follow_revocations(state: &GatewayState) -> Result<(), tonic::Status> {
 }
 
 async fn follow_memberships(state: &GatewayState) -> Result<(), tonic::Status> {
-    let (acks, ack_stream) = mpsc::channel(1024);
-    let mut changes = state.rooms().watch_membership(ReceiverStream::new(ack_stream)).await?.into_inner();
-    while let Some(event) = changes.message().await? {
-        if !event.room_id.is_empty() && !event.member {
-            state.inner.connections.left(&event.room_id, &event.user_id);
+    let followed = async {
+        let (acks, ack_stream) = mpsc::channel(1024);
+        let mut changes = state.rooms().watch_membership(ReceiverStream::new(ack_stream)).await?.into_inner();
+        while let Some(event) = changes.message().await? {
+            if event.room_id.is_empty() {
+                // The marker: every change from now on is in this stream.
+                state.inner.members.set_following(true);
+            } else if !event.member {
+                // Forgotten before the acknowledgement, which the leave waits for.
+                state.inner.members.forget(&event.room_id, &event.user_id);
+                state.inner.connections.left(&event.room_id, &event.user_id);
+            }
+            if acks.send(MembershipAck { seq: event.seq }).await.is_err() {
+                break;
+            }
         }
-        if acks.send(MembershipAck { seq: event.seq }).await.is_err() {
-            break;
-        }
+        Ok(())
     }
-    Ok(())
+    .await;
+    state.inner.members.set_following(false);
+    followed
 }

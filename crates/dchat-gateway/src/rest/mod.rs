@@ -7,13 +7,9 @@ pub(crate) mod presence;
 pub(crate) mod rooms;
 pub(crate) mod session;
 
-use dchat_proto::room::v1::JoinLeaveReq;
-
 use crate::{auth::CurrentUser, error::ApiError, state::GatewayState};
 
 /// Fails with 403 unless `user` is a member of `room_id` (a missing room answers the same).
 pub(crate) async fn require_member(state: &GatewayState, room_id: &str, user: &CurrentUser) -> Result<(), ApiError> {
-    let request = JoinLeaveReq { room_id: room_id.to_owned(), user_id: user.user_id.clone() };
-    let member = state.rooms().is_member(request).await?.into_inner().success;
-    if member { Ok(()) } else { Err(ApiError::room_forbidden(room_id)) }
+    if state.is_member(room_id, &user.user_id).await? { Ok(()) } else { Err(ApiError::room_forbidden(room_id)) }
 }

@@ -11,7 +11,6 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use dchat_proto::{
     message::v1::{AppendManyReq, AppendReq},
     presence::v1::{DisconnectReq, HeartbeatReq},
-    room::v1::JoinLeaveReq,
 };
 use futures::{SinkExt, StreamExt, stream::SplitSink};
 use serde_json::Value;
@@ -56,10 +55,14 @@ pub(crate) async fn serve(socket: WebSocket, state: GatewayState, user: CurrentU
     let outbox = Outbox { frames, lagged: CancellationToken::new() };
     let (control_tx, mut control) = mpsc::unbounded_channel();
     let _registration = Connections::register(&state, &user.user_id, &user.token, conn_id, control_tx);
-    let (sends, pending_sends) = mpsc::channel(MAX_PENDING_SENDS);
-    let sender = tokio::spawn(append_in_order(state.clone(), user.user_id.clone(), pending_sends, outbox.clone()));
-    let mut connection =
-        Connection { state: state.clone(), user, presence_session, outbox, sends, subscriptions: HashMap::new() };
+    let mut connection = Connection {
+        state: state.clone(),
+        user,
+        presence_session,
+        outbox,
+        sender: None,
+        subscriptions: HashMap::new(),
+    };
     let mut heartbeats = tokio::time::interval(state.inner.config.presence_heartbeat);
     heartbeats.tick().await;
 
@@ -87,7 +90,9 @@ pub(crate) async fn serve(socket: WebSocket, state: GatewayState, user: CurrentU
         }
     };
     connection.close_all().await;
-    sender.abort();
+    if let Some((_, sender)) = connection.sender.take() {
+        sender.abort();
+    }
     if let Some((code, reason)) = close {
         let _ = close_tx.send(CloseFrame { code, reason: Utf8Bytes::from_static(reason) });
     } else {
@@ -150,7 +155,8 @@ async fn append_in_order(
     mut pending: mpsc::Receiver<SendRequest>,
     outbox: Outbox,
 ) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+    // Grows with use: most connections never send, and idle ones must stay small.
+    let mut batch = Vec::new();
     while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let appends = batch
             .iter()
@@ -212,7 +218,9 @@ struct Connection {
     user: CurrentUser,
     presence_session: String,
     outbox: Outbox,
-    sends: mpsc::Sender<SendRequest>,
+    /// The queue of sends and the task appending them, started by the first send: an idle
+    /// connection (most of them) never pays for either.
+    sender: Option<(mpsc::Sender<SendRequest>, tokio::task::JoinHandle<()>)>,
     /// Room id -> the cancellation of its forwarder.
     subscriptions: HashMap<String, CancellationToken>,
 }
@@ -243,7 +251,12 @@ impl Connection {
                     return;
                 }
                 let send = SendRequest { room_id, text, client_id, reference };
-                if let Err(mpsc::error::TrySendError::Full(send)) = self.sends.try_send(send) {
+                let (sends, _) = self.sender.get_or_insert_with(|| {
+                    let (sends, pending) = mpsc::channel(MAX_PENDING_SENDS);
+                    let (state, user_id, outbox) = (self.state.clone(), self.user.user_id.clone(), self.outbox.clone());
+                    (sends, tokio::spawn(append_in_order(state, user_id, pending, outbox)))
+                });
+                if let Err(mpsc::error::TrySendError::Full(send)) = sends.try_send(send) {
                     let message = "too many messages waiting for their ack";
                     self.outbox.push(protocol::error(
                         send.reference.as_ref(),
@@ -277,9 +290,8 @@ impl Connection {
             ));
             return;
         }
-        let request = JoinLeaveReq { room_id: room_id.clone(), user_id: self.user.user_id.clone() };
-        match self.state.rooms().is_member(request).await {
-            Ok(answer) if answer.get_ref().success => {}
+        match self.state.is_member(&room_id, &self.user.user_id).await {
+            Ok(true) => {}
             Ok(_) => {
                 let message = format!("room {room_id:?} does not exist or you are not a member");
                 self.outbox.push(protocol::error(reference.as_ref(), "forbidden", &message, Some(&room_id)));
