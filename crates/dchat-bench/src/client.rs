@@ -122,6 +122,20 @@ pub(crate) async fn next_frame(stream: &mut WsStream) -> Result<Option<Value>, B
     Ok(None)
 }
 
+/// The next text frame unparsed, `None` when the connection ended.
+pub(crate) async fn next_text(
+    stream: &mut WsStream,
+) -> Result<Option<tokio_tungstenite::tungstenite::Utf8Bytes>, BenchError> {
+    while let Some(message) = stream.next().await {
+        match message? {
+            Message::Text(text) => return Ok(Some(text)),
+            Message::Close(_) => return Ok(None),
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
 /// Subscribes and waits for the `subscribed` frame.
 pub(crate) async fn subscribe(sink: &mut WsSink, stream: &mut WsStream, room_id: &str) -> Result<(), BenchError> {
     send_frame(sink, &json!({"type": "subscribe", "room_id": room_id})).await?;
