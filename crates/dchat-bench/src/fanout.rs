@@ -34,6 +34,9 @@ pub struct FanoutOptions {
     /// Messages per second over all senders; 0 sends as fast as acknowledgements allow.
     pub rate_per_sec: f64,
     pub duration: Duration,
+    /// Sending before `duration` whose latencies are not recorded (deliveries are still
+    /// checked): the first message of a room warms caches that a steady state has warm.
+    pub warmup: Duration,
     /// Makes user names and room ids unique, so runs against one server do not collide.
     pub run_id: String,
     /// The server process, for its CPU and memory over the measured window.
@@ -103,6 +106,8 @@ async fn fanout_against(server: Server, options: &FanoutOptions) -> Result<Repor
     }
 
     let epoch = Instant::now();
+    // Latencies of messages sent before this (µs after `epoch`) are not recorded.
+    let measure_from = Arc::new(AtomicU64::new(u64::MAX));
     let (stop_tx, stop) = watch::channel(false);
     let acked: Arc<Vec<AtomicU64>> = Arc::new((0..rooms).map(|_| AtomicU64::new(0)).collect());
 
@@ -120,9 +125,10 @@ async fn fanout_against(server: Server, options: &FanoutOptions) -> Result<Repor
     let mut receivers = Vec::new();
     for member in connected {
         let (room, sink, stream) = member?;
-        let (stop, acked, progress) = (stop.clone(), acked.clone(), options.progress.clone());
+        let (stop, acked, progress, measure_from) =
+            (stop.clone(), acked.clone(), options.progress.clone(), measure_from.clone());
         receivers.push(tokio::spawn(async move {
-            let seen = receive(stream, epoch, stop, &acked[room], &progress).await;
+            let seen = receive(stream, (epoch, &measure_from), stop, &acked[room], &progress).await;
             drop(sink);
             seen
         }));
@@ -131,6 +137,8 @@ async fn fanout_against(server: Server, options: &FanoutOptions) -> Result<Repor
     let errors = Arc::new(AtomicU64::new(0));
     let server_before = process::start(options.server_pid);
     let started = Instant::now();
+    let warmup_us = u64::try_from((epoch.elapsed() + options.warmup).as_micros()).unwrap_or(u64::MAX);
+    measure_from.store(warmup_us, Ordering::Relaxed);
     let mut sending = Vec::new();
     for (s, user) in sender_users.iter().enumerate() {
         let task = send_messages(
@@ -166,6 +174,7 @@ async fn fanout_against(server: Server, options: &FanoutOptions) -> Result<Repor
         parameters: json!({
             "rooms": rooms, "members": members, "users_per_room": users_per_room, "senders": senders,
             "rate_per_sec": options.rate_per_sec, "duration_secs": options.duration.as_secs_f64(),
+            "warmup_secs": options.warmup.as_secs_f64(),
         }),
         rate_per_sec: received as f64 / send_secs,
         operations: received,
@@ -184,7 +193,7 @@ async fn fanout_against(server: Server, options: &FanoutOptions) -> Result<Repor
 /// arrived (or the drain time ran out).
 async fn receive(
     mut stream: WsStream,
-    epoch: Instant,
+    (epoch, measure_from): (Instant, &AtomicU64),
     mut stop: watch::Receiver<bool>,
     acked: &AtomicU64,
     progress: &Progress,
@@ -238,7 +247,9 @@ async fn receive(
         seen.received += 1;
         unreported += 1;
         let sent_us = frame.text.split(':').nth(2).and_then(|us| us.parse::<u64>().ok());
-        if let Some(sent_us) = sent_us {
+        if let Some(sent_us) = sent_us
+            && sent_us >= measure_from.load(Ordering::Relaxed)
+        {
             let _ = seen.latencies.record(now_us.saturating_sub(sent_us).max(1));
         }
     }
@@ -292,11 +303,15 @@ async fn send_messages(
     };
     let per_sender_rate = options.rate_per_sec / options.senders as f64;
     let mut pace = (per_sender_rate > 0.0).then(|| {
-        let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / per_sender_rate));
+        // Senders take turns within each period: started together, they would all send at
+        // the same instant, and the bursts (not the server) would set the latency.
+        let period = Duration::from_secs_f64(1.0 / per_sender_rate);
+        let offset = period.mul_f64(sender as f64 / options.senders.max(1) as f64);
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         ticks
     });
-    let deadline = Instant::now() + options.duration;
+    let deadline = Instant::now() + options.warmup + options.duration;
     let mut seq = 0u64;
     while Instant::now() < deadline {
         match &mut pace {

@@ -44,6 +44,9 @@ pub enum BenchCommand {
         /// Also run each step against the bare broadcast baseline and report the ratio.
         #[arg(long)]
         baseline: bool,
+        /// Seconds of sending before the measured window, whose latencies are not recorded [default: 1].
+        #[arg(long, default_value_t = 1.0)]
+        warmup_secs: f64,
         /// Write an SVG chart of latency percentiles against delivery rate here.
         #[arg(long)]
         chart: Option<PathBuf>,
@@ -165,7 +168,18 @@ fn run_id() -> String {
 /// Runs one `dchat bench` command; fails if any correctness counter is not zero.
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     let (common, reports) = match command {
-        BenchCommand::Fanout { common, rooms, members, users_per_room, senders, rate, rates, baseline, chart } => {
+        BenchCommand::Fanout {
+            common,
+            rooms,
+            members,
+            users_per_room,
+            senders,
+            rate,
+            rates,
+            baseline,
+            warmup_secs,
+            chart,
+        } => {
             let rates = if rates.is_empty() { vec![rate] } else { rates };
             let mut medians = Vec::new();
             let mut bare_medians = Vec::new();
@@ -177,6 +191,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                     senders,
                     rate_per_sec: rate,
                     duration: common.duration(),
+                    warmup: Duration::from_secs_f64(warmup_secs),
                     run_id: run_id(),
                     server_pid,
                     progress: Progress::default(),

@@ -16,6 +16,7 @@ fn fanout_options(run_id: &str) -> FanoutOptions {
         senders: 2,
         rate_per_sec: 200.0,
         duration: Duration::from_millis(1500),
+        warmup: Duration::ZERO,
         run_id: run_id.to_owned(),
         server_pid: Some(std::process::id()),
         progress: Progress::default(),
