@@ -52,7 +52,7 @@ pub enum Command {
     Message(RoleArgs),
     /// Run only the gateway: the HTTP API [listens on GATEWAY_BIND, default 127.0.0.1:50055].
     Gateway(RoleArgs),
-    /// Measure a running dchat (or one started here): fan-out, ingest, SQLite baseline.
+    /// Measure a running dchat (or one started here): fan-out, ingest, idle connections, the seed workload.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
     /// Run only the ui: the web app, forwarding the rest to GATEWAY_ADDR [listens on UI_BIND, default 127.0.0.1:8080].
