@@ -155,8 +155,7 @@ impl AuthService {
         self.issue_token(user).await
     }
 
-    /// The account a live token belongs to.
-    /// The token's user and the token's expiry (ms since the epoch).
+    /// The account a live token belongs to, and when the token expires (ms since the epoch).
     pub async fn verify(&self, token: &str) -> Result<(User, i64), AuthError> {
         if !token::looks_valid(token) {
             return Err(AuthError::InvalidToken);

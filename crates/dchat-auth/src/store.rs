@@ -111,8 +111,7 @@ impl AuthStore {
             .transpose()
     }
 
-    /// The account a live (unexpired, unrevoked) token belongs to.
-    /// The user a live token belongs to, and when the token expires.
+    /// The account a live (unexpired, unrevoked) token belongs to, and when the token expires.
     pub(crate) async fn user_by_token(
         &self,
         token_hash: &[u8],
