@@ -40,26 +40,30 @@ struct Room {
 }
 
 impl Rooms {
-    fn feed(&self, room_id: &str) -> (i64, broadcast::Receiver<Utf8Bytes>) {
+    /// Runs `f` on the room (created on first use) under the lock. Looked up by `&str`
+    /// first, so the key is allocated once per room, not once per message.
+    fn with_room<T>(&self, room_id: &str, f: impl FnOnce(&mut Room) -> T) -> T {
         let mut rooms = self.rooms.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let room = rooms
-            .entry(room_id.to_owned())
-            .or_insert_with(|| Room { head: 0, feed: broadcast::channel(ROOM_BACKLOG).0 });
-        (room.head, room.feed.subscribe())
+        if let Some(room) = rooms.get_mut(room_id) {
+            return f(room);
+        }
+        f(rooms.entry(room_id.to_owned()).or_insert_with(|| Room { head: 0, feed: broadcast::channel(ROOM_BACKLOG).0 }))
+    }
+
+    fn feed(&self, room_id: &str) -> (i64, broadcast::Receiver<Utf8Bytes>) {
+        self.with_room(room_id, |room| (room.head, room.feed.subscribe()))
     }
 
     /// Assigns the next offset and pushes the frame to every member, under the room's lock
     /// so that offsets reach the channel in order.
     fn publish(&self, room_id: &str, text: &str, client_id: Option<&str>) -> i64 {
-        let mut rooms = self.rooms.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let room = rooms
-            .entry(room_id.to_owned())
-            .or_insert_with(|| Room { head: 0, feed: broadcast::channel(ROOM_BACKLOG).0 });
-        room.head += 1;
-        let frame =
-            json!({"type": "message", "room_id": room_id, "offset": room.head, "text": text, "client_id": client_id});
-        let _ = room.feed.send(Utf8Bytes::from(frame.to_string()));
-        room.head
+        self.with_room(room_id, |room| {
+            room.head += 1;
+            let frame =
+                json!({"type": "message", "room_id": room_id, "offset": room.head, "text": text, "client_id": client_id});
+            let _ = room.feed.send(Utf8Bytes::from(frame.to_string()));
+            room.head
+        })
     }
 }
 

@@ -108,18 +108,8 @@ pub(crate) async fn send_frame(sink: &mut WsSink, frame: &Value) -> Result<(), B
 
 /// The next JSON text frame, `None` when the connection ended.
 pub(crate) async fn next_frame(stream: &mut WsStream) -> Result<Option<Value>, BenchError> {
-    while let Some(message) = stream.next().await {
-        match message? {
-            Message::Text(text) => {
-                return serde_json::from_str(text.as_str())
-                    .map(Some)
-                    .map_err(|err| BenchError::Protocol(err.to_string()));
-            }
-            Message::Close(_) => return Ok(None),
-            _ => {}
-        }
-    }
-    Ok(None)
+    let Some(text) = next_text(stream).await? else { return Ok(None) };
+    serde_json::from_str(text.as_str()).map(Some).map_err(|err| BenchError::Protocol(err.to_string()))
 }
 
 /// The next text frame unparsed, `None` when the connection ended.

@@ -114,51 +114,33 @@ pub(crate) fn histogram() -> Histogram<u64> {
 /// reordering and errors are summed, since any one of them in any run matters.
 pub fn median(runs: &[Report]) -> Option<Report> {
     let first = runs.first()?;
-    let mid = |figure: &dyn Fn(&Report) -> f64| {
-        let mut values: Vec<f64> = runs.iter().map(figure).collect();
-        values.sort_by(f64::total_cmp);
-        values[values.len() / 2]
-    };
-    let server = runs.iter().all(|run| run.server.is_some()).then(|| crate::ProcessUsage {
-        cpu_percent: mid(&|run| run.server.map_or(0.0, |server| server.cpu_percent)),
-        rss_mb: mid(&|run| run.server.map_or(0.0, |server| server.rss_mb)),
+    let server = runs.iter().map(|run| run.server).collect::<Option<Vec<_>>>().map(|servers| crate::ProcessUsage {
+        cpu_percent: middle(servers.iter().map(|server| server.cpu_percent)),
+        rss_mb: middle(servers.iter().map(|server| server.rss_mb)),
     });
     let routes = first
         .routes
         .iter()
         .enumerate()
         .map(|(i, route)| {
-            let of = |run: &Report| run.routes.get(i).cloned().unwrap_or_else(|| route.clone());
+            // Runs of one scenario list the same routes in the same (sorted) order.
+            let same: Vec<&RouteReport> = runs.iter().filter_map(|run| run.routes.get(i)).collect();
             RouteReport {
                 route: route.route.clone(),
-                requests: mid(&|run| of(run).requests as f64) as u64,
-                rate_per_sec: mid(&|run| of(run).rate_per_sec),
-                errors: runs.iter().map(|run| of(run).errors).sum(),
-                latency: Latency {
-                    p50_ms: mid(&|run| of(run).latency.p50_ms),
-                    p90_ms: mid(&|run| of(run).latency.p90_ms),
-                    p99_ms: mid(&|run| of(run).latency.p99_ms),
-                    p999_ms: mid(&|run| of(run).latency.p999_ms),
-                    max_ms: mid(&|run| of(run).latency.max_ms),
-                    samples: mid(&|run| of(run).latency.samples as f64) as u64,
-                },
+                requests: middle(same.iter().map(|route| route.requests as f64)) as u64,
+                rate_per_sec: middle(same.iter().map(|route| route.rate_per_sec)),
+                errors: same.iter().map(|route| route.errors).sum(),
+                latency: Latency::median(same.iter().map(|route| &route.latency)),
             }
         })
         .collect();
     Some(Report {
         scenario: format!("{} (median of {})", first.scenario, runs.len()),
         parameters: first.parameters.clone(),
-        rate_per_sec: mid(&|run| run.rate_per_sec),
-        operations: mid(&|run| run.operations as f64) as u64,
-        duration_secs: mid(&|run| run.duration_secs),
-        latency: Latency {
-            p50_ms: mid(&|run| run.latency.p50_ms),
-            p90_ms: mid(&|run| run.latency.p90_ms),
-            p99_ms: mid(&|run| run.latency.p99_ms),
-            p999_ms: mid(&|run| run.latency.p999_ms),
-            max_ms: mid(&|run| run.latency.max_ms),
-            samples: mid(&|run| run.latency.samples as f64) as u64,
-        },
+        rate_per_sec: middle(runs.iter().map(|run| run.rate_per_sec)),
+        operations: middle(runs.iter().map(|run| run.operations as f64)) as u64,
+        duration_secs: middle(runs.iter().map(|run| run.duration_secs)),
+        latency: Latency::median(runs.iter().map(|run| &run.latency)),
         lost: runs.iter().map(|run| run.lost).sum(),
         duplicated: runs.iter().map(|run| run.duplicated).sum(),
         out_of_order: runs.iter().map(|run| run.out_of_order).sum(),
@@ -166,4 +148,25 @@ pub fn median(runs: &[Report]) -> Option<Report> {
         server,
         routes,
     })
+}
+
+impl Latency {
+    /// Each percentile the median of that percentile.
+    fn median<'a>(latencies: impl Iterator<Item = &'a Latency> + Clone) -> Self {
+        Self {
+            p50_ms: middle(latencies.clone().map(|l| l.p50_ms)),
+            p90_ms: middle(latencies.clone().map(|l| l.p90_ms)),
+            p99_ms: middle(latencies.clone().map(|l| l.p99_ms)),
+            p999_ms: middle(latencies.clone().map(|l| l.p999_ms)),
+            max_ms: middle(latencies.clone().map(|l| l.max_ms)),
+            samples: middle(latencies.map(|l| l.samples as f64)) as u64,
+        }
+    }
+}
+
+/// The middle value (the upper one of an even count); 0 for none.
+fn middle(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or_default()
 }

@@ -56,48 +56,65 @@ pub(super) async fn run(url: &str, server_pid: Option<u32>, plan: &Plan) -> anyh
     let before = server_pid.and_then(dchat_bench::sample_process);
     let processes = if plan.processes == 0 { plan.count.div_ceil(PER_PROCESS).max(1) } else { plan.processes };
     let progress = Progress::default();
-    let ticker = progress::start("connections", "connections", progress.clone());
     let started = Instant::now();
-    let mut workers = Vec::new();
-    let opened = if processes == 1 {
-        let held = dchat_bench::open_idle(url, &setup, plan.count, 0, plan.sources, plan.in_flight, &progress).await;
-        let connect_secs = started.elapsed();
-        ticker.abort();
-        let held = held?;
-        tokio::time::sleep(SETTLE).await;
-        let after = server_pid.and_then(dchat_bench::sample_process);
-        let report = report(plan, held.opened, connect_secs, before, after, server_pid);
-        drop(held);
-        return Ok(report);
-    } else {
-        let share = plan.count.div_ceil(processes);
-        let mut first = 0;
-        let mut waiting = Vec::new();
-        while first < plan.count {
-            let count = share.min(plan.count - first);
-            let (child, done) = start_worker(url, &setup, count, first, plan, progress.clone())?;
-            workers.push(child);
-            waiting.push(done);
-            first += count;
+    let opening = async {
+        if processes == 1 {
+            let held =
+                dchat_bench::open_idle(url, &setup, plan.count, 0, plan.sources, plan.in_flight, &progress).await?;
+            Ok::<_, anyhow::Error>((held.opened, Held::Here { _connections: held }))
+        } else {
+            let (opened, workers) = start_workers(url, &setup, processes, plan, &progress).await?;
+            Ok((opened, Held::InWorkers(workers)))
         }
-        let mut opened = 0;
-        for done in waiting {
-            opened += done.await.context("a connections worker")??;
-        }
-        opened
     };
+    let (opened, held) = progress::during("connections", "connections", &progress, opening).await?;
     let connect_secs = started.elapsed();
-    ticker.abort();
     tokio::time::sleep(SETTLE).await;
     let after = server_pid.and_then(dchat_bench::sample_process);
-    // Closing their stdin tells the workers to let go; then they are waited for.
-    for worker in &mut workers {
-        drop(worker.stdin.take());
-    }
-    for mut worker in workers {
-        let _ = worker.wait().await;
+    if let Held::InWorkers(workers) = held {
+        // Closing their stdin tells the workers to let go; then they are waited for.
+        for mut worker in workers {
+            drop(worker.stdin.take());
+            let _ = worker.wait().await;
+        }
     }
     Ok(report(plan, opened, connect_secs, before, after, server_pid))
+}
+
+/// Where the open connections are held until the server's memory has been read.
+enum Held {
+    /// Kept only to be dropped (closed) after the reading.
+    Here {
+        _connections: dchat_bench::IdleConnections,
+    },
+    InWorkers(Vec<tokio::process::Child>),
+}
+
+/// Starts `processes` workers sharing the connections and waits until each has opened its
+/// share; returns how many were opened, and the workers (still holding them).
+async fn start_workers(
+    url: &str,
+    setup: &IdleSetup,
+    processes: usize,
+    plan: &Plan,
+    progress: &Progress,
+) -> anyhow::Result<(usize, Vec<tokio::process::Child>)> {
+    let share = plan.count.div_ceil(processes);
+    let mut workers = Vec::new();
+    let mut waiting = Vec::new();
+    let mut first = 0;
+    while first < plan.count {
+        let count = share.min(plan.count - first);
+        let (child, done) = start_worker(url, setup, count, first, plan, progress.clone())?;
+        workers.push(child);
+        waiting.push(done);
+        first += count;
+    }
+    let mut opened = 0;
+    for done in waiting {
+        opened += done.await.context("a connections worker")??;
+    }
+    Ok((opened, workers))
 }
 
 fn report(

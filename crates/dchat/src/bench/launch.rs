@@ -33,7 +33,8 @@ pub(super) struct LocalServer {
     pub(super) pid: Option<u32>,
     shutdown: CancellationToken,
     children: Vec<Child>,
-    _dir: tempfile::TempDir,
+    /// The servers' data and logs, deleted with the server.
+    dir: tempfile::TempDir,
 }
 
 impl Drop for LocalServer {
@@ -47,19 +48,20 @@ impl Drop for LocalServer {
 }
 
 impl LocalServer {
-    pub(super) async fn start(kind: ServerKind) -> anyhow::Result<Self> {
+    fn new() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("create a data folder")?;
-        let shutdown = CancellationToken::new();
-        let mut server = Self { url: String::new(), pid: None, shutdown, children: Vec::new(), _dir: dir };
+        Ok(Self { url: String::new(), pid: None, shutdown: CancellationToken::new(), children: Vec::new(), dir })
+    }
+
+    /// dchat, run as `kind` says.
+    pub(super) async fn start(kind: ServerKind) -> anyhow::Result<Self> {
+        let mut server = Self::new()?;
         match kind {
             ServerKind::Inproc => server.start_in_process().await?,
             ServerKind::All => {
-                let (child, lines) =
-                    spawn(server._dir.path(), &["serve", "--grpc-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0"])
-                        .await?;
+                let lines =
+                    server.spawn(&["serve", "--grpc-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0"]).await?;
                 server.url = http_url(&lines)?;
-                server.pid = child.id();
-                server.children.push(child);
             }
             ServerKind::Split => server.start_split().await?,
         }
@@ -67,8 +69,23 @@ impl LocalServer {
         Ok(server)
     }
 
+    /// The bare broadcast baseline, started like `kind` starts dchat: in this process, or as
+    /// a child process (`split` has no roles to split, so it is one process too).
+    pub(super) async fn start_bare(kind: ServerKind) -> anyhow::Result<Self> {
+        let mut server = Self::new()?;
+        if kind == ServerKind::Inproc {
+            let listener = TcpListener::bind("127.0.0.1:0").await.context("bind the baseline")?;
+            server.url = format!("http://{}", listener.local_addr()?);
+            tokio::spawn(dchat_bench::serve_bare(listener, server.shutdown.clone()));
+        } else {
+            let lines = server.spawn(&["bench", "bare-server"]).await?;
+            server.url = http_url(&lines)?;
+        }
+        Ok(server)
+    }
+
     async fn start_in_process(&mut self) -> anyhow::Result<()> {
-        let mut config = Config::with_data_dir(self._dir.path());
+        let mut config = Config::with_data_dir(self.dir.path());
         config.grpc_bind = "127.0.0.1:0".parse()?;
         config.http_bind = "127.0.0.1:0".parse()?;
         config.gateway.rate_limit = false;
@@ -80,32 +97,46 @@ impl LocalServer {
 
     /// Room first (auth and message call it), then the others, then the gateway in front.
     async fn start_split(&mut self) -> anyhow::Result<()> {
-        let dir = self._dir.path().to_owned();
-        let mut start = async |role: &str, extra: &[&str]| -> anyhow::Result<Vec<String>> {
-            let mut args = vec![role, "--bind", "127.0.0.1:0"];
-            args.extend_from_slice(extra);
-            let (child, lines) = spawn(&dir, &args).await?;
-            self.pid = child.id();
-            self.children.push(child);
-            Ok(lines)
+        let room = grpc_addr(&self.spawn(&["room", "--bind", "127.0.0.1:0"]).await?)?;
+        let mut role = async |name: &str| {
+            let lines = self.spawn(&[name, "--bind", "127.0.0.1:0", "--room-addr", &room]).await?;
+            grpc_addr(&lines)
         };
-        let room = grpc_addr(&start("room", &[]).await?)?;
-        let auth = grpc_addr(&start("auth", &["--room-addr", &room]).await?)?;
-        let message = grpc_addr(&start("message", &["--room-addr", &room]).await?)?;
-        let presence = grpc_addr(&start("presence", &["--room-addr", &room]).await?)?;
-        let gateway = start(
-            "gateway",
-            &["--auth-addr", &auth, "--room-addr", &room, "--message-addr", &message, "--presence-addr", &presence],
-        )
-        .await?;
+        let auth = role("auth").await?;
+        let message = role("message").await?;
+        let presence = role("presence").await?;
+        let gateway = self
+            .spawn(&[
+                "gateway",
+                "--bind",
+                "127.0.0.1:0",
+                "--auth-addr",
+                &auth,
+                "--room-addr",
+                &room,
+                "--message-addr",
+                &message,
+                "--presence-addr",
+                &presence,
+            ])
+            .await?;
         self.url = http_url(&gateway)?;
         Ok(())
+    }
+
+    /// Starts this binary with `args` as one of this server's processes (the last one
+    /// started is the one whose pid is reported) and returns the lines it printed.
+    async fn spawn(&mut self, args: &[&str]) -> anyhow::Result<Vec<String>> {
+        let (child, lines) = spawn(self.dir.path(), args).await?;
+        self.pid = child.id();
+        self.children.push(child);
+        Ok(lines)
     }
 }
 
 /// Starts this binary with `args` and returns once it printed its addresses (its ports are
 /// bound by then). Its log goes to a file in the data folder.
-pub(super) async fn spawn(data_dir: &Path, args: &[&str]) -> anyhow::Result<(Child, Vec<String>)> {
+async fn spawn(data_dir: &Path, args: &[&str]) -> anyhow::Result<(Child, Vec<String>)> {
     let exe = std::env::current_exe().context("find this binary")?;
     let log_path = data_dir.join(format!("{}.log", args[0]));
     let log = std::fs::File::create(&log_path).with_context(|| format!("create {}", log_path.display()))?;
@@ -150,26 +181,8 @@ fn grpc_addr(lines: &[String]) -> anyhow::Result<String> {
         .with_context(|| format!("no gRPC address in {lines:?}"))
 }
 
-/// The bare broadcast baseline, started like `kind` starts dchat: in this process, or as a
-/// child process (`split` has no roles to split, so it is one process too).
-pub(super) async fn spawn_bare(kind: ServerKind) -> anyhow::Result<(String, Option<u32>, LocalServer)> {
-    let dir = tempfile::tempdir().context("create a data folder")?;
-    let shutdown = CancellationToken::new();
-    let mut server = LocalServer { url: String::new(), pid: None, shutdown, children: Vec::new(), _dir: dir };
-    if kind == ServerKind::Inproc {
-        let listener = TcpListener::bind("127.0.0.1:0").await.context("bind the baseline")?;
-        server.url = format!("http://{}", listener.local_addr()?);
-        tokio::spawn(dchat_bench::serve_bare(listener, server.shutdown.clone()));
-    } else {
-        let (child, lines) = spawn(server._dir.path(), &["bench", "bare-server"]).await?;
-        server.url = http_url(&lines)?;
-        server.pid = child.id();
-        server.children.push(child);
-    }
-    Ok((server.url.clone(), server.pid, server))
-}
-
-/// `dchat bench bare-server`: serves the baseline until SIGINT/SIGTERM or stdin closes.
+/// `dchat bench bare-server`: serves the baseline until SIGINT (the bench kills its child
+/// processes when it is done with them).
 pub(super) async fn serve_bare_here(bind: std::net::SocketAddr) -> anyhow::Result<()> {
     use std::io::Write;
     let listener = TcpListener::bind(bind).await.with_context(|| format!("bind {bind}"))?;

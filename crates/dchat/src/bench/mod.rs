@@ -12,8 +12,8 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use dchat_bench::{FanoutOptions, IngestOptions, Progress, Report, SeedOptions, Transport};
+use launch::LocalServer;
 pub use launch::ServerKind;
-use launch::{LocalServer, spawn_bare};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -196,24 +196,20 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                     server_pid,
                     progress: Progress::default(),
                 };
-                let runs = repeat(&common, "deliveries", async |_| {
+                let runs = repeat(&common, "deliveries", async || {
                     let (url, pid, _server) = common.target().await?;
                     let options = options(pid);
-                    let ticker = progress::start("fanout", "deliveries", options.progress.clone());
-                    let report = dchat_bench::fanout(&url, &options).await;
-                    ticker.abort();
-                    Ok(report?)
+                    let fanout = dchat_bench::fanout(&url, &options);
+                    Ok(progress::during("fanout", "deliveries", &options.progress, fanout).await?)
                 })
                 .await?;
                 medians.push(runs);
                 if baseline {
-                    let runs = repeat(&common, "deliveries", async |_| {
-                        let (url, pid, _bare) = spawn_bare(common.server).await?;
-                        let options = options(pid);
-                        let ticker = progress::start("fanout-bare", "deliveries", options.progress.clone());
-                        let report = dchat_bench::fanout_bare(&url, &options).await;
-                        ticker.abort();
-                        Ok(report?)
+                    let runs = repeat(&common, "deliveries", async || {
+                        let bare = LocalServer::start_bare(common.server).await?;
+                        let options = options(bare.pid);
+                        let fanout = dchat_bench::fanout_bare(&bare.url, &options);
+                        Ok(progress::during("fanout-bare", "deliveries", &options.progress, fanout).await?)
                     })
                     .await?;
                     print_ratio("bare broadcast", medians.last(), &runs);
@@ -229,7 +225,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::Ingest { common, connections, window, transport, baseline } => {
             let mut reports = vec![
-                repeat(&common, "appends", async |_| {
+                repeat(&common, "appends", async || {
                     let (url, _, _server) = common.target().await?;
                     let options =
                         IngestOptions { connections, window, duration: common.duration(), transport, run_id: run_id() };
@@ -239,12 +235,8 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             ];
             if baseline {
                 let runs =
-                    repeat(
-                        &common,
-                        "rows",
-                        async |_| Ok(dchat_bench::sqlite_insert_baseline(common.duration()).await?),
-                    )
-                    .await?;
+                    repeat(&common, "rows", async || Ok(dchat_bench::sqlite_insert_baseline(common.duration()).await?))
+                        .await?;
                 print_ratio("SQLite baseline", reports.first(), &runs);
                 reports.push(runs);
             }
@@ -252,7 +244,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::Connections { common, count, processes, sources, users, in_flight } => {
             let plan = connections::Plan { count, processes, sources, users, in_flight };
-            let report = repeat(&common, "connections", async |_| {
+            let report = repeat(&common, "connections", async || {
                 let (url, pid, _server) = common.target().await?;
                 connections::run(&url, pid, &plan).await
             })
@@ -260,7 +252,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             (common, vec![report])
         }
         BenchCommand::Seed { common, users, paced } => {
-            let report = repeat(&common, "requests", async |_| {
+            let report = repeat(&common, "requests", async || {
                 let (url, pid, _server) = common.target().await?;
                 let options = SeedOptions {
                     users,
@@ -270,10 +262,8 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                     server_pid: pid,
                     progress: Progress::default(),
                 };
-                let ticker = progress::start("seed", "requests", options.progress.clone());
-                let report = dchat_bench::seed(&url, &options).await;
-                ticker.abort();
-                Ok(report?)
+                let seed = dchat_bench::seed(&url, &options);
+                Ok(progress::during("seed", "requests", &options.progress, seed).await?)
             })
             .await?;
             (common, vec![report])
@@ -288,11 +278,11 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
 async fn repeat(
     common: &Common,
     unit: &str,
-    mut scenario: impl AsyncFnMut(usize) -> anyhow::Result<Report>,
+    mut scenario: impl AsyncFnMut() -> anyhow::Result<Report>,
 ) -> anyhow::Result<Report> {
     let mut runs = Vec::new();
     for run in 0..common.runs.max(1) {
-        let report = scenario(run).await?;
+        let report = scenario().await?;
         progress::print(&format!("run {} of {}: {unit}\n{}", run + 1, common.runs.max(1), report.table()));
         runs.push(report);
     }

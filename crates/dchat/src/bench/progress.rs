@@ -9,8 +9,21 @@ use std::{
 use dchat_bench::Progress;
 use tokio::task::JoinHandle;
 
+/// Runs `scenario`, printing what it counts into `progress` every second meanwhile.
+pub(super) async fn during<T>(
+    label: &'static str,
+    unit: &'static str,
+    progress: &Progress,
+    scenario: impl Future<Output = T>,
+) -> T {
+    let ticker = start(label, unit, progress.clone());
+    let outcome = scenario.await;
+    ticker.abort();
+    outcome
+}
+
 /// Prints `progress` every second until the returned task is aborted.
-pub(super) fn start(label: &'static str, unit: &'static str, progress: Progress) -> JoinHandle<()> {
+fn start(label: &'static str, unit: &'static str, progress: Progress) -> JoinHandle<()> {
     tokio::spawn(async move {
         let started = Instant::now();
         let mut ticks = tokio::time::interval(Duration::from_secs(1));
