@@ -3,9 +3,9 @@
 use std::{path::PathBuf, time::Duration};
 
 use dchat_core::{DisplayName, Email, Password, RoomId, UserId, UserName, now_ms};
+use dchat_proto::Transport;
 use dchat_proto::room::v1::{JoinLeaveReq, room_service_client::RoomServiceClient};
 use dchat_storage::{Durability, OpenError};
-use tonic::transport::Channel;
 
 use crate::{
     AuthError,
@@ -69,14 +69,14 @@ pub struct AuthService {
     store: AuthStore,
     revocations: tokio::sync::broadcast::Sender<Vec<u8>>,
     hashing: PasswordHashing,
-    rooms: RoomServiceClient<Channel>,
+    rooms: RoomServiceClient<Transport>,
     token_ttl_ms: i64,
     password_min_chars: usize,
 }
 
 impl AuthService {
     /// Opens (and migrates) the auth database. `rooms` is how new users join `general`.
-    pub async fn open(config: &AuthConfig, rooms: RoomServiceClient<Channel>) -> Result<Self, OpenError> {
+    pub async fn open(config: &AuthConfig, rooms: RoomServiceClient<Transport>) -> Result<Self, OpenError> {
         let pool = dchat_storage::open_sqlite(&config.db_path, config.durability, 4).await?;
         dchat_storage::migrate(&pool, &MIGRATOR, &config.db_path).await?;
         let service = Self {

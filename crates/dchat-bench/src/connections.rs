@@ -110,7 +110,7 @@ async fn connect_from(
     let bearer =
         format!("Bearer {}", user.token).parse().map_err(|_| BenchError::Protocol("token is not a header".into()))?;
     request.headers_mut().insert("authorization", bearer);
-    let config = WebSocketConfig::default().read_buffer_size(4 * 1024).write_buffer_size(0);
+    let config = WebSocketConfig::default().read_buffer_size(crate::client::READ_BUFFER).write_buffer_size(0);
     let (socket, _): (WebSocketStream<_>, _) = tokio_tungstenite::client_async_with_config(
         request,
         tokio_tungstenite::MaybeTlsStream::Plain(stream),

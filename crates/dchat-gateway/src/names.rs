@@ -7,8 +7,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use dchat_proto::Transport;
 use dchat_proto::auth::v1::{UserId, auth_service_client::AuthServiceClient};
-use tonic::transport::Channel;
 
 /// How long a name is trusted. A rename through this gateway updates it at once; a rename
 /// elsewhere shows here within this time.
@@ -18,12 +18,12 @@ const MAX_NAMES: usize = 50_000;
 
 #[derive(Debug)]
 pub(crate) struct DisplayNames {
-    auth: AuthServiceClient<Channel>,
+    auth: AuthServiceClient<Transport>,
     cache: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl DisplayNames {
-    pub(crate) fn new(auth: AuthServiceClient<Channel>) -> Self {
+    pub(crate) fn new(auth: AuthServiceClient<Transport>) -> Self {
         Self { auth, cache: Mutex::default() }
     }
 

@@ -37,9 +37,9 @@ pub(crate) async fn readyz(State(state): State<GatewayState>) -> Response {
         ("message", "message.v1.MessageService", state.inner.channels.messages.clone()),
         ("presence", "presence.v1.PresenceService", state.inner.channels.presence.clone()),
     ];
-    let checks = services.map(|(name, service, channel)| async move {
+    let checks = services.map(|(name, service, transport)| async move {
         let request = HealthCheckRequest { service: service.to_owned() };
-        let answer = tokio::time::timeout(READY_TIMEOUT, HealthClient::new(channel).check(request)).await;
+        let answer = tokio::time::timeout(READY_TIMEOUT, HealthClient::new(transport).check(request)).await;
         let serving = matches!(answer, Ok(Ok(response)) if response.get_ref().status() == ServingStatus::Serving);
         (name, serving)
     });

@@ -10,12 +10,12 @@ use std::{
     time::Duration,
 };
 
+use dchat_proto::Transport;
 use dchat_proto::{
     auth::v1::auth_service_client::AuthServiceClient, message::v1::message_service_client::MessageServiceClient,
     presence::v1::presence_service_client::PresenceServiceClient, room::v1::room_service_client::RoomServiceClient,
 };
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 use crate::{
     connections::Connections,
@@ -60,13 +60,13 @@ fn rate_limited(what: &str, wait: Duration) -> ApiError {
     ApiError::RateLimited { message: format!("too many {what}; slow down"), retry_after_secs: retry_after_secs(wait) }
 }
 
-/// gRPC channels to the services the gateway forwards to.
+/// How the gateway reaches each service it forwards to.
 #[derive(Debug, Clone)]
 pub struct Upstreams {
-    pub auth: Channel,
-    pub rooms: Channel,
-    pub messages: Channel,
-    pub presence: Channel,
+    pub auth: Transport,
+    pub rooms: Transport,
+    pub messages: Transport,
+    pub presence: Transport,
 }
 
 #[derive(Debug, Clone)]
@@ -76,11 +76,11 @@ pub struct GatewayState {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub(crate) auth: AuthServiceClient<Channel>,
-    pub(crate) rooms: RoomServiceClient<Channel>,
-    pub(crate) messages: MessageServiceClient<Channel>,
-    pub(crate) presence: PresenceServiceClient<Channel>,
-    /// The raw channels, for health checks.
+    pub(crate) auth: AuthServiceClient<Transport>,
+    pub(crate) rooms: RoomServiceClient<Transport>,
+    pub(crate) messages: MessageServiceClient<Transport>,
+    pub(crate) presence: PresenceServiceClient<Transport>,
+    /// The raw transports, for health checks.
     pub(crate) channels: Upstreams,
     pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     pub(crate) config: GatewayConfig,
@@ -192,20 +192,20 @@ impl GatewayState {
         self.inner.next_connection_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    // Clients are cheap handles onto one shared HTTP/2 connection; each call takes a copy.
-    pub(crate) fn auth(&self) -> AuthServiceClient<Channel> {
+    // Clients are cheap handles onto one shared transport; each call takes a copy.
+    pub(crate) fn auth(&self) -> AuthServiceClient<Transport> {
         self.inner.auth.clone()
     }
 
-    pub(crate) fn rooms(&self) -> RoomServiceClient<Channel> {
+    pub(crate) fn rooms(&self) -> RoomServiceClient<Transport> {
         self.inner.rooms.clone()
     }
 
-    pub(crate) fn messages(&self) -> MessageServiceClient<Channel> {
+    pub(crate) fn messages(&self) -> MessageServiceClient<Transport> {
         self.inner.messages.clone()
     }
 
-    pub(crate) fn presence(&self) -> PresenceServiceClient<Channel> {
+    pub(crate) fn presence(&self) -> PresenceServiceClient<Transport> {
         self.inner.presence.clone()
     }
 }

@@ -10,13 +10,17 @@
 //!   is stored with the message and has a unique index, so this survives restarts.
 //! - A subscriber that starts after offset K gets K+1, K+2, ... then live messages, with
 //!   no gap and no duplicate ([`subscription`]).
+//! - History that is final (whole blocks of consecutive offsets) is served from memory
+//!   ([`pages`]); the growing tail of a room always comes from the database.
 //! - Only members append, read or subscribe ([`membership`] caches the room service's
 //!   answers and drops them on every membership change it is told about).
 
 mod error;
 mod grpc;
+mod heads;
 mod live;
 mod membership;
+mod pages;
 mod service;
 mod store;
 mod subscription;

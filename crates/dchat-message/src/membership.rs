@@ -14,11 +14,11 @@ use std::{
 };
 
 use dchat_core::{RoomId, UserId};
+use dchat_proto::Transport;
 use dchat_proto::room::v1::{JoinLeaveReq, MembershipAck, MembershipEvent, room_service_client::RoomServiceClient};
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 use crate::MessageError;
 
@@ -54,13 +54,13 @@ impl CacheState {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Membership {
-    rooms: RoomServiceClient<Channel>,
+    rooms: RoomServiceClient<Transport>,
     state: Arc<Mutex<CacheState>>,
     news: broadcast::Sender<MembershipNews>,
 }
 
 impl Membership {
-    pub(crate) fn new(rooms: RoomServiceClient<Channel>) -> Self {
+    pub(crate) fn new(rooms: RoomServiceClient<Transport>) -> Self {
         let (news, _) = broadcast::channel(1024);
         Self { rooms, state: Arc::default(), news }
     }

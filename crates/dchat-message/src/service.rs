@@ -4,16 +4,17 @@
 use std::{path::PathBuf, sync::Arc};
 
 use dchat_core::{IdempotencyKey, MessageText, RoomId, UserId};
+use dchat_proto::Transport;
 use dchat_proto::room::v1::room_service_client::RoomServiceClient;
 use dchat_storage::{Durability, OpenError};
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tonic::transport::Channel;
 
 use crate::{
     MessageError,
+    heads::CommittedHeads,
     live::LiveHub,
     membership::Membership,
     store::{MIGRATOR, MessageReader},
@@ -80,7 +81,7 @@ struct Inner {
 impl MessageService {
     /// Opens (and migrates) the message database and starts the writer and the
     /// membership watch. `rooms` answers membership questions.
-    pub async fn open(config: &MessageConfig, rooms: RoomServiceClient<Channel>) -> Result<Self, OpenError> {
+    pub async fn open(config: &MessageConfig, rooms: RoomServiceClient<Transport>) -> Result<Self, OpenError> {
         let pool = dchat_storage::open_sqlite(&config.db_path, config.durability, 8).await?;
         dchat_storage::migrate(&pool, &MIGRATOR, &config.db_path).await?;
         let writer_conn = pool
@@ -92,12 +93,13 @@ impl MessageService {
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
         let (appends, commands) = mpsc::channel(config.max_queued_appends.max(1));
-        tasks.spawn(Writer::new(writer_conn, hub.clone()).run_until_stopped(commands, shutdown.clone()));
+        let heads = CommittedHeads::default();
+        tasks.spawn(Writer::new(writer_conn, heads.clone(), hub.clone()).run_until_stopped(commands, shutdown.clone()));
         tasks.spawn(membership.clone().run_until_stopped(shutdown.clone()));
         tasks.close();
         Ok(Self {
             inner: Arc::new(Inner {
-                reader: MessageReader::new(pool.clone()),
+                reader: MessageReader::new(pool.clone(), heads),
                 pool,
                 hub,
                 membership,

@@ -5,21 +5,26 @@ use std::{collections::HashMap, sync::Arc};
 
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, sqlite::SqliteRow};
 
-use crate::service::StoredMessage;
+use crate::{
+    heads::CommittedHeads,
+    pages::{Pages, covering},
+    service::StoredMessage,
+};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 const COLUMNS: &str = "room_id, msg_offset, user_id, body, ts_ms, idem_key";
 
-/// Writes, which only the writer task performs, on its own connection and transaction.
+/// Writes, which only the writer task performs, on its own connection.
 pub(crate) mod write {
     use super::*;
 
     /// Rows per INSERT statement: one statement per row would cost a round trip to SQLite
     /// each; this many rows use 6 x 400 = 2,400 of SQLite's 32,766 bind variables.
-    const ROWS_PER_INSERT: usize = 400;
+    pub(crate) const ROWS_PER_INSERT: usize = 400;
 
-    /// Inserts messages inside the writer's open transaction, several rows per statement.
+    /// Inserts messages, several rows per statement (more than one statement needs the
+    /// caller's transaction to be atomic).
     pub(crate) async fn insert_many(
         conn: &mut SqliteConnection,
         messages: &[Arc<StoredMessage>],
@@ -86,15 +91,18 @@ pub(crate) mod write {
     }
 }
 
-/// Reads, from the shared pool; they never block the writer (WAL).
+/// Reads, from the shared pool (they never block the writer: WAL) or, for history that is
+/// final and for heads, from memory ([`Pages`], [`CommittedHeads`]).
 #[derive(Debug, Clone)]
 pub(crate) struct MessageReader {
     pool: SqlitePool,
+    pages: Pages,
+    heads: CommittedHeads,
 }
 
 impl MessageReader {
-    pub(crate) fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    pub(crate) fn new(pool: SqlitePool, heads: CommittedHeads) -> Self {
+        Self { pool, pages: Pages::default(), heads }
     }
 
     /// Up to `limit` messages with offset >= `from`, oldest first.
@@ -104,12 +112,34 @@ impl MessageReader {
         from: i64,
         limit: i64,
     ) -> Result<Vec<StoredMessage>, sqlx::Error> {
+        let lo = from.max(1);
+        let hi = lo.saturating_add(limit - 1);
+        if self.heads.get(room_id).is_some_and(|head| lo > head) {
+            // Nothing after the head is committed (a subscriber that is up to date asks this).
+            return Ok(Vec::new());
+        }
+        if let Some(messages) = self.pages.range(room_id, lo, hi) {
+            return Ok(messages);
+        }
+        // Read whole blocks, so that the complete ones serve the next reader from memory.
+        let (first, last) = covering(lo, hi);
+        let messages = self.offsets(room_id, first, last).await?;
+        self.pages.remember(room_id, &messages);
+        Ok(messages
+            .into_iter()
+            .filter(|message| message.offset >= lo)
+            .take(usize::try_from(limit).unwrap_or(0))
+            .collect())
+    }
+
+    /// The messages with offsets `first..=last` that exist, oldest first.
+    async fn offsets(&self, room_id: &RoomId, first: i64, last: i64) -> Result<Vec<StoredMessage>, sqlx::Error> {
         sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM messages WHERE room_id = ? AND msg_offset >= ? ORDER BY msg_offset LIMIT ?"
+            "SELECT {COLUMNS} FROM messages WHERE room_id = ? AND msg_offset BETWEEN ? AND ? ORDER BY msg_offset"
         ))
         .bind(room_id.as_str())
-        .bind(from)
-        .bind(limit)
+        .bind(first)
+        .bind(last)
         .fetch_all(&self.pool)
         .await?
         .into_iter()
@@ -124,6 +154,12 @@ impl MessageReader {
         before: i64,
         limit: i64,
     ) -> Result<Vec<StoredMessage>, sqlx::Error> {
+        if before <= 1 {
+            return Ok(Vec::new());
+        }
+        if let Some(messages) = self.pages.range(room_id, before.saturating_sub(limit).max(1), before - 1) {
+            return Ok(messages);
+        }
         let mut messages = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM messages WHERE room_id = ? AND msg_offset < ? ORDER BY msg_offset DESC LIMIT ?"
         ))
@@ -136,16 +172,22 @@ impl MessageReader {
         .map(from_row)
         .collect::<Result<Vec<_>, _>>()?;
         messages.reverse();
+        self.pages.remember(room_id, &messages);
         Ok(messages)
     }
 
     /// The highest committed offset of the room, 0 when it has none.
     pub(crate) async fn head(&self, room_id: &RoomId) -> Result<i64, sqlx::Error> {
-        sqlx::query("SELECT COALESCE(MAX(msg_offset), 0) FROM messages WHERE room_id = ?")
+        if let Some(head) = self.heads.get(room_id) {
+            return Ok(head);
+        }
+        let head = sqlx::query("SELECT COALESCE(MAX(msg_offset), 0) FROM messages WHERE room_id = ?")
             .bind(room_id.as_str())
             .fetch_one(&self.pool)
             .await?
-            .try_get(0)
+            .try_get(0)?;
+        self.heads.raise(room_id, head);
+        Ok(head)
     }
 }
 

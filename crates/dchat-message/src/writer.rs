@@ -2,7 +2,8 @@
 //!
 //! Every append goes through one task that owns one database connection. It takes
 //! whatever appends are queued (up to [`MAX_BATCH`]), assigns each the next offset of its
-//! room, inserts them in one transaction and commits once. Only after the commit returns
+//! room, inserts them in one transaction (a single statement when they fit in one) and
+//! commits once. Only after the commit returns
 //! are the callers answered and the messages published to live subscribers, so nobody
 //! ever sees a message that could still be lost. Being the only writer is what makes
 //! offsets gapless without locks: nothing else can take an offset between our read of the
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     MessageError,
+    heads::CommittedHeads,
     live::LiveHub,
     service::{Appended, StoredMessage},
     store::write,
@@ -48,12 +50,14 @@ pub(crate) struct Writer {
     conn: PoolConnection<Sqlite>,
     /// Committed head offset per room, loaded on first use.
     heads: HashMap<RoomId, i64>,
+    /// The same heads, shown to readers (see `heads`).
+    shown: CommittedHeads,
     live: LiveHub,
 }
 
 impl Writer {
-    pub(crate) fn new(conn: PoolConnection<Sqlite>, live: LiveHub) -> Self {
-        Self { conn, heads: HashMap::new(), live }
+    pub(crate) fn new(conn: PoolConnection<Sqlite>, shown: CommittedHeads, live: LiveHub) -> Self {
+        Self { conn, heads: HashMap::new(), shown, live }
     }
 
     /// Commits appends until `shutdown` fires, then commits whatever is still queued and
@@ -90,6 +94,10 @@ impl Writer {
         tracing::debug!(appends = commands.len(), elapsed_us = started.elapsed().as_micros(), "committed a batch");
         match written {
             Ok(outcomes) => {
+                // Readers learn the new heads before anyone hears of the messages.
+                for (room_id, head) in &staged_heads {
+                    self.shown.raise(room_id, *head);
+                }
                 self.heads.extend(staged_heads);
                 for (command, outcome) in commands.into_iter().zip(outcomes) {
                     let appended = match outcome {
@@ -147,8 +155,9 @@ impl Writer {
     ) -> Result<Vec<Outcome>, sqlx::Error> {
         let now = now_ms();
         let mut outcomes = Vec::with_capacity(commands.len());
-        let mut tx = self.conn.begin().await?;
-        let stored_keys = Self::stored_keys(&mut tx, commands).await?;
+        // Reads need no transaction: nothing but this writer changes the table.
+        let conn: &mut SqliteConnection = &mut self.conn;
+        let stored_keys = Self::stored_keys(conn, commands).await?;
         // Keys used earlier in this same batch, which the database cannot see yet.
         let mut batch_keys: HashMap<(&RoomId, UserId, &str), (i64, i64)> = HashMap::new();
         let mut new_messages = Vec::with_capacity(commands.len());
@@ -163,7 +172,7 @@ impl Writer {
             }
             let head = match staged_heads.get(&command.room_id).or_else(|| self.heads.get(&command.room_id)) {
                 Some(&head) => head,
-                None => write::head(&mut tx, &command.room_id).await?,
+                None => write::head(conn, &command.room_id).await?,
             };
             let message = Arc::new(StoredMessage {
                 room_id: command.room_id.clone(),
@@ -180,8 +189,15 @@ impl Writer {
             new_messages.push(message.clone());
             outcomes.push(Outcome::New(message));
         }
-        write::insert_many(&mut tx, &new_messages).await?;
-        tx.commit().await?;
+        if new_messages.len() <= write::ROWS_PER_INSERT {
+            // One statement is atomic and, outside a transaction, durable when it returns:
+            // BEGIN and COMMIT would only add two round trips to SQLite's worker thread.
+            write::insert_many(conn, &new_messages).await?;
+        } else {
+            let mut tx = conn.begin().await?;
+            write::insert_many(&mut tx, &new_messages).await?;
+            tx.commit().await?;
+        }
         Ok(outcomes)
     }
 }

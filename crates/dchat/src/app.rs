@@ -2,9 +2,11 @@
 //! told to stop.
 //!
 //! One code path for every topology: services and the gateway reach each other only
-//! through gRPC clients. In the all-in-one role every service sits on one tonic server and
-//! the clients point at that server's own address, so the tests of `dchat serve` exercise
-//! the same calls as a split deployment.
+//! through gRPC clients. What differs is the clients' [`Transport`]: in a split deployment
+//! it is an HTTP/2 channel to the configured address; in the all-in-one role it is this
+//! process's own gRPC router, called directly (the same generated clients and servers,
+//! protobuf and status codes, without a loopback socket in between). The same router is
+//! also served on the gRPC port for outside clients.
 
 use std::net::SocketAddr;
 
@@ -14,16 +16,16 @@ use dchat_auth::{AuthGrpc, AuthService};
 use dchat_gateway::{GatewayState, Upstreams};
 use dchat_message::{MessageGrpc, MessageService};
 use dchat_presence::{PresenceGrpc, PresenceService};
-use dchat_proto::room::v1::room_service_client::RoomServiceClient;
+use dchat_proto::{Transport, room::v1::room_service_client::RoomServiceClient};
 use dchat_room::{RoomGrpc, RoomService};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tonic::transport::{
-    Server,
-    server::{Router, TcpIncoming},
+use tonic::{
+    service::Routes,
+    transport::{Server, server::TcpIncoming},
 };
 
-use crate::{Config, channels::lazy_channel};
+use crate::{Config, channels::remote};
 
 /// Which services this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +46,7 @@ pub enum Role {
 /// are open, and nothing is served until [`App::run_until_stopped`].
 #[derive(Debug)]
 pub struct App {
-    grpc: Option<(TcpListener, Router)>,
+    grpc: Option<(TcpListener, Routes)>,
     http: Option<(TcpListener, axum::Router)>,
     grpc_addr: Option<SocketAddr>,
     http_addr: Option<SocketAddr>,
@@ -81,34 +83,37 @@ impl App {
         };
         let grpc_addr = grpc_listener.as_ref().map(|(_, addr)| *addr);
         let http_addr = http_listener.as_ref().map(|(_, addr)| *addr);
-        // In one process, every service is this very server.
-        let addr_of = |configured: &str| match (role, grpc_addr) {
-            (Role::All, Some(own)) => own.to_string(),
-            _ => configured.to_owned(),
-        };
-        let room_addr = addr_of(&config.room.addr);
 
         let stopping = CancellationToken::new();
         let workers = TaskTracker::new();
         let mut message = None;
-        let grpc = match grpc_listener {
-            None => None,
-            Some((listener, _)) => {
-                let (router, message_service) =
-                    Self::grpc_services(&config, role, &room_addr, &stopping, &workers).await?;
-                message = message_service;
-                Some((listener, router))
-            }
-        };
+        let mut grpc = None;
+        if let Some((listener, _)) = grpc_listener {
+            let (routes, message_service) = Self::grpc_services(&config, role, &stopping, &workers).await?;
+            message = message_service;
+            grpc = Some((listener, routes));
+        }
         let http = match http_listener {
             None => None,
             Some((listener, _)) if role == Role::Ui => Some((listener, dchat_gateway::ui_router(&config.gateway.addr))),
             Some((listener, _)) => {
-                let upstreams = Upstreams {
-                    auth: lazy_channel(&addr_of(&config.auth.addr))?,
-                    rooms: lazy_channel(&room_addr)?,
-                    messages: lazy_channel(&addr_of(&config.message.addr))?,
-                    presence: lazy_channel(&addr_of(&config.presence.addr))?,
+                let upstreams = match &grpc {
+                    // In one process, every service is this very router.
+                    Some((_, routes)) => {
+                        let local = Transport::local(routes.clone());
+                        Upstreams {
+                            auth: local.clone(),
+                            rooms: local.clone(),
+                            messages: local.clone(),
+                            presence: local,
+                        }
+                    }
+                    None => Upstreams {
+                        auth: remote(&config.auth.addr)?,
+                        rooms: remote(&config.room.addr)?,
+                        messages: remote(&config.message.addr)?,
+                        presence: remote(&config.presence.addr)?,
+                    },
                 };
                 let state = GatewayState::new(upstreams, config.gateway_config(), stopping.clone());
                 workers.spawn(state.clone().run_until_stopped());
@@ -133,45 +138,52 @@ impl App {
         Ok(Self { grpc, http, grpc_addr, http_addr, stopping, message, workers })
     }
 
-    /// The gRPC server of the role's services, with health and reflection.
+    /// The gRPC router of the role's services, with health and reflection.
     async fn grpc_services(
         config: &Config,
         role: Role,
-        room_addr: &str,
         stopping: &CancellationToken,
         workers: &TaskTracker,
-    ) -> anyhow::Result<(Router, Option<MessageService>)> {
+    ) -> anyhow::Result<(Routes, Option<MessageService>)> {
         let (health, health_service) = tonic_health::server::health_reporter();
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(dchat_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .context("build the gRPC reflection service")?;
-        let mut server = Server::builder().tcp_nodelay(true);
-        let mut router = server.add_service(health_service).add_service(reflection);
+        let mut routes = Routes::new(health_service).add_service(reflection);
         let mut message = None;
+        // The auth and message services ask the room service about memberships: in one
+        // process they call it through the router, which holds it from here on.
+        let mut rooms = None;
 
         if matches!(role, Role::All | Role::Room) {
             let service = RoomService::open(&config.room_config()).await?;
             let grpc = RoomGrpc::new(service, stopping.clone()).into_server();
             health.set_serving::<dchat_proto::room::v1::room_service_server::RoomServiceServer<RoomGrpc>>().await;
-            router = router.add_service(grpc);
+            routes = routes.add_service(grpc);
+            rooms = Some(Transport::local(routes.clone()));
         }
+        let rooms_client = || -> anyhow::Result<_> {
+            let transport = match &rooms {
+                Some(local) => local.clone(),
+                None => remote(&config.room.addr)?,
+            };
+            Ok(RoomServiceClient::new(transport))
+        };
         if matches!(role, Role::All | Role::Auth) {
-            let rooms = RoomServiceClient::new(lazy_channel(room_addr)?);
-            let service = AuthService::open(&config.auth_config(), rooms).await?;
+            let service = AuthService::open(&config.auth_config(), rooms_client()?).await?;
             let grpc = AuthGrpc::new(service, stopping.clone()).into_server();
             health.set_serving::<dchat_proto::auth::v1::auth_service_server::AuthServiceServer<AuthGrpc>>().await;
-            router = router.add_service(grpc);
+            routes = routes.add_service(grpc);
         }
         if matches!(role, Role::All | Role::Message) {
-            let rooms = RoomServiceClient::new(lazy_channel(room_addr)?);
-            let service = MessageService::open(&config.message_config(), rooms).await?;
+            let service = MessageService::open(&config.message_config(), rooms_client()?).await?;
             let grpc = MessageGrpc::new(service.clone(), stopping.clone()).into_server();
             health
                 .set_serving::<dchat_proto::message::v1::message_service_server::MessageServiceServer<MessageGrpc>>()
                 .await;
-            router = router.add_service(grpc);
+            routes = routes.add_service(grpc);
             message = Some(service);
         }
         if matches!(role, Role::All | Role::Presence) {
@@ -182,9 +194,9 @@ impl App {
                 .set_serving::<dchat_proto::presence::v1::presence_service_server::PresenceServiceServer<PresenceGrpc>>(
                 )
                 .await;
-            router = router.add_service(grpc);
+            routes = routes.add_service(grpc);
         }
-        Ok((router, message))
+        Ok((routes.prepare(), message))
     }
 
     /// The address the gRPC services listen on, if this role has any.
@@ -205,13 +217,17 @@ impl App {
             shutdown.cancelled().await;
             stopping.cancel();
         });
-        let grpc = self.grpc.map(|(listener, router)| {
+        let grpc = self.grpc.map(|(listener, routes)| {
             let stopping = self.stopping.clone();
             tokio::spawn(async move {
                 // Small gRPC frames must not wait for Nagle's algorithm (a 40 ms stall against
                 // delayed ACKs); `tcp_nodelay` on the builder only covers listeners tonic binds.
                 let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-                router.serve_with_incoming_shutdown(incoming, stopping.cancelled_owned()).await.context("serve gRPC")
+                Server::builder()
+                    .add_routes(routes)
+                    .serve_with_incoming_shutdown(incoming, stopping.cancelled_owned())
+                    .await
+                    .context("serve gRPC")
             })
         });
         let http = self.http.map(|(listener, router)| {

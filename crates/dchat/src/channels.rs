@@ -1,13 +1,14 @@
-//! gRPC channels to the other services, by address.
+//! Transports to services in other processes, by address.
 
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+use dchat_proto::Transport;
+use tonic::transport::Endpoint;
 
-/// A channel to `addr` (`host:port` or a full `http://` URL) that connects on first use and
+/// An HTTP/2 channel to `addr` (`host:port` or a full `http://` URL) that connects on first use and
 /// reconnects on its own, so a role can start before the services it depends on: calls
 /// fail with UNAVAILABLE until the dependency answers, and the next call tries again.
-pub(crate) fn lazy_channel(addr: &str) -> anyhow::Result<Channel> {
+pub(crate) fn remote(addr: &str) -> anyhow::Result<Transport> {
     let url = if addr.contains("://") { addr.to_owned() } else { format!("http://{addr}") };
     let endpoint = Endpoint::from_shared(url.clone())
         .map_err(|err| anyhow::anyhow!("invalid service address {url:?}: {err}"))?
@@ -15,5 +16,5 @@ pub(crate) fn lazy_channel(addr: &str) -> anyhow::Result<Channel> {
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(20))
         .keep_alive_timeout(Duration::from_secs(10));
-    Ok(endpoint.connect_lazy())
+    Ok(Transport::remote(endpoint.connect_lazy()))
 }

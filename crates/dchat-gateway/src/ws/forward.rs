@@ -92,26 +92,29 @@ async fn forward(
     after: Option<i64>,
     reference: Option<&Value>,
 ) -> Stop {
+    // This future lives as long as the subscription: the calls it makes once in a while are
+    // boxed, so that their state does not take room in it while it waits for the feed.
     // Join the feeds first: everything committed after our history read is in them.
     let mut feed = RoomFeeds::join(state, room_id);
     let mut last_sent = match after {
         Some(after) => after.max(0),
-        None => match state
-            .messages()
-            .next_offset(MessageRoomId { room_id: room_id.to_owned(), ..Default::default() })
-            .await
+        None => match Box::pin(
+            state.messages().next_offset(MessageRoomId { room_id: room_id.to_owned(), ..Default::default() }),
+        )
+        .await
         {
             Ok(next) => next.into_inner().value - 1,
             Err(status) => return Stop::Failed(status),
         },
     };
-    if let Err(stop) = catch_up(state, subscriber, room_id, &mut last_sent).await {
+    if let Err(stop) = Box::pin(catch_up(state, subscriber, room_id, &mut last_sent)).await {
         return stop;
     }
     if !subscriber.outbox.push(protocol::subscribed(room_id, last_sent, reference)) {
         return Stop::Quietly;
     }
-    if let Ok(roster) = state.presence().roster(PresenceRoomId { room_id: room_id.to_owned() }).await {
+    let mut presence = state.presence();
+    if let Ok(roster) = Box::pin(presence.roster(PresenceRoomId { room_id: room_id.to_owned() })).await {
         for user in roster.into_inner().users {
             subscriber.outbox.push(protocol::presence(room_id, &user.user_id, &user.display_name, true));
         }
@@ -127,7 +130,7 @@ async fn forward(
                     Err(RecvError::Lagged(_)) => true,
                     Err(RecvError::Closed) => return Stop::Quietly,
                 };
-                if hole && let Err(stop) = catch_up(state, subscriber, room_id, &mut last_sent).await {
+                if hole && let Err(stop) = Box::pin(catch_up(state, subscriber, room_id, &mut last_sent)).await {
                     return stop;
                 }
             }

@@ -66,10 +66,13 @@ pub(crate) async fn serve(socket: WebSocket, state: GatewayState, user: CurrentU
     let mut heartbeats = tokio::time::interval(state.inner.config.presence_heartbeat);
     heartbeats.tick().await;
 
+    // The work each event starts (gRPC calls) is boxed: inline, its largest state would make
+    // this future, which lives as long as the connection, several kilobytes for every idle
+    // client.
     let close = loop {
         tokio::select! {
             frame = incoming.next() => match frame {
-                Some(Ok(Message::Text(text))) => connection.handle(text.as_str()).await,
+                Some(Ok(Message::Text(text))) => Box::pin(connection.handle(text.as_str())).await,
                 Some(Ok(Message::Binary(_))) => {
                     connection.outbox.push(protocol::error(None, "invalid_argument", "binary frames are not supported", None));
                 }
@@ -81,15 +84,15 @@ pub(crate) async fn serve(socket: WebSocket, state: GatewayState, user: CurrentU
             () = state.inner.stopping.cancelled() => break Some((1012, "server stopping")),
             order = control.recv() => match order {
                 Some(Control::Close { code, reason }) => break Some((code, reason)),
-                Some(Control::Left { room_id }) => connection.left(&room_id).await,
-                Some(Control::Reverify) if !connection.token_still_valid().await => break Some((4001, "logged out")),
+                Some(Control::Left { room_id }) => Box::pin(connection.left(&room_id)).await,
+                Some(Control::Reverify) if !Box::pin(connection.token_still_valid()).await => break Some((4001, "logged out")),
                 Some(Control::Reverify) => {}
                 None => {}
             },
-            _ = heartbeats.tick() => connection.heartbeat_all().await,
+            _ = heartbeats.tick() => Box::pin(connection.heartbeat_all()).await,
         }
     };
-    connection.close_all().await;
+    Box::pin(connection.close_all()).await;
     if let Some((_, sender)) = connection.sender.take() {
         sender.abort();
     }

@@ -182,6 +182,38 @@ async fn history_pages_are_capped_at_500() {
     app.stop().await;
 }
 
+/// History that is final is served from memory in blocks of 64 offsets: every page, read
+/// cold or warm, forward or backward, across block edges and at the growing tail, must be
+/// the same as the database's.
+#[tokio::test]
+async fn history_pages_agree_whether_read_from_disk_or_memory_and_the_tail_keeps_growing() {
+    let (app, _dir) = spawn_app().await;
+    let alice = app.register("alice").await;
+    for i in 1..=150 {
+        app.append("general", &alice, &format!("m{i}"), "").await.unwrap();
+    }
+    let texts = |messages: &[Msg]| messages.iter().map(|message| message.text.clone()).collect::<Vec<_>>();
+    let expected = |offsets: std::ops::RangeInclusive<i64>| offsets.map(|i| format!("m{i}")).collect::<Vec<_>>();
+    for _pass in ["cold", "warm"] {
+        for (from, limit) in [(1_i64, 50_i64), (1, 64), (60, 10), (64, 2), (1, 150), (100, 100), (129, 5), (0, 30)] {
+            let page = app.list("general", &alice, from, 0, limit.try_into().unwrap()).await.unwrap();
+            let first = from.max(1);
+            assert_eq!(texts(&page), expected(first..=(first + limit - 1).min(150)), "from {from} limit {limit}");
+        }
+        for (before, limit) in [(65_i64, 64_i64), (130, 10), (151, 20), (70, 100), (2, 5)] {
+            let page = app.list("general", &alice, 0, before, limit.try_into().unwrap()).await.unwrap();
+            assert_eq!(texts(&page), expected((before - limit).max(1)..=before - 1), "before {before} limit {limit}");
+        }
+    }
+    // The tail block (129..) was read above; what is appended now must still show.
+    for i in 151..=200 {
+        app.append("general", &alice, &format!("m{i}"), "").await.unwrap();
+    }
+    assert_eq!(texts(&app.list("general", &alice, 120, 0, 100).await.unwrap()), expected(120..=200));
+    assert_eq!(texts(&app.list("general", &alice, 0, 201, 80).await.unwrap()), expected(121..=200));
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_subscriber_after_k_gets_every_later_message_once_in_order_while_others_append() {
     const BEFORE: i64 = 50;
