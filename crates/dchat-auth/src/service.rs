@@ -3,8 +3,10 @@
 use std::{path::PathBuf, time::Duration};
 
 use dchat_core::{DisplayName, Email, Password, RoomId, UserId, UserName, now_ms};
-use dchat_proto::Transport;
-use dchat_proto::room::v1::{JoinLeaveReq, room_service_client::RoomServiceClient};
+use dchat_proto::{
+    Transport,
+    room::v1::{JoinLeaveReq, room_service_client::RoomServiceClient},
+};
 use dchat_storage::{Durability, OpenError};
 
 use crate::{

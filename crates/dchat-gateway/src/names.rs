@@ -7,8 +7,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use dchat_proto::Transport;
-use dchat_proto::auth::v1::{UserId, auth_service_client::AuthServiceClient};
+use dchat_proto::{
+    Transport,
+    auth::v1::{UserId, auth_service_client::AuthServiceClient},
+};
 
 /// How long a name is trusted. A rename through this gateway updates it at once; a rename
 /// elsewhere shows here within this time.

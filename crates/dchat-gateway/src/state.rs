@@ -10,9 +10,9 @@ use std::{
     time::Duration,
 };
 
-use dchat_proto::Transport;
 use dchat_proto::{
-    auth::v1::auth_service_client::AuthServiceClient, message::v1::message_service_client::MessageServiceClient,
+    Transport, auth::v1::auth_service_client::AuthServiceClient,
+    message::v1::message_service_client::MessageServiceClient,
     presence::v1::presence_service_client::PresenceServiceClient, room::v1::room_service_client::RoomServiceClient,
 };
 use tokio_util::sync::CancellationToken;

@@ -14,8 +14,10 @@ use std::{
 };
 
 use dchat_core::{RoomId, UserId};
-use dchat_proto::Transport;
-use dchat_proto::room::v1::{JoinLeaveReq, MembershipAck, MembershipEvent, room_service_client::RoomServiceClient};
+use dchat_proto::{
+    Transport,
+    room::v1::{JoinLeaveReq, MembershipAck, MembershipEvent, room_service_client::RoomServiceClient},
+};
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;

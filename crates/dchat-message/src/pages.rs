@@ -15,7 +15,7 @@ use quick_cache::sync::Cache;
 use crate::service::StoredMessage;
 
 /// Offsets per block: block `b` holds offsets `b * BLOCK + 1 ..= (b + 1) * BLOCK`.
-pub(crate) const BLOCK: i64 = 64;
+const BLOCK: i64 = 64;
 
 /// Blocks kept at most (65,536 messages; about 10 MB with short texts). The cache evicts
 /// by S3-FIFO, so a scan of old history does not push out the pages readers keep asking for.
@@ -31,7 +31,7 @@ pub(crate) struct Pages {
 
 impl Default for Pages {
     fn default() -> Self {
-        Self::with_capacity(MAX_BLOCKS)
+        Self { blocks: Arc::new(Cache::new(MAX_BLOCKS)) }
     }
 }
 
@@ -47,10 +47,6 @@ pub(crate) fn covering(lo: i64, hi: i64) -> (i64, i64) {
 }
 
 impl Pages {
-    pub(crate) fn with_capacity(blocks: usize) -> Self {
-        Self { blocks: Arc::new(Cache::new(blocks.max(1))) }
-    }
-
     /// The messages with offsets `lo..=hi` (`lo >= 1`), if every block covering them is
     /// remembered; `None` sends the caller to the database.
     pub(crate) fn range(&self, room_id: &RoomId, lo: i64, hi: i64) -> Option<Vec<StoredMessage>> {

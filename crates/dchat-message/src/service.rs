@@ -4,8 +4,7 @@
 use std::{path::PathBuf, sync::Arc};
 
 use dchat_core::{IdempotencyKey, MessageText, RoomId, UserId};
-use dchat_proto::Transport;
-use dchat_proto::room::v1::room_service_client::RoomServiceClient;
+use dchat_proto::{Transport, room::v1::room_service_client::RoomServiceClient};
 use dchat_storage::{Durability, OpenError};
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};

@@ -3,9 +3,8 @@
 //! Every append goes through one task that owns one database connection. It takes
 //! whatever appends are queued (up to [`MAX_BATCH`]), assigns each the next offset of its
 //! room, inserts them in one transaction (a single statement when they fit in one) and
-//! commits once. Only after the commit returns
-//! are the callers answered and the messages published to live subscribers, so nobody
-//! ever sees a message that could still be lost. Being the only writer is what makes
+//! commits once. Only after the commit returns are the callers answered and the messages
+//! published to live subscribers, so nobody ever sees a message that could still be lost. Being the only writer is what makes
 //! offsets gapless without locks: nothing else can take an offset between our read of the
 //! head and our insert.
 
@@ -48,16 +47,15 @@ enum Outcome {
 
 pub(crate) struct Writer {
     conn: PoolConnection<Sqlite>,
-    /// Committed head offset per room, loaded on first use.
-    heads: HashMap<RoomId, i64>,
-    /// The same heads, shown to readers (see `heads`).
-    shown: CommittedHeads,
+    /// Committed head offset per room, loaded on first use and shared with readers (see
+    /// `heads`). Only this writer commits, so whatever a reader recorded is exact too.
+    heads: CommittedHeads,
     live: LiveHub,
 }
 
 impl Writer {
-    pub(crate) fn new(conn: PoolConnection<Sqlite>, shown: CommittedHeads, live: LiveHub) -> Self {
-        Self { conn, heads: HashMap::new(), shown, live }
+    pub(crate) fn new(conn: PoolConnection<Sqlite>, heads: CommittedHeads, live: LiveHub) -> Self {
+        Self { conn, heads, live }
     }
 
     /// Commits appends until `shutdown` fires, then commits whatever is still queued and
@@ -96,9 +94,8 @@ impl Writer {
             Ok(outcomes) => {
                 // Readers learn the new heads before anyone hears of the messages.
                 for (room_id, head) in &staged_heads {
-                    self.shown.raise(room_id, *head);
+                    self.heads.raise(room_id, *head);
                 }
-                self.heads.extend(staged_heads);
                 for (command, outcome) in commands.into_iter().zip(outcomes) {
                     let appended = match outcome {
                         Outcome::New(message) => {
@@ -170,8 +167,8 @@ impl Writer {
                     continue;
                 }
             }
-            let head = match staged_heads.get(&command.room_id).or_else(|| self.heads.get(&command.room_id)) {
-                Some(&head) => head,
+            let head = match staged_heads.get(&command.room_id).copied().or_else(|| self.heads.get(&command.room_id)) {
+                Some(head) => head,
                 None => write::head(conn, &command.room_id).await?,
             };
             let message = Arc::new(StoredMessage {

@@ -5,9 +5,9 @@ use std::time::Duration;
 use dchat_proto::Transport;
 use tonic::transport::Endpoint;
 
-/// An HTTP/2 channel to `addr` (`host:port` or a full `http://` URL) that connects on first use and
-/// reconnects on its own, so a role can start before the services it depends on: calls
-/// fail with UNAVAILABLE until the dependency answers, and the next call tries again.
+/// An HTTP/2 channel to `addr` (`host:port` or a full `http://` URL) that connects on first
+/// use and reconnects on its own, so a role can start before the services it depends on:
+/// calls fail with UNAVAILABLE until the dependency answers, and the next call tries again.
 pub(crate) fn remote(addr: &str) -> anyhow::Result<Transport> {
     let url = if addr.contains("://") { addr.to_owned() } else { format!("http://{addr}") };
     let endpoint = Endpoint::from_shared(url.clone())
