@@ -40,6 +40,9 @@ pub struct GatewayConfig {
     pub trusted_proxies: Vec<IpAddr>,
     /// Frames queued for one WebSocket before it counts as lagging and is closed (4008).
     pub ws_queue_frames: usize,
+    /// Messages a room's live feed keeps for subscribers that fall behind it; one further
+    /// behind fills the hole from history.
+    pub ws_feed_frames: usize,
     /// How often open WebSockets renew their presence; well inside the presence TTL.
     pub presence_heartbeat: Duration,
     pub limits: RateLimits,

@@ -44,6 +44,9 @@ pub struct GatewaySection {
     pub allowed_origins: Vec<String>,
     /// Frames queued for one WebSocket before it is closed as lagging (default 4096).
     pub ws_queue_frames: usize,
+    /// Messages a room's live feed keeps for subscribers that fall behind it; one further
+    /// behind reads the hole from history (default 4096).
+    pub ws_feed_frames: usize,
     /// Abuse limits on logins, registrations and messages (`DCHAT_RATE_LIMIT`, default on).
     pub rate_limit: bool,
     /// Peers whose `X-Forwarded-For` is believed, i.e. the ui role's addresses
@@ -73,6 +76,7 @@ impl Default for GatewaySection {
             secure_cookies: false,
             allowed_origins: Vec::new(),
             ws_queue_frames: 4096,
+            ws_feed_frames: 4096,
             rate_limit: true,
             trusted_proxies: vec![
                 std::net::IpAddr::from([127, 0, 0, 1]),
@@ -254,6 +258,7 @@ impl Config {
             allowed_origins: self.gateway.allowed_origins.clone(),
             trusted_proxies: self.gateway.trusted_proxies.clone(),
             ws_queue_frames: self.gateway.ws_queue_frames,
+            ws_feed_frames: self.gateway.ws_feed_frames,
             // A third of the TTL: two heartbeats may be lost before presence lapses.
             presence_heartbeat: Duration::from_secs(self.presence.ttl_secs.max(1)) / 3,
             limits: dchat_gateway::RateLimits { enabled: self.gateway.rate_limit, ..Default::default() },

@@ -19,16 +19,14 @@ use dchat_proto::{
     presence::v1::{RoomId as PresenceRoomId, presence_event::Type},
 };
 use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::{state::GatewayState, ws::protocol};
 
-/// Frames a local subscriber may fall behind the room's feed before it must catch up
-/// from history.
-const FEED_BUFFER: usize = 4096;
-
-/// A committed message as the feed broadcasts it: its offset and its frame.
-#[derive(Debug)]
+/// A committed message as the feed broadcasts it: its offset and its frame. Cloned for
+/// every subscriber, which costs one reference count on the frame's shared bytes.
+#[derive(Debug, Clone)]
 pub(crate) struct LiveMessage {
     pub(crate) offset: i64,
     pub(crate) frame: Utf8Bytes,
@@ -45,7 +43,7 @@ pub(crate) struct PresenceNote {
 
 #[derive(Debug)]
 struct RoomFeed {
-    messages: broadcast::Sender<Arc<LiveMessage>>,
+    messages: broadcast::Sender<LiveMessage>,
     presence: broadcast::Sender<Arc<PresenceNote>>,
     subscribers: usize,
     stop: CancellationToken,
@@ -56,12 +54,13 @@ pub(crate) struct RoomFeeds {
     rooms: Mutex<HashMap<String, RoomFeed>>,
 }
 
-/// A local subscriber's hold on a room feed; dropping it may end the feed.
+/// A local subscriber's hold on a room feed: its place in the room's messages and
+/// presence events, from the moment it joined. Dropping it may end the feed.
 #[derive(Debug)]
 pub(crate) struct FeedHandle {
-    pub(crate) messages: broadcast::Receiver<Arc<LiveMessage>>,
-    pub(crate) presence: broadcast::Receiver<Arc<PresenceNote>>,
-    room_id: String,
+    pub(crate) messages: BroadcastStream<LiveMessage>,
+    pub(crate) presence: BroadcastStream<Arc<PresenceNote>>,
+    pub(crate) room_id: String,
     state: GatewayState,
 }
 
@@ -89,8 +88,9 @@ impl RoomFeeds {
     pub(crate) fn join(state: &GatewayState, room_id: &str) -> FeedHandle {
         let mut rooms = state.inner.feeds.lock();
         let feed = rooms.entry(room_id.to_owned()).or_insert_with(|| {
-            let (messages, _) = broadcast::channel(FEED_BUFFER);
-            let (presence, _) = broadcast::channel(FEED_BUFFER);
+            // How far a local subscriber may fall behind before it must catch up from history.
+            let (messages, _) = broadcast::channel(state.inner.config.ws_feed_frames.max(1));
+            let (presence, _) = broadcast::channel(state.inner.config.ws_feed_frames.max(1));
             let stop = state.inner.stopping.child_token();
             tokio::spawn(follow_messages(state.clone(), room_id.to_owned(), messages.clone(), stop.clone()));
             tokio::spawn(follow_presence(state.clone(), room_id.to_owned(), presence.clone(), stop.clone()));
@@ -98,8 +98,8 @@ impl RoomFeeds {
         });
         feed.subscribers += 1;
         FeedHandle {
-            messages: feed.messages.subscribe(),
-            presence: feed.presence.subscribe(),
+            messages: BroadcastStream::new(feed.messages.subscribe()),
+            presence: BroadcastStream::new(feed.presence.subscribe()),
             room_id: room_id.to_owned(),
             state: state.clone(),
         }
@@ -120,7 +120,7 @@ async fn backoff(stop: &CancellationToken, delay: &mut Duration) -> bool {
 async fn follow_messages(
     state: GatewayState,
     room_id: String,
-    messages: broadcast::Sender<Arc<LiveMessage>>,
+    messages: broadcast::Sender<LiveMessage>,
     stop: CancellationToken,
 ) {
     let mut last_seen: Option<i64> = None;
@@ -136,7 +136,7 @@ async fn follow_messages(
                     let frame = protocol::message(&message, &display_name);
                     last_seen = Some(message.offset);
                     // Nobody listening right now is fine: the feed is about to stop.
-                    let _ = messages.send(Arc::new(LiveMessage { offset: message.offset, frame }));
+                    let _ = messages.send(LiveMessage { offset: message.offset, frame });
                 }
                 Ok::<(), tonic::Status>(())
             } => outcome,

@@ -1,13 +1,14 @@
 //! The WebSocket endpoint `GET /api/ws`: push instead of polling.
 //!
-//! `protocol` defines the frames, `session` runs one connection, `forward` one
-//! subscription of a connection, and `feeds` the one upstream subscription per room that
-//! all of this gateway's connections share.
+//! `protocol` defines the frames, `session` runs one connection, `writer` its socket's
+//! sending half and live subscriptions, `forward` a subscription's backlog, and `feeds` the
+//! one upstream subscription per room that all of this gateway's connections share.
 
 mod feeds;
 mod forward;
 mod protocol;
 mod session;
+mod writer;
 
 pub(crate) use feeds::RoomFeeds;
 

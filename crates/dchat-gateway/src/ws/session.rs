@@ -1,6 +1,7 @@
 //! One WebSocket connection: a reader loop that handles client frames, a writer task that
-//! batches queued frames onto the socket, a sender task that appends messages in the order
-//! the client sent them, and one forwarder task per subscribed room.
+//! owns the socket's sending half and the live feeds of the subscribed rooms (`writer`), a
+//! sender task that appends messages in the order the client sent them, and a short-lived
+//! task per subscription that sends its backlog (`forward`).
 //!
 //! No lock is held across a socket write: tasks hand frames to the writer through a
 //! bounded queue, and a full queue closes the connection with 4008 "lagged".
@@ -12,7 +13,7 @@ use dchat_proto::{
     message::v1::{AppendManyReq, AppendReq},
     presence::v1::{DisconnectReq, HeartbeatReq},
 };
-use futures::{SinkExt, StreamExt, stream::SplitSink};
+use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -23,8 +24,9 @@ use crate::{
     connections::{Connections, Control},
     state::GatewayState,
     ws::{
-        forward::{self, Outbox, Subscriber},
+        forward,
         protocol::{self, ClientFrame},
+        writer::{self, Outbox, Subscriber},
     },
 };
 
@@ -49,10 +51,12 @@ pub(crate) async fn serve(socket: WebSocket, state: GatewayState, user: CurrentU
     metrics::gauge!("dchat_ws_connections").increment(1.0);
     let presence_session = format!("ws-{}-{conn_id}", state.inner.instance_id);
     let (sink, mut incoming) = socket.split();
-    let (frames, queued) = mpsc::channel(state.inner.config.ws_queue_frames.max(1));
+    let limit = state.inner.config.ws_queue_frames.max(1);
+    let (queue, queued) = mpsc::channel(limit);
     let (close_tx, close_rx) = oneshot::channel();
-    let writer = tokio::spawn(write_frames(sink, queued, close_rx));
-    let outbox = Outbox { frames, lagged: CancellationToken::new() };
+    let outbox = Outbox { queue, lagged: CancellationToken::new() };
+    let subscriber = Subscriber { user_id: user.user_id.clone(), outbox: outbox.clone() };
+    let writer = tokio::spawn(writer::run(sink, queued, close_rx, state.clone(), subscriber, limit));
     let (control_tx, mut control) = mpsc::unbounded_channel();
     let _registration = Connections::register(&state, &user.user_id, &user.token, conn_id, control_tx);
     let mut connection = Connection {
@@ -109,41 +113,6 @@ pub(crate) async fn serve(socket: WebSocket, state: GatewayState, user: CurrentU
     if let Some((code, _)) = close {
         metrics::counter!("dchat_ws_closed_total", "code" => code.to_string()).increment(1);
     }
-}
-
-/// Writes queued frames, several per flush when several are waiting; on a close order,
-/// sends the close frame and stops.
-async fn write_frames(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut queued: mpsc::Receiver<Utf8Bytes>,
-    mut close: oneshot::Receiver<CloseFrame>,
-) {
-    loop {
-        tokio::select! {
-            biased;
-            order = &mut close => {
-                if let Ok(frame) = order {
-                    let _ = sink.send(Message::Close(Some(frame))).await;
-                }
-                break;
-            }
-            frame = queued.recv() => {
-                let Some(frame) = frame else { break };
-                if sink.feed(Message::Text(frame)).await.is_err() {
-                    break;
-                }
-                while let Ok(frame) = queued.try_recv() {
-                    if sink.feed(Message::Text(frame)).await.is_err() {
-                        return;
-                    }
-                }
-                if sink.flush().await.is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    let _ = sink.close().await;
 }
 
 /// Sends of one connection taken per `AppendMany` call at most.
@@ -224,7 +193,7 @@ struct Connection {
     /// The queue of sends and the task appending them, started by the first send: an idle
     /// connection (most of them) never pays for either.
     sender: Option<(mpsc::Sender<SendRequest>, tokio::task::JoinHandle<()>)>,
-    /// Room id -> the cancellation of its forwarder.
+    /// Room id -> the cancellation of its subscription.
     subscriptions: HashMap<String, CancellationToken>,
 }
 
@@ -313,17 +282,19 @@ impl Connection {
         // Subscribing again restarts the subscription from the new `after`.
         if let Some(previous) = self.subscriptions.remove(&room_id) {
             previous.cancel();
+            self.outbox.sweep();
         }
         let cancel = CancellationToken::new();
         self.subscriptions.insert(room_id.clone(), cancel.clone());
         self.heartbeat(&room_id).await;
         let subscriber = Subscriber { user_id: self.user.user_id.clone(), outbox: self.outbox.clone() };
-        tokio::spawn(forward::run(self.state.clone(), subscriber, room_id, after, reference, cancel));
+        tokio::spawn(forward::subscribe(self.state.clone(), subscriber, room_id, after, reference, cancel));
     }
 
     async fn unsubscribe(&mut self, room_id: &str) {
         if let Some(cancel) = self.subscriptions.remove(room_id) {
             cancel.cancel();
+            self.outbox.sweep();
             self.disconnect(room_id).await;
         }
     }

@@ -100,6 +100,55 @@ async fn a_subscriber_that_drops_its_connection_resumes_with_after_and_misses_no
     app.stop().await;
 }
 
+/// Counts of the gateway's catch-ups from history, summed over its `/metrics`.
+async fn catch_ups(app: &TestApp) -> u64 {
+    let metrics = reqwest::get(format!("{}/metrics", app.gateway_http)).await.unwrap().text().await.unwrap();
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("dchat_ws_catch_ups_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+async fn subscribers_that_fall_behind_their_rooms_feed_fill_the_hole_from_history(topology: Topology) {
+    const N: i64 = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    // A feed that keeps two messages: a burst of hundreds outruns every subscriber of it.
+    config.gateway.ws_feed_frames = 2;
+    let app = spawn_with(topology, config).await;
+    let (_, _, sender_token) = user(&app, "sender").await;
+    let mut readers = Vec::new();
+    for i in 0..3 {
+        let (_, _, token) = user(&app, &format!("reader{i}")).await;
+        let mut reader = WsClient::connect(&app, &token).await;
+        assert!(reader.subscribe("general", None).await.is_empty());
+        readers.push(reader);
+    }
+    let before = catch_ups(&app).await;
+    // Sent in bursts without waiting for acks (fewer at a time than a connection may have
+    // waiting): the gateway appends them in batches, and each batch reaches the room's feed
+    // at once.
+    let mut sender = WsClient::connect(&app, &sender_token).await;
+    for burst in 0..N / 200 {
+        for i in 0..200 {
+            sender.send(json!({"type": "send", "room_id": "general", "text": format!("burst {burst} {i}")})).await;
+        }
+        for _ in 0..200 {
+            sender.next_of("ack").await;
+        }
+    }
+    for (i, reader) in readers.iter_mut().enumerate() {
+        let mut received = Vec::new();
+        while received.len() < N as usize {
+            received.push(reader.next_of("message").await);
+        }
+        assert_eq!(offsets(&received), (1..=N).collect::<Vec<_>>(), "reader {i}: every offset once, in order");
+    }
+    assert!(catch_ups(&app).await > before, "the burst outran the feed, and history filled the holes");
+    app.stop().await;
+}
+
 async fn a_duplicate_client_id_is_acked_with_the_original_offset(topology: Topology) {
     let (app, _dir) = spawn(topology).await;
     let (_, _, token) = user(&app, "ada").await;
@@ -331,6 +380,7 @@ in_both_topologies!(
     a_token_in_the_query_authenticates_the_upgrade_and_a_wrong_one_is_refused,
     four_senders_and_ten_subscribers_each_get_every_offset_exactly_once_in_order,
     a_subscriber_that_drops_its_connection_resumes_with_after_and_misses_nothing,
+    subscribers_that_fall_behind_their_rooms_feed_fill_the_hole_from_history,
     a_duplicate_client_id_is_acked_with_the_original_offset,
     a_client_that_never_reads_is_cut_with_4008_and_others_are_unaffected,
     logout_closes_the_tokens_open_connections_within_a_second,

@@ -1,0 +1,262 @@
+//! A connection's writer: the one task that writes to its socket.
+//!
+//! Two things reach it. Frames other tasks queue in the connection's `Outbox` (acks,
+//! errors, backlogs, rosters), and the live feeds of the rooms the client is subscribed to,
+//! which the writer reads itself once a subscription has caught up: a message published to
+//! a room wakes each subscribed connection's writer once, and nothing in between.
+//!
+//! Whatever is ready when the writer wakes goes out in one flush. While a write waits for
+//! the client, the writer keeps taking what arrives; a client that lets more than the
+//! connection's frame limit pile up is lagging, and the connection is closed (4008) rather
+//! than slowing anyone down or holding unbounded memory.
+
+use std::{
+    collections::VecDeque,
+    task::{Context, Poll},
+};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::{SinkExt, StreamExt, stream::SplitSink};
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    state::GatewayState,
+    ws::{
+        feeds::{FeedHandle, LiveMessage},
+        forward,
+    },
+};
+
+/// What the connection's tasks hand its writer, in the order the client must see it.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// A frame to send as it is.
+    Frame(Utf8Bytes),
+    /// A subscription that has caught up: from here on the writer sends its live frames.
+    Live(Box<Live>),
+    /// Some subscriptions were cancelled: the writer lets go of those it holds.
+    Sweep,
+}
+
+/// A live subscription: the room's feed and the last offset sent to the client.
+#[derive(Debug)]
+pub(crate) struct Live {
+    pub(crate) feed: FeedHandle,
+    pub(crate) last_sent: i64,
+    pub(crate) cancel: CancellationToken,
+}
+
+/// A connection's queue to its writer. Pushing never waits: a client whose queue is full is
+/// lagging, and the connection is closed (4008).
+#[derive(Debug, Clone)]
+pub(crate) struct Outbox {
+    pub(crate) queue: mpsc::Sender<Outgoing>,
+    pub(crate) lagged: CancellationToken,
+}
+
+impl Outbox {
+    /// Queues a frame; false when the connection is gone or lagging.
+    pub(crate) fn push(&self, frame: Utf8Bytes) -> bool {
+        self.send(Outgoing::Frame(frame))
+    }
+
+    /// Gives a caught-up subscription to the writer; false when the connection is gone or
+    /// lagging.
+    pub(crate) fn hand_over(&self, live: Live) -> bool {
+        self.send(Outgoing::Live(Box::new(live)))
+    }
+
+    /// Tells the writer to drop the subscriptions that were cancelled.
+    pub(crate) fn sweep(&self) {
+        self.send(Outgoing::Sweep);
+    }
+
+    fn send(&self, outgoing: Outgoing) -> bool {
+        match self.queue.try_send(outgoing) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.lagged.cancel();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// What subscriptions need to know about their client.
+#[derive(Debug, Clone)]
+pub(crate) struct Subscriber {
+    pub(crate) user_id: String,
+    pub(crate) outbox: Outbox,
+}
+
+/// Writes to the socket until a close order (sending its close frame) or until the socket
+/// fails. `limit` is how many frames may wait for the client before it counts as lagging.
+pub(crate) async fn run(
+    mut sink: SplitSink<WebSocket, Message>,
+    queue: mpsc::Receiver<Outgoing>,
+    mut close: oneshot::Receiver<CloseFrame>,
+    state: GatewayState,
+    subscriber: Subscriber,
+    limit: usize,
+) {
+    let mut inbox = Inbox { queue, live: Vec::new(), pending: VecDeque::new(), state, subscriber };
+    let mut batch = VecDeque::new();
+    let order = 'connection: loop {
+        // The close order is polled last: it is rare, and the inbox drains until it is
+        // pending, so an order is never kept waiting for long.
+        while inbox.pending.is_empty() {
+            tokio::select! {
+                biased;
+                () = inbox.gather() => {}
+                order = &mut close => break 'connection order.ok(),
+            }
+        }
+        std::mem::swap(&mut batch, &mut inbox.pending);
+        let write = write_batch(&mut sink, &mut batch);
+        tokio::pin!(write);
+        loop {
+            tokio::select! {
+                biased;
+                written = &mut write => {
+                    if written.is_err() {
+                        break 'connection None;
+                    }
+                    break;
+                }
+                () = inbox.gather() => {
+                    if inbox.pending.len() > limit {
+                        inbox.subscriber.outbox.lagged.cancel();
+                    }
+                }
+                order = &mut close => break 'connection order.ok(),
+            }
+        }
+    };
+    if let Some(frame) = order {
+        let _ = sink.send(Message::Close(Some(frame))).await;
+    }
+    let _ = sink.close().await;
+}
+
+/// Writes the frames of `batch` and flushes them, emptying it.
+async fn write_batch(
+    sink: &mut SplitSink<WebSocket, Message>,
+    batch: &mut VecDeque<Utf8Bytes>,
+) -> Result<(), axum::Error> {
+    while let Some(frame) = batch.pop_front() {
+        sink.feed(Message::Text(frame)).await?;
+    }
+    sink.flush().await
+}
+
+/// What the writer has received and not yet written.
+struct Inbox {
+    queue: mpsc::Receiver<Outgoing>,
+    live: Vec<Live>,
+    pending: VecDeque<Utf8Bytes>,
+    state: GatewayState,
+    subscriber: Subscriber,
+}
+
+impl Inbox {
+    /// Waits until something arrives, then takes everything that is ready.
+    async fn gather(&mut self) {
+        std::future::poll_fn(|cx| self.poll_gather(cx)).await;
+    }
+
+    /// Ready when anything was taken. Both sources are drained until they are pending (or
+    /// the task's cooperative budget runs out, in which case tokio wakes us again), so that
+    /// one wake-up takes whatever has accumulated.
+    fn poll_gather(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut took = false;
+        while let Poll::Ready(Some(outgoing)) = self.queue.poll_recv(cx) {
+            took = true;
+            match outgoing {
+                Outgoing::Frame(frame) => self.pending.push_back(frame),
+                Outgoing::Live(live) if live.cancel.is_cancelled() => {}
+                Outgoing::Live(live) => self.live.push(*live),
+                Outgoing::Sweep => self.live.retain(|live| !live.cancel.is_cancelled()),
+            }
+        }
+        let mut index = 0;
+        while index < self.live.len() {
+            match poll_live(&mut self.live[index], cx, &self.subscriber.user_id, &mut self.pending) {
+                (taken, Next::Keep) => {
+                    took |= taken;
+                    index += 1;
+                }
+                (taken, Next::CatchUp) => {
+                    took |= taken;
+                    metrics::counter!("dchat_ws_catch_ups_total").increment(1);
+                    let live = self.live.swap_remove(index);
+                    tokio::spawn(forward::resume(self.state.clone(), self.subscriber.clone(), live));
+                }
+                (taken, Next::Drop) => {
+                    took |= taken;
+                    self.live.swap_remove(index);
+                }
+            }
+        }
+        if took { Poll::Ready(()) } else { Poll::Pending }
+    }
+}
+
+/// What becomes of a live subscription after it was polled.
+enum Next {
+    Keep,
+    /// Its feed skipped offsets: history must fill the hole before it is live again.
+    CatchUp,
+    /// Its feed ended (the gateway is stopping).
+    Drop,
+}
+
+/// Takes the ready frames of one live subscription into `pending`: its room's messages
+/// in offset order, each once, and its presence events (but not the client's own typing).
+fn poll_live(live: &mut Live, cx: &mut Context<'_>, user_id: &str, pending: &mut VecDeque<Utf8Bytes>) -> (bool, Next) {
+    let mut took = false;
+    loop {
+        match live.feed.messages.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(message))) => {
+                took = true;
+                if !in_order(message, &mut live.last_sent, pending) {
+                    return (took, Next::CatchUp);
+                }
+            }
+            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(_)))) => return (true, Next::CatchUp),
+            Poll::Ready(None) => return (took, Next::Drop),
+            Poll::Pending => break,
+        }
+    }
+    loop {
+        match live.feed.presence.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(note))) => {
+                took = true;
+                if !(note.typing && note.user_id == user_id) {
+                    pending.push_back(note.frame.clone());
+                }
+            }
+            // Presence is advisory: a missed event is corrected by the next heartbeat.
+            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(_)))) => took = true,
+            Poll::Ready(None) => return (took, Next::Drop),
+            Poll::Pending => break,
+        }
+    }
+    (took, Next::Keep)
+}
+
+/// Queues a live message if it is the next offset, skips it if history already sent it,
+/// and returns false if there is a hole before it.
+fn in_order(message: LiveMessage, last_sent: &mut i64, pending: &mut VecDeque<Utf8Bytes>) -> bool {
+    if message.offset <= *last_sent {
+        return true;
+    }
+    if message.offset > *last_sent + 1 {
+        return false;
+    }
+    pending.push_back(message.frame);
+    *last_sent = message.offset;
+    true
+}
