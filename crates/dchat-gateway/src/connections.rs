@@ -6,9 +6,7 @@ use std::{
     sync::{Mutex, MutexGuard, PoisonError},
 };
 
-use tokio::sync::mpsc;
-
-use crate::state::GatewayState;
+use crate::{mailbox, state::GatewayState};
 
 /// What the gateway may tell a connection from outside.
 #[derive(Debug)]
@@ -26,7 +24,7 @@ struct Entry {
     conn_id: u64,
     /// SHA-256 of the connection's token, as the auth service names revoked tokens.
     token_sha256: Vec<u8>,
-    control: mpsc::UnboundedSender<Control>,
+    control: mailbox::Sender<Control>,
 }
 
 /// The digest by which revocations name a token.
@@ -71,7 +69,7 @@ impl Connections {
         user_id: &str,
         token: &str,
         conn_id: u64,
-        control: mpsc::UnboundedSender<Control>,
+        control: mailbox::Sender<Control>,
     ) -> Registration {
         let entry = Entry { conn_id, token_sha256: token_sha256(token), control };
         state.inner.connections.lock().entry(user_id.to_owned()).or_default().push(entry);
@@ -87,7 +85,7 @@ impl Connections {
     pub(crate) fn close_revoked(&self, revoked_sha256: &[u8]) {
         for entries in self.lock().values() {
             for entry in entries.iter().filter(|entry| entry.token_sha256 == revoked_sha256) {
-                let _ = entry.control.send(Control::Close { code: 4001, reason: "logged out" });
+                let _ = entry.control.send(Control::Close { code: 4001, reason: "logged out" }, None);
             }
         }
     }
@@ -96,7 +94,7 @@ impl Connections {
     pub(crate) fn reverify_all(&self) {
         for entries in self.lock().values() {
             for entry in entries {
-                let _ = entry.control.send(Control::Reverify);
+                let _ = entry.control.send(Control::Reverify, None);
             }
         }
     }
@@ -105,7 +103,7 @@ impl Connections {
     pub(crate) fn left(&self, room_id: &str, user_id: &str) {
         if let Some(entries) = self.lock().get(user_id) {
             for entry in entries {
-                let _ = entry.control.send(Control::Left { room_id: room_id.to_owned() });
+                let _ = entry.control.send(Control::Left { room_id: room_id.to_owned() }, None);
             }
         }
     }

@@ -13,6 +13,7 @@ mod dto;
 mod error;
 mod grpc;
 mod limits;
+mod mailbox;
 mod members;
 mod names;
 mod ops;

@@ -12,8 +12,27 @@ use tokio_util::sync::CancellationToken;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    no_transparent_huge_pages();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run())
+}
+
+/// Opts this process out of transparent huge pages, before the runtime's threads allocate.
+///
+/// Where the kernel backs every aligned anonymous region with 2 MiB pages ("always", a
+/// common default), each thread's allocator region becomes resident in 2 MiB steps:
+/// `dchat serve` measured 43 MB with ten idle WebSockets instead of 23 MB, for no gain in
+/// a heap of small objects (Redis and others advise the same).
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and changes a flag of this
+    // process; it touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     dchat::telemetry::init(cli.log.as_deref());
     if let dchat::cli::Command::Bench(command) = cli.command {

@@ -51,8 +51,10 @@ pub(crate) async fn upgrade(
     };
     let response = upgrade
         // tungstenite's defaults (128 KiB read buffer, 64 MiB messages) are far too generous
-        // for idle chat connections and for what a client may make us buffer.
-        .read_buffer_size(4 * 1024)
+        // for idle chat connections and for what a client may make us buffer. The read
+        // buffer is allocated (and zeroed) for every connection, idle or not; clients send
+        // little, and a larger frame gets room of its own size when its header arrives.
+        .read_buffer_size(1024)
         .write_buffer_size(16 * 1024)
         .max_message_size(MAX_INBOUND_BYTES)
         .max_frame_size(MAX_INBOUND_BYTES)

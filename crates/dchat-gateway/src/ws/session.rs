@@ -22,6 +22,7 @@ use tonic::Code;
 use crate::{
     auth::CurrentUser,
     connections::{Connections, Control},
+    mailbox,
     state::GatewayState,
     ws::{
         forward,
@@ -46,72 +47,75 @@ struct SendRequest {
 }
 
 /// Serves one upgraded connection until it closes.
-pub(crate) async fn serve(socket: WebSocket, state: GatewayState, user: CurrentUser) {
+///
+/// Everything that can be set up without waiting is, before the future that lives as long
+/// as the connection is made: that future then holds only what it uses (an `async fn`
+/// would also keep its arguments, the socket among them, for its whole life).
+pub(crate) fn serve(
+    socket: WebSocket,
+    state: GatewayState,
+    user: CurrentUser,
+) -> impl Future<Output = ()> + Send + 'static {
     let conn_id = state.next_connection_id();
     metrics::gauge!("dchat_ws_connections").increment(1.0);
     let presence_session = format!("ws-{}-{conn_id}", state.inner.instance_id);
     let (sink, mut incoming) = socket.split();
-    let limit = state.inner.config.ws_queue_frames.max(1);
-    let (queue, queued) = mpsc::channel(limit);
+    let (queue, queued) = mailbox::mailbox();
     let (close_tx, close_rx) = oneshot::channel();
-    let outbox = Outbox { queue, lagged: CancellationToken::new() };
+    let limit = state.inner.config.ws_queue_frames.max(1);
+    let outbox = Outbox { queue, limit, lagged: CancellationToken::new() };
     let subscriber = Subscriber { user_id: user.user_id.clone(), outbox: outbox.clone() };
-    let writer = tokio::spawn(writer::run(sink, queued, close_rx, state.clone(), subscriber, limit));
-    let (control_tx, mut control) = mpsc::unbounded_channel();
-    let _registration = Connections::register(&state, &user.user_id, &user.token, conn_id, control_tx);
-    let mut connection = Connection {
-        state: state.clone(),
-        user,
-        presence_session,
-        outbox,
-        sender: None,
-        subscriptions: HashMap::new(),
-    };
-    let mut heartbeats = tokio::time::interval(state.inner.config.presence_heartbeat);
-    heartbeats.tick().await;
-
-    // The work each event starts (gRPC calls) is boxed: inline, its largest state would make
-    // this future, which lives as long as the connection, several kilobytes for every idle
-    // client.
-    let close = loop {
-        tokio::select! {
-            frame = incoming.next() => match frame {
-                Some(Ok(Message::Text(text))) => Box::pin(connection.handle(text.as_str())).await,
-                Some(Ok(Message::Binary(_))) => {
-                    connection.outbox.push(protocol::error(None, "invalid_argument", "binary frames are not supported", None));
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
-            },
-            () = connection.outbox.lagged.cancelled() => break Some((4008, "lagged")),
-            // 1012: "service restart"; clients reconnect and resume from their offsets.
-            () = state.inner.stopping.cancelled() => break Some((1012, "server stopping")),
-            order = control.recv() => match order {
-                Some(Control::Close { code, reason }) => break Some((code, reason)),
-                Some(Control::Left { room_id }) => Box::pin(connection.left(&room_id)).await,
-                Some(Control::Reverify) if !Box::pin(connection.token_still_valid()).await => break Some((4001, "logged out")),
-                Some(Control::Reverify) => {}
-                None => {}
-            },
-            _ = heartbeats.tick() => Box::pin(connection.heartbeat_all()).await,
+    let writer = tokio::spawn(writer::run(sink, queued, close_rx, state.clone(), subscriber));
+    let (control_tx, mut control) = mailbox::mailbox();
+    let registration = Connections::register(&state, &user.user_id, &user.token, conn_id, control_tx);
+    let period = state.inner.config.presence_heartbeat;
+    let mut heartbeats = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let mut connection =
+        Connection { state, user, presence_session, outbox, sender: None, subscriptions: HashMap::new() };
+    async move {
+        // The work each event starts (gRPC calls) is boxed: inline, its largest state would
+        // make this future, which lives as long as the connection, several kilobytes for
+        // every idle client.
+        let close = loop {
+            tokio::select! {
+                frame = incoming.next() => match frame {
+                    Some(Ok(Message::Text(text))) => Box::pin(connection.handle(text.as_str())).await,
+                    Some(Ok(Message::Binary(_))) => {
+                        connection.outbox.push(protocol::error(None, "invalid_argument", "binary frames are not supported", None));
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+                },
+                () = connection.outbox.lagged.cancelled() => break Some((4008, "lagged")),
+                // 1012: "service restart"; clients reconnect and resume from their offsets.
+                () = connection.state.inner.stopping.cancelled() => break Some((1012, "server stopping")),
+                order = control.recv() => match order {
+                    Control::Close { code, reason } => break Some((code, reason)),
+                    Control::Left { room_id } => Box::pin(connection.left(&room_id)).await,
+                    Control::Reverify if !Box::pin(connection.token_still_valid()).await => break Some((4001, "logged out")),
+                    Control::Reverify => {}
+                },
+                _ = heartbeats.tick() => Box::pin(connection.heartbeat_all()).await,
+            }
+        };
+        Box::pin(connection.close_all()).await;
+        if let Some((_, sender)) = connection.sender.take() {
+            sender.abort();
         }
-    };
-    Box::pin(connection.close_all()).await;
-    if let Some((_, sender)) = connection.sender.take() {
-        sender.abort();
-    }
-    if let Some((code, reason)) = close {
-        let _ = close_tx.send(CloseFrame { code, reason: Utf8Bytes::from_static(reason) });
-    } else {
-        drop(close_tx);
-    }
-    drop(connection);
-    if tokio::time::timeout(CLOSE_GRACE, writer).await.is_err() {
-        tracing::debug!(conn_id, "dropped a connection whose socket would not drain");
-    }
-    metrics::gauge!("dchat_ws_connections").decrement(1.0);
-    if let Some((code, _)) = close {
-        metrics::counter!("dchat_ws_closed_total", "code" => code.to_string()).increment(1);
+        if let Some((code, reason)) = close {
+            let _ = close_tx.send(CloseFrame { code, reason: Utf8Bytes::from_static(reason) });
+        } else {
+            drop(close_tx);
+        }
+        drop(connection);
+        if tokio::time::timeout(CLOSE_GRACE, writer).await.is_err() {
+            tracing::debug!(conn_id, "dropped a connection whose socket would not drain");
+        }
+        drop(registration);
+        metrics::gauge!("dchat_ws_connections").decrement(1.0);
+        if let Some((code, _)) = close {
+            metrics::counter!("dchat_ws_closed_total", "code" => code.to_string()).increment(1);
+        }
     }
 }
 

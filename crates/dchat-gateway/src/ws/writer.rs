@@ -17,11 +17,12 @@ use std::{
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::{SinkExt, StreamExt, stream::SplitSink};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    mailbox::{self, Refused},
     state::GatewayState,
     ws::{
         feeds::{FeedHandle, LiveMessage},
@@ -52,7 +53,9 @@ pub(crate) struct Live {
 /// lagging, and the connection is closed (4008).
 #[derive(Debug, Clone)]
 pub(crate) struct Outbox {
-    pub(crate) queue: mpsc::Sender<Outgoing>,
+    pub(crate) queue: mailbox::Sender<Outgoing>,
+    /// How many may wait in the queue.
+    pub(crate) limit: usize,
     pub(crate) lagged: CancellationToken,
 }
 
@@ -74,13 +77,13 @@ impl Outbox {
     }
 
     fn send(&self, outgoing: Outgoing) -> bool {
-        match self.queue.try_send(outgoing) {
+        match self.queue.send(outgoing, Some(self.limit)) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(Refused::Full) => {
                 self.lagged.cancel();
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(Refused::Closed) => false,
         }
     }
 }
@@ -93,52 +96,56 @@ pub(crate) struct Subscriber {
 }
 
 /// Writes to the socket until a close order (sending its close frame) or until the socket
-/// fails. `limit` is how many frames may wait for the client before it counts as lagging.
-pub(crate) async fn run(
+/// fails. Set up before the future is made, so that it keeps no second copy of its
+/// arguments (see `session::serve`).
+pub(crate) fn run(
     mut sink: SplitSink<WebSocket, Message>,
-    queue: mpsc::Receiver<Outgoing>,
+    queue: mailbox::Receiver<Outgoing>,
     mut close: oneshot::Receiver<CloseFrame>,
     state: GatewayState,
     subscriber: Subscriber,
-    limit: usize,
-) {
-    let mut inbox = Inbox { queue, live: Vec::new(), pending: VecDeque::new(), state, subscriber };
+) -> impl Future<Output = ()> + Send + 'static {
+    let limit = subscriber.outbox.limit;
+    let mut inbox =
+        Inbox { queue, arrived: VecDeque::new(), live: Vec::new(), pending: VecDeque::new(), state, subscriber };
     let mut batch = VecDeque::new();
-    let order = 'connection: loop {
-        // The close order is polled last: it is rare, and the inbox drains until it is
-        // pending, so an order is never kept waiting for long.
-        while inbox.pending.is_empty() {
-            tokio::select! {
-                biased;
-                () = inbox.gather() => {}
-                order = &mut close => break 'connection order.ok(),
-            }
-        }
-        std::mem::swap(&mut batch, &mut inbox.pending);
-        let write = write_batch(&mut sink, &mut batch);
-        tokio::pin!(write);
-        loop {
-            tokio::select! {
-                biased;
-                written = &mut write => {
-                    if written.is_err() {
-                        break 'connection None;
-                    }
-                    break;
+    async move {
+        let order = 'connection: loop {
+            // The close order is polled last: it is rare, and the inbox drains until it is
+            // pending, so an order is never kept waiting for long.
+            while inbox.pending.is_empty() {
+                tokio::select! {
+                    biased;
+                    () = inbox.gather() => {}
+                    order = &mut close => break 'connection order.ok(),
                 }
-                () = inbox.gather() => {
-                    if inbox.pending.len() > limit {
-                        inbox.subscriber.outbox.lagged.cancel();
-                    }
-                }
-                order = &mut close => break 'connection order.ok(),
             }
+            std::mem::swap(&mut batch, &mut inbox.pending);
+            let write = write_batch(&mut sink, &mut batch);
+            tokio::pin!(write);
+            loop {
+                tokio::select! {
+                    biased;
+                    written = &mut write => {
+                        if written.is_err() {
+                            break 'connection None;
+                        }
+                        break;
+                    }
+                    () = inbox.gather() => {
+                        if inbox.pending.len() > limit {
+                            inbox.subscriber.outbox.lagged.cancel();
+                        }
+                    }
+                    order = &mut close => break 'connection order.ok(),
+                }
+            }
+        };
+        if let Some(frame) = order {
+            let _ = sink.send(Message::Close(Some(frame))).await;
         }
-    };
-    if let Some(frame) = order {
-        let _ = sink.send(Message::Close(Some(frame))).await;
+        let _ = sink.close().await;
     }
-    let _ = sink.close().await;
 }
 
 /// Writes the frames of `batch` and flushes them, emptying it.
@@ -154,7 +161,9 @@ async fn write_batch(
 
 /// What the writer has received and not yet written.
 struct Inbox {
-    queue: mpsc::Receiver<Outgoing>,
+    queue: mailbox::Receiver<Outgoing>,
+    /// What was taken from the queue and not yet sorted.
+    arrived: VecDeque<Outgoing>,
     live: Vec<Live>,
     pending: VecDeque<Utf8Bytes>,
     state: GatewayState,
@@ -171,13 +180,17 @@ impl Inbox {
     /// the task's cooperative budget runs out, in which case tokio wakes us again), so that
     /// one wake-up takes whatever has accumulated.
     fn poll_gather(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut took = false;
-        while let Poll::Ready(Some(outgoing)) = self.queue.poll_recv(cx) {
-            took = true;
+        let took_queued = self.queue.poll_take_all(cx, &mut self.arrived).is_ready();
+        let mut took = took_queued;
+        for outgoing in self.arrived.drain(..) {
             match outgoing {
                 Outgoing::Frame(frame) => self.pending.push_back(frame),
                 Outgoing::Live(live) if live.cancel.is_cancelled() => {}
-                Outgoing::Live(live) => self.live.push(*live),
+                Outgoing::Live(live) => {
+                    // Most connections hold one subscription: no room for more until needed.
+                    self.live.reserve_exact(1);
+                    self.live.push(*live);
+                }
                 Outgoing::Sweep => self.live.retain(|live| !live.cancel.is_cancelled()),
             }
         }
