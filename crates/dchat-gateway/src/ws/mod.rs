@@ -58,7 +58,12 @@ pub(crate) async fn upgrade(
         .write_buffer_size(16 * 1024)
         .max_message_size(MAX_INBOUND_BYTES)
         .max_frame_size(MAX_INBOUND_BYTES)
-        .on_upgrade(move |socket| session::serve(socket, state, user));
+        // The connection gets a task of its own rather than living inside axum's upgrade
+        // future, which would keep room for the upgrade's state as long as the connection.
+        .on_upgrade(move |socket| {
+            tokio::spawn(session::serve(socket, state, user));
+            std::future::ready(())
+        });
     Ok(response.into_response())
 }
 
