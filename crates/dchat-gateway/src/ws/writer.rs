@@ -176,12 +176,11 @@ impl Inbox {
         std::future::poll_fn(|cx| self.poll_gather(cx)).await;
     }
 
-    /// Ready when anything was taken. Both sources are drained until they are pending (or
-    /// the task's cooperative budget runs out, in which case tokio wakes us again), so that
-    /// one wake-up takes whatever has accumulated.
+    /// Ready when anything was taken. The queue is taken whole, and each live feed is read
+    /// until it is pending (or until the task's cooperative budget runs out, when tokio
+    /// wakes us again), so that one wake-up takes whatever has accumulated.
     fn poll_gather(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let took_queued = self.queue.poll_take_all(cx, &mut self.arrived).is_ready();
-        let mut took = took_queued;
+        let mut took = self.queue.poll_take_all(cx, &mut self.arrived).is_ready();
         for outgoing in self.arrived.drain(..) {
             match outgoing {
                 Outgoing::Frame(frame) => self.pending.push_back(frame),
