@@ -11,10 +11,12 @@ use tokio_tungstenite::{
 use crate::BenchError;
 
 /// Read buffer of every client socket (tungstenite's default is 128 KiB).
-pub(crate) const READ_BUFFER: usize = 4 * 1024;
+pub(crate) const READ_BUFFER: usize = 1024;
 
 pub(crate) type WsSink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
 pub(crate) type WsStream = SplitStream<WebSocketStream<MaybeTlsStream<TcpStream>>>;
+/// A socket whose halves are together again: reading it takes no lock.
+pub(crate) type WsSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The server under test.
 #[derive(Debug, Clone)]
@@ -119,9 +121,12 @@ pub(crate) async fn next_frame(stream: &mut WsStream) -> Result<Option<Value>, B
 }
 
 /// The next text frame unparsed, `None` when the connection ended.
-pub(crate) async fn next_text(
-    stream: &mut WsStream,
-) -> Result<Option<tokio_tungstenite::tungstenite::Utf8Bytes>, BenchError> {
+pub(crate) async fn next_text<S>(
+    stream: &mut S,
+) -> Result<Option<tokio_tungstenite::tungstenite::Utf8Bytes>, BenchError>
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
     while let Some(message) = stream.next().await {
         match message? {
             Message::Text(text) => return Ok(Some(text)),
