@@ -78,7 +78,7 @@ pub async fn serve_bare(listener: TcpListener, shutdown: CancellationToken) -> s
 
 async fn upgrade(State(rooms): State<Arc<Rooms>>, upgrade: WebSocketUpgrade) -> Response {
     // The gateway's buffer sizes, so that the two servers differ only in what dchat adds.
-    upgrade.read_buffer_size(1024).write_buffer_size(16 * 1024).on_upgrade(move |socket| connection(socket, rooms))
+    upgrade.read_buffer_size(256).write_buffer_size(16 * 1024).on_upgrade(move |socket| connection(socket, rooms))
 }
 
 async fn connection(socket: WebSocket, rooms: Arc<Rooms>) {

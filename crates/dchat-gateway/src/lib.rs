@@ -17,6 +17,7 @@ mod mailbox;
 mod members;
 mod names;
 mod ops;
+mod presence;
 mod proxy;
 mod rest;
 mod router;

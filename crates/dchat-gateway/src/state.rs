@@ -23,6 +23,7 @@ use crate::{
     limits::{Limiter, RateLimits, retry_after_secs},
     members::KnownMembers,
     names::DisplayNames,
+    presence::PresenceSessions,
     verified::VerifiedTokens,
     ws::RoomFeeds,
 };
@@ -90,6 +91,8 @@ pub(crate) struct Inner {
     pub(crate) names: DisplayNames,
     pub(crate) feeds: RoomFeeds,
     pub(crate) connections: Connections,
+    /// The presence sessions this gateway keeps alive for its WebSocket clients.
+    pub(crate) presence_sessions: PresenceSessions,
     /// Tokens verified lately (see `verified`).
     pub(crate) verified: VerifiedTokens,
     /// Memberships confirmed lately (see `members`).
@@ -97,8 +100,6 @@ pub(crate) struct Inner {
     pub(crate) limiters: Limiters,
     /// Cancelled when the process stops: ends room feeds and background work.
     pub(crate) stopping: CancellationToken,
-    /// Random per process, so that presence sessions of two gateways never collide.
-    pub(crate) instance_id: u64,
     next_connection_id: AtomicU64,
 }
 
@@ -124,11 +125,11 @@ impl GatewayState {
                 config,
                 feeds: RoomFeeds::default(),
                 connections: Connections::default(),
+                presence_sessions: PresenceSessions::new(RandomState::new().hash_one(std::process::id())),
                 verified: VerifiedTokens::default(),
                 members: KnownMembers::default(),
                 limiters,
                 stopping,
-                instance_id: RandomState::new().hash_one(std::process::id()),
                 next_connection_id: AtomicU64::new(1),
             }),
         }
@@ -161,10 +162,15 @@ impl GatewayState {
         Ok(member)
     }
 
-    /// Background work of the gateway (following membership changes) until stopped.
+    /// Background work of the gateway (following membership changes, keeping its clients'
+    /// presence alive) until stopped.
     pub async fn run_until_stopped(self) {
         let stopping = self.inner.stopping.clone();
-        crate::watches::follow(self, stopping).await;
+        let period = self.inner.config.presence_heartbeat;
+        tokio::join!(
+            crate::presence::keep_alive(self.clone(), period, stopping.clone()),
+            crate::watches::follow(self, stopping),
+        );
     }
 
     /// Refuses a login attempt while the account or the address has failed too often.

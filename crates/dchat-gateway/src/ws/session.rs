@@ -11,7 +11,7 @@ use std::{collections::HashMap, time::Duration};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use dchat_proto::{
     message::v1::{AppendManyReq, AppendReq},
-    presence::v1::{DisconnectReq, HeartbeatReq},
+    presence::v1::HeartbeatReq,
 };
 use futures::StreamExt;
 use serde_json::Value;
@@ -58,7 +58,6 @@ pub(crate) fn serve(
 ) -> impl Future<Output = ()> + Send + 'static {
     let conn_id = state.next_connection_id();
     metrics::gauge!("dchat_ws_connections").increment(1.0);
-    let presence_session = format!("ws-{}-{conn_id}", state.inner.instance_id);
     let (sink, mut incoming) = socket.split();
     let (queue, queued) = mailbox::mailbox();
     let (close_tx, close_rx) = oneshot::channel();
@@ -68,10 +67,7 @@ pub(crate) fn serve(
     let writer = tokio::spawn(writer::run(sink, queued, close_rx, state.clone(), subscriber));
     let (control_tx, mut control) = mailbox::mailbox();
     let registration = Connections::register(&state, &user.user_id, &user.token, conn_id, control_tx);
-    let period = state.inner.config.presence_heartbeat;
-    let mut heartbeats = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    let mut connection =
-        Connection { state, user, presence_session, outbox, sender: None, subscriptions: HashMap::new() };
+    let mut connection = Connection { state, user, outbox, sender: None, subscriptions: HashMap::new() };
     async move {
         // The work each event starts (gRPC calls) is boxed: inline, its largest state would
         // make this future, which lives as long as the connection, several kilobytes for
@@ -95,7 +91,6 @@ pub(crate) fn serve(
                     Control::Reverify if !Box::pin(connection.token_still_valid()).await => break Some((4001, "logged out")),
                     Control::Reverify => {}
                 },
-                _ = heartbeats.tick() => Box::pin(connection.heartbeat_all()).await,
             }
         };
         Box::pin(connection.close_all()).await;
@@ -192,7 +187,6 @@ fn error_code(status: &tonic::Status) -> &'static str {
 struct Connection {
     state: GatewayState,
     user: CurrentUser,
-    presence_session: String,
     outbox: Outbox,
     /// The queue of sends and the task appending them, started by the first send: an idle
     /// connection (most of them) never pays for either.
@@ -248,7 +242,12 @@ impl Connection {
                     self.outbox.push(protocol::error(reference.as_ref(), "forbidden", message, Some(&room_id)));
                     return;
                 }
-                let request = self.heartbeat_request(&room_id);
+                let request = HeartbeatReq {
+                    room_id,
+                    user_id: self.user.user_id.clone(),
+                    display_name: self.user.display_name.clone(),
+                    session_id: String::new(),
+                };
                 if let Err(status) = self.state.presence().typing(request).await {
                     tracing::debug!(%status, "typing was not relayed");
                 }
@@ -283,14 +282,21 @@ impl Connection {
                 return;
             }
         }
-        // Subscribing again restarts the subscription from the new `after`.
+        // Subscribing again restarts the subscription from the new `after`; the connection's
+        // presence in the room goes on as it was.
         if let Some(previous) = self.subscriptions.remove(&room_id) {
             previous.cancel();
             self.outbox.sweep();
+        } else {
+            let (state, user) = (&self.state, &self.user);
+            let beat = state.inner.presence_sessions.enter(&room_id, &user.user_id, &user.display_name);
+            // Before the subscription starts, so that the roster it sends includes the user.
+            if let Err(status) = state.presence().heartbeat(beat).await {
+                tracing::debug!(%status, "presence heartbeat failed");
+            }
         }
         let cancel = CancellationToken::new();
         self.subscriptions.insert(room_id.clone(), cancel.clone());
-        self.heartbeat(&room_id).await;
         let subscriber = Subscriber { user_id: self.user.user_id.clone(), outbox: self.outbox.clone() };
         tokio::spawn(forward::subscribe(self.state.clone(), subscriber, room_id, after, reference, cancel));
     }
@@ -316,34 +322,10 @@ impl Connection {
         }
     }
 
-    fn heartbeat_request(&self, room_id: &str) -> HeartbeatReq {
-        HeartbeatReq {
-            room_id: room_id.to_owned(),
-            user_id: self.user.user_id.clone(),
-            display_name: self.user.display_name.clone(),
-            session_id: self.presence_session.clone(),
-        }
-    }
-
-    /// Keeps this connection's presence alive in `room_id`.
-    async fn heartbeat(&self, room_id: &str) {
-        if let Err(status) = self.state.presence().heartbeat(self.heartbeat_request(room_id)).await {
-            tracing::debug!(%status, "presence heartbeat failed");
-        }
-    }
-
-    async fn heartbeat_all(&self) {
-        for room_id in self.subscriptions.keys() {
-            self.heartbeat(room_id).await;
-        }
-    }
-
+    /// Ends this connection's part in the user's presence in `room_id`: the user goes
+    /// offline there if it was their last connection through this gateway.
     async fn disconnect(&self, room_id: &str) {
-        let request = DisconnectReq {
-            room_id: room_id.to_owned(),
-            user_id: self.user.user_id.clone(),
-            session_id: self.presence_session.clone(),
-        };
+        let Some(request) = self.state.inner.presence_sessions.leave(room_id, &self.user.user_id) else { return };
         if let Err(status) = self.state.presence().disconnect(request).await {
             tracing::debug!(%status, "presence disconnect failed");
         }

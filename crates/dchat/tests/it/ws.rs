@@ -341,6 +341,34 @@ async fn subscribers_see_who_is_online_and_who_is_typing(topology: Topology) {
     app.stop().await;
 }
 
+/// A user's open connections keep them online past the presence TTL, however long they
+/// stay quiet, and the user goes offline with their last connection, not their first.
+async fn connected_users_stay_online_past_the_ttl_until_their_last_connection_closes(topology: Topology) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.presence.ttl_secs = 2;
+    let app = spawn_with(topology, config).await;
+    let (_, _, ada_token) = user(&app, "ada").await;
+    let (_, bob_id, bob_token) = user(&app, "bob").await;
+    let mut ada = WsClient::connect(&app, &ada_token).await;
+    ada.subscribe("general", None).await;
+    let mut bob_phone = WsClient::connect(&app, &bob_token).await;
+    bob_phone.subscribe("general", None).await;
+    let mut bob_laptop = WsClient::connect(&app, &bob_token).await;
+    bob_laptop.subscribe("general", None).await;
+    assert_eq!(next_presence_of(&mut ada, &bob_id).await["status"], "online");
+
+    // Two and a half TTLs without a word from bob: only heartbeats keep him online.
+    let quiet = tokio::time::timeout(Duration::from_secs(5), next_presence_of(&mut ada, &bob_id)).await;
+    assert!(quiet.is_err(), "bob's presence changed while he was connected: {quiet:?}");
+    drop(bob_phone);
+    let one_left = tokio::time::timeout(Duration::from_secs(2), next_presence_of(&mut ada, &bob_id)).await;
+    assert!(one_left.is_err(), "closing one of two connections took bob offline: {one_left:?}");
+    drop(bob_laptop);
+    assert_eq!(next_presence_of(&mut ada, &bob_id).await["status"], "offline", "the last connection closed");
+    app.stop().await;
+}
+
 async fn next_presence_of(client: &mut WsClient, user_id: &str) -> Value {
     loop {
         let frame = client.next_of("presence").await;
@@ -389,4 +417,5 @@ in_both_topologies!(
     a_foreign_origin_is_refused_and_the_servers_own_is_accepted,
     bad_frames_get_an_error_and_the_connection_stays_open,
     subscribers_see_who_is_online_and_who_is_typing,
+    connected_users_stay_online_past_the_ttl_until_their_last_connection_closes,
 );
