@@ -12,11 +12,15 @@
 
 use std::{
     collections::VecDeque,
-    task::{Context, Poll},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll, Wake, Waker},
 };
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures::{SinkExt, StreamExt, stream::SplitSink};
+use futures::{SinkExt, StreamExt, stream::SplitSink, task::AtomicWaker};
 use tokio::sync::oneshot;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_util::sync::CancellationToken;
@@ -106,8 +110,18 @@ pub(crate) fn run(
     subscriber: Subscriber,
 ) -> impl Future<Output = ()> + Send + 'static {
     let limit = subscriber.outbox.limit;
-    let mut inbox =
-        Inbox { queue, arrived: VecDeque::new(), live: Vec::new(), pending: VecDeque::new(), state, subscriber };
+    let alarm = Arc::new(Alarm::default());
+    let mut inbox = Inbox {
+        queue,
+        arrived: VecDeque::new(),
+        live: Vec::new(),
+        pending: VecDeque::new(),
+        state,
+        subscriber,
+        alarm_waker: Waker::from(alarm.clone()),
+        alarm,
+        armed: false,
+    };
     let mut batch = VecDeque::new();
     async move {
         let order = 'connection: loop {
@@ -168,6 +182,34 @@ struct Inbox {
     pending: VecDeque<Utf8Bytes>,
     state: GatewayState,
     subscriber: Subscriber,
+    /// What the sources wake: it notes that something arrived, then wakes the task.
+    alarm: Arc<Alarm>,
+    alarm_waker: Waker,
+    /// Every source was last left pending with `alarm_waker` registered: until the alarm
+    /// rings, looking at them again would find nothing.
+    armed: bool,
+}
+
+/// Rung by whichever of the writer's sources has something new.
+///
+/// After a write the writer looks for more; without the alarm it would poll every source
+/// again (the queue's lock, each feed's channel lock) only to find them as empty as it left
+/// them a moment before, once per delivery.
+#[derive(Debug, Default)]
+struct Alarm {
+    rung: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for Alarm {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.rung.store(true, Ordering::Release);
+        self.task.wake();
+    }
 }
 
 impl Inbox {
@@ -180,22 +222,31 @@ impl Inbox {
     /// until it is pending (or until the task's cooperative budget runs out, when tokio
     /// wakes us again), so that one wake-up takes whatever has accumulated.
     fn poll_gather(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut took = self.queue.poll_take_all(cx, &mut self.arrived).is_ready();
-        for outgoing in self.arrived.drain(..) {
+        // Registered and reset before the sources are looked at, so that anything arriving
+        // from here on rings again and wakes this task.
+        let Self { queue, arrived, live: lives, pending, state, subscriber, alarm, alarm_waker, armed } = self;
+        alarm.task.register(cx.waker());
+        let rung = alarm.rung.swap(false, Ordering::AcqRel);
+        if *armed && !rung {
+            return Poll::Pending;
+        }
+        let cx = &mut Context::from_waker(alarm_waker);
+        let mut took = queue.poll_take_all(cx, arrived).is_ready();
+        for outgoing in arrived.drain(..) {
             match outgoing {
-                Outgoing::Frame(frame) => self.pending.push_back(frame),
+                Outgoing::Frame(frame) => pending.push_back(frame),
                 Outgoing::Live(live) if live.cancel.is_cancelled() => {}
                 Outgoing::Live(live) => {
                     // Most connections hold one subscription: no room for more until needed.
-                    self.live.reserve_exact(1);
-                    self.live.push(*live);
+                    lives.reserve_exact(1);
+                    lives.push(*live);
                 }
-                Outgoing::Sweep => self.live.retain(|live| !live.cancel.is_cancelled()),
+                Outgoing::Sweep => lives.retain(|live| !live.cancel.is_cancelled()),
             }
         }
         let mut index = 0;
-        while index < self.live.len() {
-            match poll_live(&mut self.live[index], cx, &self.subscriber.user_id, &mut self.pending) {
+        while index < lives.len() {
+            match poll_live(&mut lives[index], cx, &subscriber.user_id, pending) {
                 (taken, Next::Keep) => {
                     took |= taken;
                     index += 1;
@@ -203,15 +254,18 @@ impl Inbox {
                 (taken, Next::CatchUp) => {
                     took |= taken;
                     metrics::counter!("dchat_ws_catch_ups_total").increment(1);
-                    let live = self.live.swap_remove(index);
-                    tokio::spawn(forward::resume(self.state.clone(), self.subscriber.clone(), live));
+                    let live = lives.swap_remove(index);
+                    tokio::spawn(forward::resume(state.clone(), subscriber.clone(), live));
                 }
                 (taken, Next::Drop) => {
                     took |= taken;
-                    self.live.swap_remove(index);
+                    lives.swap_remove(index);
                 }
             }
         }
+        // Each source was polled until pending (the queue registers before it looks), and a
+        // source that ended or fell behind left the list.
+        *armed = true;
         if took { Poll::Ready(()) } else { Poll::Pending }
     }
 }
