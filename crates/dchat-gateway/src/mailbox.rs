@@ -87,6 +87,14 @@ impl<T> Sender<T> {
     }
 }
 
+impl<T> Sender<T> {
+    /// Refuses every send from now on (what is queued stays for the receiver); true for the
+    /// call that closed it, false when it was closed already.
+    pub(crate) fn close(&self) -> bool {
+        !std::mem::replace(&mut self.shared.lock().closed, true)
+    }
+}
+
 impl<T> Receiver<T> {
     /// Moves everything waiting to the end of `into`; pending while nothing is.
     pub(crate) fn poll_take_all(&mut self, cx: &mut Context<'_>, into: &mut VecDeque<T>) -> Poll<()> {
@@ -165,6 +173,16 @@ mod tests {
         assert_eq!(sender.send(3, None), Ok(()), "the limit is the sender's to set");
         drop(receiver);
         assert_eq!(sender.send(4, None), Err(Refused::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_mailbox_closed_by_a_sender_keeps_what_was_queued() {
+        let (sender, mut receiver) = mailbox();
+        sender.send(1, None).unwrap();
+        assert!(sender.close(), "the first close closes");
+        assert!(!sender.clone().close(), "a second close finds it closed");
+        assert_eq!(sender.send(2, None), Err(Refused::Closed));
+        assert_eq!(receiver.recv().await, 1);
     }
 
     #[tokio::test]

@@ -62,10 +62,10 @@ pub(crate) fn serve(
     let (queue, queued) = mailbox::mailbox();
     let (close_tx, close_rx) = oneshot::channel();
     let limit = state.inner.config.ws_queue_frames.max(1);
-    let outbox = Outbox { queue, limit, lagged: CancellationToken::new() };
+    let (control_tx, mut control) = mailbox::mailbox();
+    let outbox = Outbox { queue, limit, control: control_tx.clone() };
     let subscriber = Subscriber { user_id: user.user_id.clone(), outbox: outbox.clone() };
     let writer = tokio::spawn(writer::run(sink, queued, close_rx, state.clone(), subscriber));
-    let (control_tx, mut control) = mailbox::mailbox();
     let registration = Connections::register(&state, &user.user_id, &user.token, conn_id, control_tx);
     let mut connection = Connection { state, user, outbox, sender: None, subscriptions: HashMap::new() };
     async move {
@@ -82,7 +82,6 @@ pub(crate) fn serve(
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
                 },
-                () = connection.outbox.lagged.cancelled() => break Some((4008, "lagged")),
                 // 1012: "service restart"; clients reconnect and resume from their offsets.
                 () = connection.state.inner.stopping.cancelled() => break Some((1012, "server stopping")),
                 order = control.recv() => match order {

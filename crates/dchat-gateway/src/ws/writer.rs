@@ -26,6 +26,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    connections::Control,
     mailbox::{self, Refused},
     state::GatewayState,
     ws::{
@@ -60,7 +61,8 @@ pub(crate) struct Outbox {
     pub(crate) queue: mailbox::Sender<Outgoing>,
     /// How many may wait in the queue.
     pub(crate) limit: usize,
-    pub(crate) lagged: CancellationToken,
+    /// The connection's orders, where a lagging client's close is ordered.
+    pub(crate) control: mailbox::Sender<Control>,
 }
 
 impl Outbox {
@@ -80,11 +82,19 @@ impl Outbox {
         self.send(Outgoing::Sweep);
     }
 
+    /// The client is not keeping up: nothing more is queued, and the connection closes with
+    /// 4008 (ordered once, whoever notices first).
+    pub(crate) fn lagging(&self) {
+        if self.queue.close() {
+            let _ = self.control.send(Control::Close { code: 4008, reason: "lagged" }, None);
+        }
+    }
+
     fn send(&self, outgoing: Outgoing) -> bool {
         match self.queue.send(outgoing, Some(self.limit)) {
             Ok(()) => true,
             Err(Refused::Full) => {
-                self.lagged.cancel();
+                self.lagging();
                 false
             }
             Err(Refused::Closed) => false,
@@ -148,7 +158,7 @@ pub(crate) fn run(
                     }
                     () = inbox.gather() => {
                         if inbox.pending.len() > limit {
-                            inbox.subscriber.outbox.lagged.cancel();
+                            inbox.subscriber.outbox.lagging();
                         }
                     }
                     order = &mut close => break 'connection order.ok(),
