@@ -90,6 +90,15 @@ impl Connections {
         }
     }
 
+    /// Closes every connection with this close code (the gateway is stopping).
+    pub(crate) fn close_all(&self, code: u16, reason: &'static str) {
+        for entries in self.lock().values() {
+            for entry in entries {
+                let _ = entry.control.send(Control::Close { code, reason }, None);
+            }
+        }
+    }
+
     /// Asks every connection to check its token again.
     pub(crate) fn reverify_all(&self) {
         for entries in self.lock().values() {

@@ -163,13 +163,19 @@ impl GatewayState {
     }
 
     /// Background work of the gateway (following membership changes, keeping its clients'
-    /// presence alive) until stopped.
+    /// presence alive) until stopped, when it closes the open WebSockets.
     pub async fn run_until_stopped(self) {
         let stopping = self.inner.stopping.clone();
         let period = self.inner.config.presence_heartbeat;
+        let close_connections = async {
+            stopping.cancelled().await;
+            // 1012: "service restart"; clients reconnect and resume from their offsets.
+            self.inner.connections.close_all(1012, "server stopping");
+        };
         tokio::join!(
             crate::presence::keep_alive(self.clone(), period, stopping.clone()),
-            crate::watches::follow(self, stopping),
+            crate::watches::follow(self.clone(), stopping.clone()),
+            close_connections,
         );
     }
 

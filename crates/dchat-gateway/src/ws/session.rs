@@ -6,7 +6,7 @@
 //! No lock is held across a socket write: tasks hand frames to the writer through a
 //! bounded queue, and a full queue closes the connection with 4008 "lagged".
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use dchat_proto::{
@@ -67,7 +67,13 @@ pub(crate) fn serve(
     let subscriber = Subscriber { user_id: user.user_id.clone(), outbox: outbox.clone() };
     let writer = tokio::spawn(writer::run(sink, queued, close_rx, state.clone(), subscriber));
     let registration = Connections::register(&state, &user.user_id, &user.token, conn_id, control_tx);
-    let mut connection = Connection { state, user, outbox, sender: None, subscriptions: HashMap::new() };
+    // Stopping closes the registered connections (`GatewayState::run_until_stopped`); one
+    // that registers after that closes itself. Not a wait in every connection's loop: that
+    // would be room for one more future in each idle client.
+    if state.inner.stopping.is_cancelled() {
+        let _ = outbox.control.send(Control::Close { code: 1012, reason: "server stopping" }, None);
+    }
+    let mut connection = Connection { state, user, outbox, sender: None, subscriptions: Subscriptions::default() };
     async move {
         // The work each event starts (gRPC calls) is boxed: inline, its largest state would
         // make this future, which lives as long as the connection, several kilobytes for
@@ -82,8 +88,6 @@ pub(crate) fn serve(
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
                 },
-                // 1012: "service restart"; clients reconnect and resume from their offsets.
-                () = connection.state.inner.stopping.cancelled() => break Some((1012, "server stopping")),
                 order = control.recv() => match order {
                     Control::Close { code, reason } => break Some((code, reason)),
                     Control::Left { room_id } => Box::pin(connection.left(&room_id)).await,
@@ -182,6 +186,32 @@ fn error_code(status: &tonic::Status) -> &'static str {
     }
 }
 
+/// A connection's subscriptions: room id and the cancellation of its subscription. A list,
+/// not a map: a connection holds one or a few, and an empty map with one entry is 150 bytes
+/// of buckets for every idle client.
+#[derive(Debug, Default)]
+struct Subscriptions(Vec<(String, CancellationToken)>);
+
+impl Subscriptions {
+    fn contains(&self, room_id: &str) -> bool {
+        self.0.iter().any(|(room, _)| room == room_id)
+    }
+
+    fn insert(&mut self, room_id: String, cancel: CancellationToken) {
+        self.0.reserve_exact(1);
+        self.0.push((room_id, cancel));
+    }
+
+    fn remove(&mut self, room_id: &str) -> Option<CancellationToken> {
+        let index = self.0.iter().position(|(room, _)| room == room_id)?;
+        Some(self.0.swap_remove(index).1)
+    }
+
+    fn rooms(&self) -> Vec<String> {
+        self.0.iter().map(|(room, _)| room.clone()).collect()
+    }
+}
+
 /// The reader side's state of one connection.
 struct Connection {
     state: GatewayState,
@@ -191,7 +221,7 @@ struct Connection {
     /// connection (most of them) never pays for either.
     sender: Option<(mpsc::Sender<SendRequest>, tokio::task::JoinHandle<()>)>,
     /// Room id -> the cancellation of its subscription.
-    subscriptions: HashMap<String, CancellationToken>,
+    subscriptions: Subscriptions,
 }
 
 impl Connection {
@@ -236,7 +266,7 @@ impl Connection {
                 }
             }
             ClientFrame::Typing { room_id, reference } => {
-                if !self.subscriptions.contains_key(&room_id) {
+                if !self.subscriptions.contains(&room_id) {
                     let message = "subscribe to the room before typing in it";
                     self.outbox.push(protocol::error(reference.as_ref(), "forbidden", message, Some(&room_id)));
                     return;
@@ -310,7 +340,7 @@ impl Connection {
 
     /// The user left the room (here or elsewhere): stop sending it.
     async fn left(&mut self, room_id: &str) {
-        if self.subscriptions.contains_key(room_id) {
+        if self.subscriptions.contains(room_id) {
             self.unsubscribe(room_id).await;
             self.outbox.push(protocol::error(
                 None,
@@ -342,7 +372,7 @@ impl Connection {
 
     /// Ends every subscription and this connection's presence.
     async fn close_all(&mut self) {
-        let rooms: Vec<String> = self.subscriptions.keys().cloned().collect();
+        let rooms = self.subscriptions.rooms();
         for room_id in rooms {
             self.unsubscribe(&room_id).await;
         }

@@ -145,25 +145,30 @@ pub(crate) fn run(
                 }
             }
             std::mem::swap(&mut batch, &mut inbox.pending);
-            let write = write_batch(&mut sink, &mut batch);
-            tokio::pin!(write);
-            loop {
-                tokio::select! {
-                    biased;
-                    written = &mut write => {
-                        if written.is_err() {
-                            break 'connection None;
+            {
+                let mut write = std::future::poll_fn(|cx| poll_write(&mut sink, &mut batch, cx));
+                loop {
+                    tokio::select! {
+                        biased;
+                        written = &mut write => {
+                            if written.is_err() {
+                                break 'connection None;
+                            }
+                            break;
                         }
-                        break;
-                    }
-                    () = inbox.gather() => {
-                        if inbox.pending.len() > limit {
-                            inbox.subscriber.outbox.lagging();
+                        () = inbox.gather() => {
+                            if inbox.pending.len() > limit {
+                                inbox.subscriber.outbox.lagging();
+                            }
                         }
+                        order = &mut close => break 'connection order.ok(),
                     }
-                    order = &mut close => break 'connection order.ok(),
                 }
             }
+            // The written batch's room goes back to the allocator: most connections wait far
+            // longer than they write, and a deque keeps the size of its largest burst (a
+            // backlog, a roster) for good.
+            batch = VecDeque::new();
         };
         if let Some(frame) = order {
             let _ = sink.send(Message::Close(Some(frame))).await;
@@ -172,15 +177,21 @@ pub(crate) fn run(
     }
 }
 
-/// Writes the frames of `batch` and flushes them, emptying it.
-async fn write_batch(
+/// Writes the frames of `batch` and flushes them, emptying it. A poll function rather than
+/// an `async fn`: it keeps nothing between polls that `batch` does not, so the connection's
+/// future need not hold room for one while it waits.
+fn poll_write(
     sink: &mut SplitSink<WebSocket, Message>,
     batch: &mut VecDeque<Utf8Bytes>,
-) -> Result<(), axum::Error> {
-    while let Some(frame) = batch.pop_front() {
-        sink.feed(Message::Text(frame)).await?;
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), axum::Error>> {
+    while !batch.is_empty() {
+        std::task::ready!(sink.poll_ready_unpin(cx))?;
+        if let Some(frame) = batch.pop_front() {
+            sink.start_send_unpin(Message::Text(frame))?;
+        }
     }
-    sink.flush().await
+    sink.poll_flush_unpin(cx)
 }
 
 /// What the writer has received and not yet written.
@@ -254,6 +265,9 @@ impl Inbox {
                 Outgoing::Sweep => lives.retain(|live| !live.cancel.is_cancelled()),
             }
         }
+        // Emptied, and swapped into the queue at the next take: without this the queue and
+        // this deque would each keep the room of the largest burst for the connection's life.
+        *arrived = VecDeque::new();
         let mut index = 0;
         while index < lives.len() {
             match poll_live(&mut lives[index], cx, &subscriber.user_id, pending) {

@@ -369,6 +369,19 @@ async fn connected_users_stay_online_past_the_ttl_until_their_last_connection_cl
     app.stop().await;
 }
 
+/// A stopping server says so to its WebSocket clients (1012, "service restart"), so that
+/// they reconnect and resume rather than wait on a dead socket.
+async fn stopping_the_server_closes_open_connections_with_1012(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
+    let (_, _, token) = user(&app, "stopper").await;
+    let mut client = WsClient::connect(&app, &token).await;
+    client.subscribe("general", None).await;
+    let stopping = tokio::spawn(app.stop());
+    let close = client.until_closed().await.expect("a close frame");
+    assert_eq!((u16::from(close.code), close.reason.as_str()), (1012, "server stopping"));
+    stopping.await.unwrap();
+}
+
 async fn next_presence_of(client: &mut WsClient, user_id: &str) -> Value {
     loop {
         let frame = client.next_of("presence").await;
@@ -418,4 +431,5 @@ in_both_topologies!(
     bad_frames_get_an_error_and_the_connection_stays_open,
     subscribers_see_who_is_online_and_who_is_typing,
     connected_users_stay_online_past_the_ttl_until_their_last_connection_closes,
+    stopping_the_server_closes_open_connections_with_1012,
 );
