@@ -187,8 +187,8 @@ fn error_code(status: &tonic::Status) -> &'static str {
 }
 
 /// A connection's subscriptions: room id and the cancellation of its subscription. A list,
-/// not a map: a connection holds one or a few, and an empty map with one entry is 150 bytes
-/// of buckets for every idle client.
+/// not a map: a connection holds one or a few, and a hash map holding one entry is about 150
+/// bytes of buckets for every idle client.
 #[derive(Debug, Default)]
 struct Subscriptions(Vec<(String, CancellationToken)>);
 
