@@ -92,18 +92,18 @@ impl Connections {
 
     /// Closes every connection with this close code (the gateway is stopping).
     pub(crate) fn close_all(&self, code: u16, reason: &'static str) {
-        for entries in self.lock().values() {
-            for entry in entries {
-                let _ = entry.control.send(Control::Close { code, reason }, None);
-            }
-        }
+        self.order_all(|| Control::Close { code, reason });
     }
 
     /// Asks every connection to check its token again.
     pub(crate) fn reverify_all(&self) {
+        self.order_all(|| Control::Reverify);
+    }
+
+    fn order_all(&self, order: impl Fn() -> Control) {
         for entries in self.lock().values() {
             for entry in entries {
-                let _ = entry.control.send(Control::Reverify, None);
+                let _ = entry.control.send(order(), None);
             }
         }
     }

@@ -34,6 +34,17 @@ struct Shared {
     display_name: String,
 }
 
+impl Shared {
+    fn heartbeat(&self, room_id: &str, user_id: &str) -> HeartbeatReq {
+        HeartbeatReq {
+            room_id: room_id.to_owned(),
+            user_id: user_id.to_owned(),
+            display_name: self.display_name.clone(),
+            session_id: self.session_id.clone(),
+        }
+    }
+}
+
 /// Shared presence sessions by (room id, user id).
 #[derive(Debug)]
 pub(crate) struct PresenceSessions {
@@ -75,12 +86,7 @@ impl PresenceSessions {
         shared.connections += 1;
         // The name the user's newest connection knows is the one to show.
         display_name.clone_into(&mut shared.display_name);
-        HeartbeatReq {
-            room_id: room_id.to_owned(),
-            user_id: user_id.to_owned(),
-            display_name: shared.display_name.clone(),
-            session_id: shared.session_id.clone(),
-        }
+        shared.heartbeat(room_id, user_id)
     }
 
     /// A connection left the room (unsubscribed or closed): when it was the user's last one
@@ -100,16 +106,7 @@ impl PresenceSessions {
 
     /// A heartbeat for every shared session.
     fn heartbeats(&self) -> Vec<HeartbeatReq> {
-        self.lock()
-            .by_room_user
-            .iter()
-            .map(|((room_id, user_id), shared)| HeartbeatReq {
-                room_id: room_id.clone(),
-                user_id: user_id.clone(),
-                display_name: shared.display_name.clone(),
-                session_id: shared.session_id.clone(),
-            })
-            .collect()
+        self.lock().by_room_user.iter().map(|((room_id, user_id), shared)| shared.heartbeat(room_id, user_id)).collect()
     }
 }
 
