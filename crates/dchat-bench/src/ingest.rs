@@ -10,12 +10,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+use http::Method;
 use serde_json::json;
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::{
     BenchError, Report,
     client::{BenchUser, Server, next_frame, send_frame},
+    http1::{Http1, bearer},
     report::{Latency, histogram},
 };
 
@@ -167,22 +169,22 @@ async fn rest_worker(
     deadline: Instant,
     counters: &Counters,
 ) -> Result<(), BenchError> {
-    let client = reqwest::Client::new();
-    let url = format!("{base}/api/message/append");
+    let mut http = Http1::connect(&base).await?;
+    let token = bearer(&user.token)?;
     let mut local = histogram();
     let mut seq = 0u64;
     while Instant::now() < deadline {
         let started = Instant::now();
         let body =
             json!({"room_id": room_id, "text": format!("ingest {seq}"), "client_id": format!("r{worker}-{seq}")});
-        let response = client.post(&url).bearer_auth(&user.token).json(&body).send().await?;
-        if response.status().is_success() {
+        let answer =
+            http.send(Method::POST, "/api/message/append", Some(&token), Some(body.to_string().into_bytes())).await?;
+        if answer.status.is_success() {
             counters.acked.fetch_add(1, Ordering::Relaxed);
             let _ = local.record(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX).max(1));
         } else {
             counters.errors.fetch_add(1, Ordering::Relaxed);
         }
-        let _ = response.bytes().await;
         seq += 1;
     }
     let _ = counters.latencies.lock().await.add(&local);

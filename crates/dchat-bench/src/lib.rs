@@ -12,6 +12,7 @@ mod chart;
 mod client;
 mod connections;
 mod fanout;
+mod http1;
 mod ingest;
 mod process;
 mod progress;
@@ -36,6 +37,8 @@ pub use crate::{
 pub enum BenchError {
     #[error("HTTP request to the server failed: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("HTTP connection to the server failed: {0}")]
+    Connection(#[from] hyper::Error),
     #[error("the server answered {status} to {what}: {body}")]
     Refused { what: String, status: u16, body: String },
     #[error("WebSocket failed: {0}")]

@@ -3,7 +3,7 @@
 //! join it; then append a random 5-20 character text and list the room's messages from
 //! offset 1 (limit 50), in a 4:2 ratio. Paced like the seed (0.5-1.5 s between tasks) or
 //! closed loop (no wait: each user has one request in flight, always) to find saturation.
-//! Each user has its own HTTP client, so its own keep-alive connection, as in Locust.
+//! Each user has its own keep-alive connection, as in Locust.
 
 use std::{
     collections::BTreeMap,
@@ -12,10 +12,13 @@ use std::{
 };
 
 use hdrhistogram::Histogram;
+use http::Method;
 use serde_json::{Value, json};
 
 use crate::{
-    BenchError, Progress, Report, RouteReport, process,
+    BenchError, Progress, Report, RouteReport,
+    http1::{Http1, bearer},
+    process,
     report::{Latency, histogram},
 };
 
@@ -142,7 +145,6 @@ async fn simulate_user(
     ready: &tokio::sync::Barrier,
     mut window: tokio::sync::watch::Receiver<Option<Instant>>,
 ) -> Result<Routes, BenchError> {
-    let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
     let mut routes = Routes::default();
     let email = format!("seed-{}-{user}@example.com", options.run_id);
     let password = "seed secret";
@@ -158,35 +160,32 @@ async fn simulate_user(
     ];
     // Whatever happens here, the barrier must be reached, or every other user waits forever.
     let set_up = async {
+        let mut http = Http1::connect(base).await?;
         let mut token = None;
         for (route, path, body) in steps {
             let started = Instant::now();
-            let mut request = http.post(format!("{base}{path}")).json(&body);
-            if let Some(token) = &token {
-                request = request.bearer_auth(token);
-            }
-            let response = request.send().await?;
-            let status = response.status();
-            let answer: Value = response.json().await.unwrap_or_default();
+            let answer = http.send(Method::POST, path, token.as_ref(), Some(body.to_string().into_bytes())).await?;
+            let parsed: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
             // Somebody else creating the room first is part of the workload, not a failure.
-            let ok = status.is_success() || (path == "/api/room/create" && status.as_u16() == 409);
+            let ok = answer.status.is_success() || (path == "/api/room/create" && answer.status.as_u16() == 409);
             routes.record(route, started, ok);
             if !ok {
                 return Err(BenchError::Refused {
                     what: path.to_owned(),
-                    status: status.as_u16(),
-                    body: answer.to_string(),
+                    status: answer.status.as_u16(),
+                    body: String::from_utf8_lossy(&answer.body).into_owned(),
                 });
             }
-            if let Some(new_token) = answer["token"].as_str() {
-                token = Some(new_token.to_owned());
+            if let Some(new_token) = parsed["token"].as_str() {
+                token = Some(bearer(new_token)?);
             }
         }
-        token.ok_or_else(|| BenchError::Protocol("login returned no token".to_owned()))
+        let token = token.ok_or_else(|| BenchError::Protocol("login returned no token".to_owned()))?;
+        Ok::<_, BenchError>((http, token))
     }
     .await;
     ready.wait().await;
-    let token = set_up?;
+    let (mut http, token) = set_up?;
     let deadline = window
         .wait_for(Option::is_some)
         .await
@@ -194,31 +193,25 @@ async fn simulate_user(
         .and_then(|deadline| *deadline)
         .ok_or_else(|| BenchError::Protocol("the seed run ended before it started".to_owned()))?;
     let mut dice = Dice(0x9E37_79B9_7F4A_7C15 ^ (user as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9));
-    let append_url = format!("{base}/api/message/append");
-    let list_url = format!("{base}/api/message/list?room_id={room_id}&from_offset=1&limit=50");
+    let list_path = format!("/api/message/list?room_id={room_id}&from_offset=1&limit=50");
     while Instant::now() < deadline {
         let started = Instant::now();
         // Weights 4:2, as the seed's tasks.
-        let (route, response) = if dice.below(6) < 4 {
+        let (route, answer) = if dice.below(6) < 4 {
             let length = 5 + dice.below(16) as usize;
             let text: String = (0..length).map(|_| char::from(b'a' + dice.below(26) as u8)).collect();
-            (
-                APPEND,
-                http.post(&append_url)
-                    .bearer_auth(&token)
-                    .json(&json!({"room_id": room_id, "text": text}))
-                    .send()
-                    .await,
-            )
+            let body = json!({"room_id": room_id, "text": text}).to_string().into_bytes();
+            (APPEND, http.send(Method::POST, "/api/message/append", Some(&token), Some(body)).await)
         } else {
-            (LIST, http.get(&list_url).bearer_auth(&token).send().await)
+            (LIST, http.send(Method::GET, &list_path, Some(&token), None).await)
         };
-        let ok = match response {
-            Ok(response) => {
-                let ok = response.status().is_success();
-                ok && response.bytes().await.is_ok()
+        let ok = match answer {
+            Ok(answer) => answer.status.is_success(),
+            // The connection broke: count the failure and carry on over a new one.
+            Err(_) => {
+                http = Http1::connect(base).await?;
+                false
             }
-            Err(_) => false,
         };
         routes.record(route, started, ok);
         if ok {
