@@ -1,9 +1,10 @@
 //! One upstream subscription per room per gateway process, shared by every local client.
 //!
 //! The first client that subscribes to a room starts the room's feed: a `Tail` of its
-//! messages and a `SubscribePresence` of its presence events, from the owning services.
-//! Each message is turned into a frame once and the same bytes are broadcast to every local
-//! subscriber. The feed ends when the last local subscriber leaves. Feeds carry no
+//! messages and a `SubscribePresence` of its presence events, from the owning services,
+//! merged into one channel (one receiver per subscriber, not two: each costs memory in every
+//! idle connection and a look in every delivery). Each message is turned into a frame once
+//! and the same bytes are broadcast to every local subscriber. The feed ends when the last local subscriber leaves. Feeds carry no
 //! guarantee of completeness on their own: a subscriber that sees a hole fills it from
 //! history (see `forward`), so a feed that reconnects or a subscriber that lags loses nothing.
 
@@ -32,6 +33,13 @@ pub(crate) struct LiveMessage {
     pub(crate) frame: Utf8Bytes,
 }
 
+/// What a room's feed carries, in the order the room's two upstreams delivered it.
+#[derive(Debug, Clone)]
+pub(crate) enum RoomEvent {
+    Message(LiveMessage),
+    Presence(Arc<PresenceNote>),
+}
+
 /// A presence or typing event as the feed broadcasts it.
 #[derive(Debug)]
 pub(crate) struct PresenceNote {
@@ -43,8 +51,7 @@ pub(crate) struct PresenceNote {
 
 #[derive(Debug)]
 struct RoomFeed {
-    messages: broadcast::Sender<LiveMessage>,
-    presence: broadcast::Sender<Arc<PresenceNote>>,
+    events: broadcast::Sender<RoomEvent>,
     subscribers: usize,
     stop: CancellationToken,
 }
@@ -58,8 +65,7 @@ pub(crate) struct RoomFeeds {
 /// presence events, from the moment it joined. Dropping it may end the feed.
 #[derive(Debug)]
 pub(crate) struct FeedHandle {
-    pub(crate) messages: BroadcastStream<LiveMessage>,
-    pub(crate) presence: BroadcastStream<Arc<PresenceNote>>,
+    pub(crate) events: BroadcastStream<RoomEvent>,
     pub(crate) room_id: String,
     state: GatewayState,
 }
@@ -89,17 +95,15 @@ impl RoomFeeds {
         let mut rooms = state.inner.feeds.lock();
         let feed = rooms.entry(room_id.to_owned()).or_insert_with(|| {
             // How far a local subscriber may fall behind before it must catch up from history.
-            let (messages, _) = broadcast::channel(state.inner.config.ws_feed_frames.max(1));
-            let (presence, _) = broadcast::channel(state.inner.config.ws_feed_frames.max(1));
+            let (events, _) = broadcast::channel(state.inner.config.ws_feed_frames.max(1));
             let stop = state.inner.stopping.child_token();
-            tokio::spawn(follow_messages(state.clone(), room_id.to_owned(), messages.clone(), stop.clone()));
-            tokio::spawn(follow_presence(state.clone(), room_id.to_owned(), presence.clone(), stop.clone()));
-            RoomFeed { messages, presence, subscribers: 0, stop }
+            tokio::spawn(follow_messages(state.clone(), room_id.to_owned(), events.clone(), stop.clone()));
+            tokio::spawn(follow_presence(state.clone(), room_id.to_owned(), events.clone(), stop.clone()));
+            RoomFeed { events, subscribers: 0, stop }
         });
         feed.subscribers += 1;
         FeedHandle {
-            messages: BroadcastStream::new(feed.messages.subscribe()),
-            presence: BroadcastStream::new(feed.presence.subscribe()),
+            events: BroadcastStream::new(feed.events.subscribe()),
             room_id: room_id.to_owned(),
             state: state.clone(),
         }
@@ -120,7 +124,7 @@ async fn backoff(stop: &CancellationToken, delay: &mut Duration) -> bool {
 async fn follow_messages(
     state: GatewayState,
     room_id: String,
-    messages: broadcast::Sender<LiveMessage>,
+    events: broadcast::Sender<RoomEvent>,
     stop: CancellationToken,
 ) {
     let mut last_seen: Option<i64> = None;
@@ -136,7 +140,7 @@ async fn follow_messages(
                     let frame = protocol::message(&message, &display_name);
                     last_seen = Some(message.offset);
                     // Nobody listening right now is fine: the feed is about to stop.
-                    let _ = messages.send(LiveMessage { offset: message.offset, frame });
+                    let _ = events.send(RoomEvent::Message(LiveMessage { offset: message.offset, frame }));
                 }
                 Ok::<(), tonic::Status>(())
             } => outcome,
@@ -154,7 +158,7 @@ async fn follow_messages(
 async fn follow_presence(
     state: GatewayState,
     room_id: String,
-    presence: broadcast::Sender<Arc<PresenceNote>>,
+    events: broadcast::Sender<RoomEvent>,
     stop: CancellationToken,
 ) {
     let mut delay = Duration::from_millis(50);
@@ -172,7 +176,7 @@ async fn follow_presence(
                         Type::Typing => protocol::typing(&event.room_id, &event.user_id, &event.display_name),
                     };
                     let note = PresenceNote { user_id: event.user_id, typing: kind == Type::Typing, frame };
-                    let _ = presence.send(Arc::new(note));
+                    let _ = events.send(RoomEvent::Presence(Arc::new(note)));
                 }
                 Ok::<(), tonic::Status>(())
             } => outcome,

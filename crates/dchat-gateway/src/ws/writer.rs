@@ -30,7 +30,7 @@ use crate::{
     mailbox::{self, Refused},
     state::GatewayState,
     ws::{
-        feeds::{FeedHandle, LiveMessage},
+        feeds::{FeedHandle, LiveMessage, RoomEvent},
         forward,
     },
 };
@@ -308,33 +308,26 @@ enum Next {
 fn poll_live(live: &mut Live, cx: &mut Context<'_>, user_id: &str, pending: &mut VecDeque<Utf8Bytes>) -> (bool, Next) {
     let mut took = false;
     loop {
-        match live.feed.messages.poll_next_unpin(cx) {
-            Poll::Ready(Some(Ok(message))) => {
+        match live.feed.events.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(RoomEvent::Message(message)))) => {
                 took = true;
                 if !in_order(message, &mut live.last_sent, pending) {
                     return (took, Next::CatchUp);
                 }
             }
-            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(_)))) => return (true, Next::CatchUp),
-            Poll::Ready(None) => return (took, Next::Drop),
-            Poll::Pending => break,
-        }
-    }
-    loop {
-        match live.feed.presence.poll_next_unpin(cx) {
-            Poll::Ready(Some(Ok(note))) => {
+            Poll::Ready(Some(Ok(RoomEvent::Presence(note)))) => {
                 took = true;
                 if !(note.typing && note.user_id == user_id) {
                     pending.push_back(note.frame.clone());
                 }
             }
-            // Presence is advisory: a missed event is corrected by the next heartbeat.
-            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(_)))) => took = true,
+            // Messages may be among what was missed (presence, which is advisory, is set
+            // right by the next heartbeat).
+            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(_)))) => return (true, Next::CatchUp),
             Poll::Ready(None) => return (took, Next::Drop),
-            Poll::Pending => break,
+            Poll::Pending => return (took, Next::Keep),
         }
     }
-    (took, Next::Keep)
 }
 
 /// Queues a live message if it is the next offset, skips it if history already sent it,
