@@ -93,6 +93,17 @@ impl<T> Sender<T> {
     pub(crate) fn close(&self) -> bool {
         !std::mem::replace(&mut self.shared.lock().closed, true)
     }
+
+    /// Closes the mailbox and queues `item` as its last, even if it was closed already: the
+    /// one item a closed mailbox still takes, so that the receiver learns why it ends.
+    pub(crate) fn finish(&self, item: T) {
+        {
+            let mut state = self.shared.lock();
+            state.closed = true;
+            state.items.push_back(item);
+        }
+        self.shared.receiver.wake();
+    }
 }
 
 impl<T> Receiver<T> {
@@ -162,6 +173,17 @@ mod tests {
         tokio::task::yield_now().await;
         sender.send("hello", None).unwrap();
         assert_eq!(waiting.await.unwrap(), "hello");
+    }
+
+    #[tokio::test]
+    async fn a_finished_mailbox_takes_its_last_item_even_when_closed_already() {
+        let (sender, mut receiver) = mailbox();
+        sender.send(1, None).unwrap();
+        assert!(sender.close());
+        sender.finish(2);
+        assert_eq!(sender.send(3, None), Err(Refused::Closed));
+        assert_eq!(receiver.recv().await, 1);
+        assert_eq!(receiver.recv().await, 2);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use dchat_proto::{
 };
 use futures::StreamExt;
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
@@ -60,12 +60,11 @@ pub(crate) fn serve(
     metrics::gauge!("dchat_ws_connections").increment(1.0);
     let (sink, mut incoming) = socket.split();
     let (queue, queued) = mailbox::mailbox();
-    let (close_tx, close_rx) = oneshot::channel();
     let limit = state.inner.config.ws_queue_frames.max(1);
     let (control_tx, mut control) = mailbox::mailbox();
     let outbox = Outbox { queue, limit, control: control_tx.clone() };
     let subscriber = Subscriber { user_id: user.user_id.clone(), outbox: outbox.clone() };
-    let writer = tokio::spawn(writer::run(sink, queued, close_rx, state.clone(), subscriber));
+    let writer = tokio::spawn(writer::run(sink, queued, state.clone(), subscriber));
     let registration = Connections::register(&state, &user.user_id, &user.token, conn_id, control_tx);
     // Stopping closes the registered connections (`GatewayState::run_until_stopped`); one
     // that registers after that closes itself. Not a wait in every connection's loop: that
@@ -100,13 +99,13 @@ pub(crate) fn serve(
         if let Some((_, sender)) = connection.sender.take() {
             sender.abort();
         }
-        if let Some((code, reason)) = close {
-            let _ = close_tx.send(CloseFrame { code, reason: Utf8Bytes::from_static(reason) });
-        } else {
-            drop(close_tx);
-        }
+        let frame = close.map(|(code, reason)| CloseFrame { code, reason: Utf8Bytes::from_static(reason) });
+        connection.outbox.finish(frame);
         drop(connection);
+        let writer_handle = writer.abort_handle();
         if tokio::time::timeout(CLOSE_GRACE, writer).await.is_err() {
+            // A client that reads nothing would hold the writer (and its socket) for good.
+            writer_handle.abort();
             tracing::debug!(conn_id, "dropped a connection whose socket would not drain");
         }
         drop(registration);

@@ -21,7 +21,6 @@ use std::{
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::{SinkExt, StreamExt, stream::SplitSink, task::AtomicWaker};
-use tokio::sync::oneshot;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_util::sync::CancellationToken;
 
@@ -44,6 +43,10 @@ pub(crate) enum Outgoing {
     Live(Box<Live>),
     /// Some subscriptions were cancelled: the writer lets go of those it holds.
     Sweep,
+    /// The connection is over: the writer sends this close frame, if any, and stops. What
+    /// is still queued is dropped (a lagging client could not take it anyway). Always the
+    /// queue's last item (`mailbox::Sender::finish`).
+    Close(Option<CloseFrame>),
 }
 
 /// A live subscription: the room's feed and the last offset sent to the client.
@@ -90,6 +93,12 @@ impl Outbox {
         }
     }
 
+    /// The connection is over: the writer sends `frame` (if any) and stops, after nothing
+    /// else. Taken even by a queue that was closed for lagging.
+    pub(crate) fn finish(&self, frame: Option<CloseFrame>) {
+        self.queue.finish(Outgoing::Close(frame));
+    }
+
     fn send(&self, outgoing: Outgoing) -> bool {
         match self.queue.send(outgoing, Some(self.limit)) {
             Ok(()) => true,
@@ -115,7 +124,6 @@ pub(crate) struct Subscriber {
 pub(crate) fn run(
     mut sink: SplitSink<WebSocket, Message>,
     queue: mailbox::Receiver<Outgoing>,
-    mut close: oneshot::Receiver<CloseFrame>,
     state: GatewayState,
     subscriber: Subscriber,
 ) -> impl Future<Output = ()> + Send + 'static {
@@ -131,18 +139,16 @@ pub(crate) fn run(
         alarm_waker: Waker::from(alarm.clone()),
         alarm,
         armed: false,
+        closing: None,
     };
     let mut batch = VecDeque::new();
     async move {
         let order = 'connection: loop {
-            // The close order is polled last: it is rare, and the inbox drains until it is
-            // pending, so an order is never kept waiting for long.
-            while inbox.pending.is_empty() {
-                tokio::select! {
-                    biased;
-                    () = inbox.gather() => {}
-                    order = &mut close => break 'connection order.ok(),
-                }
+            while inbox.pending.is_empty() && inbox.closing.is_none() {
+                inbox.gather().await;
+            }
+            if let Some(order) = inbox.closing.take() {
+                break 'connection order;
             }
             std::mem::swap(&mut batch, &mut inbox.pending);
             {
@@ -157,11 +163,14 @@ pub(crate) fn run(
                             break;
                         }
                         () = inbox.gather() => {
+                            // A close order does not wait for a write the client may never take.
+                            if let Some(order) = inbox.closing.take() {
+                                break 'connection order;
+                            }
                             if inbox.pending.len() > limit {
                                 inbox.subscriber.outbox.lagging();
                             }
                         }
-                        order = &mut close => break 'connection order.ok(),
                     }
                 }
             }
@@ -209,6 +218,8 @@ struct Inbox {
     /// Every source was last left pending with `alarm_waker` registered: until the alarm
     /// rings, looking at them again would find nothing.
     armed: bool,
+    /// The close order taken from the queue, once there is one.
+    closing: Option<Option<CloseFrame>>,
 }
 
 /// Rung by whichever of the writer's sources has something new.
@@ -245,7 +256,7 @@ impl Inbox {
     fn poll_gather(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         // Registered and reset before the sources are looked at, so that anything arriving
         // from here on rings again and wakes this task.
-        let Self { queue, arrived, live: lives, pending, state, subscriber, alarm, alarm_waker, armed } = self;
+        let Self { queue, arrived, live: lives, pending, state, subscriber, alarm, alarm_waker, armed, closing } = self;
         alarm.task.register(cx.waker());
         let rung = alarm.rung.swap(false, Ordering::AcqRel);
         if *armed && !rung {
@@ -255,6 +266,10 @@ impl Inbox {
         let mut took = queue.poll_take_all(cx, arrived).is_ready();
         for outgoing in arrived.drain(..) {
             match outgoing {
+                Outgoing::Close(order) => {
+                    *closing = Some(order);
+                    return Poll::Ready(());
+                }
                 Outgoing::Frame(frame) => pending.push_back(frame),
                 Outgoing::Live(live) if live.cancel.is_cancelled() => {}
                 Outgoing::Live(live) => {
