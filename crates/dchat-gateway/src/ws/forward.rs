@@ -13,12 +13,12 @@ use dchat_proto::{
     presence::v1::RoomId as PresenceRoomId,
 };
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
 use crate::{
     state::GatewayState,
     ws::{
+        cancel::Cancel,
         feeds::RoomFeeds,
         protocol,
         writer::{Live, Subscriber},
@@ -45,7 +45,7 @@ pub(crate) async fn subscribe(
     room_id: String,
     after: Option<i64>,
     reference: Option<Value>,
-    cancel: CancellationToken,
+    cancel: Cancel,
 ) {
     let outcome = tokio::select! {
         () = cancel.cancelled() => Ok(()),
@@ -86,7 +86,7 @@ async fn start(
     room_id: &str,
     after: Option<i64>,
     reference: Option<&Value>,
-    cancel: CancellationToken,
+    cancel: Cancel,
 ) -> Result<(), Stop> {
     // Join the feed first: everything committed after our history read is in it.
     let feed = RoomFeeds::join(state, room_id);

@@ -4,6 +4,7 @@
 //! sending half and live subscriptions, `forward` a subscription's backlog, and `feeds` the
 //! one upstream subscription per room that all of this gateway's connections share.
 
+mod cancel;
 mod feeds;
 mod forward;
 mod protocol;

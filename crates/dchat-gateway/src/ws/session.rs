@@ -16,7 +16,6 @@ use dchat_proto::{
 use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
 use crate::{
@@ -25,6 +24,7 @@ use crate::{
     mailbox,
     state::GatewayState,
     ws::{
+        cancel::Cancel,
         forward,
         protocol::{self, ClientFrame},
         writer::{self, Outbox, Subscriber},
@@ -189,19 +189,19 @@ fn error_code(status: &tonic::Status) -> &'static str {
 /// not a map: a connection holds one or a few, and a hash map holding one entry is about 150
 /// bytes of buckets for every idle client.
 #[derive(Debug, Default)]
-struct Subscriptions(Vec<(String, CancellationToken)>);
+struct Subscriptions(Vec<(String, Cancel)>);
 
 impl Subscriptions {
     fn contains(&self, room_id: &str) -> bool {
         self.0.iter().any(|(room, _)| room == room_id)
     }
 
-    fn insert(&mut self, room_id: String, cancel: CancellationToken) {
+    fn insert(&mut self, room_id: String, cancel: Cancel) {
         self.0.reserve_exact(1);
         self.0.push((room_id, cancel));
     }
 
-    fn remove(&mut self, room_id: &str) -> Option<CancellationToken> {
+    fn remove(&mut self, room_id: &str) -> Option<Cancel> {
         let index = self.0.iter().position(|(room, _)| room == room_id)?;
         Some(self.0.swap_remove(index).1)
     }
@@ -323,7 +323,7 @@ impl Connection {
                 tracing::debug!(%status, "presence heartbeat failed");
             }
         }
-        let cancel = CancellationToken::new();
+        let cancel = Cancel::default();
         self.subscriptions.insert(room_id.clone(), cancel.clone());
         let subscriber = Subscriber { user_id: self.user.user_id.clone(), outbox: self.outbox.clone() };
         tokio::spawn(forward::subscribe(self.state.clone(), subscriber, room_id, after, reference, cancel));

@@ -22,13 +22,13 @@ use std::{
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::{SinkExt, StreamExt, stream::SplitSink, task::AtomicWaker};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_util::sync::CancellationToken;
 
 use crate::{
     connections::Control,
     mailbox::{self, Refused},
     state::GatewayState,
     ws::{
+        cancel::Cancel,
         feeds::{FeedHandle, LiveMessage, RoomEvent},
         forward,
     },
@@ -54,7 +54,7 @@ pub(crate) enum Outgoing {
 pub(crate) struct Live {
     pub(crate) feed: FeedHandle,
     pub(crate) last_sent: i64,
-    pub(crate) cancel: CancellationToken,
+    pub(crate) cancel: Cancel,
 }
 
 /// A connection's queue to its writer. Pushing never waits: a client whose queue is full is
