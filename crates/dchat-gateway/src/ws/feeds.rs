@@ -4,9 +4,10 @@
 //! messages and a `SubscribePresence` of its presence events, from the owning services,
 //! merged into one channel (one receiver per subscriber, not two: each costs memory in every
 //! idle connection and a look in every delivery). Each message is turned into a frame once
-//! and the same bytes are broadcast to every local subscriber. The feed ends when the last local subscriber leaves. Feeds carry no
-//! guarantee of completeness on their own: a subscriber that sees a hole fills it from
-//! history (see `forward`), so a feed that reconnects or a subscriber that lags loses nothing.
+//! and the same bytes are broadcast to every local subscriber. The feed ends when the last
+//! local subscriber leaves. Feeds carry no guarantee of completeness on their own: a
+//! subscriber that sees a hole fills it from history (see `forward`), so a feed that
+//! reconnects or a subscriber that lags loses nothing.
 
 use std::{
     collections::HashMap,
