@@ -145,16 +145,40 @@ impl Writer {
         Ok(stored)
     }
 
+    /// Stores the new messages of `commands` and says what became of each.
+    ///
+    /// Retries are rare, so the batch is first written as if none of its keys were stored
+    /// yet: that saves a lookup, a round trip to SQLite, on every commit. When one was, the
+    /// unique index on keys makes the insert fail as a whole (one statement, or one
+    /// transaction), and the batch is written again with the stored keys looked up.
     async fn write_batch(
         &mut self,
         commands: &[AppendCommand],
         staged_heads: &mut HashMap<RoomId, i64>,
     ) -> Result<Vec<Outcome>, sqlx::Error> {
+        match self.write_new(commands, staged_heads, &HashMap::new()).await {
+            Err(err) if dchat_storage::is_unique_violation(&err) => {
+                tracing::debug!("a batch holds a retry of a stored message; looking its key up");
+                staged_heads.clear();
+                let stored_keys = Self::stored_keys(&mut self.conn, commands).await?;
+                self.write_new(commands, staged_heads, &stored_keys).await
+            }
+            written => written,
+        }
+    }
+
+    /// Writes the messages of `commands` whose keys are neither in `stored_keys` nor used
+    /// earlier in the batch.
+    async fn write_new(
+        &mut self,
+        commands: &[AppendCommand],
+        staged_heads: &mut HashMap<RoomId, i64>,
+        stored_keys: &HashMap<(&RoomId, UserId, &str), (i64, i64)>,
+    ) -> Result<Vec<Outcome>, sqlx::Error> {
         let now = now_ms();
         let mut outcomes = Vec::with_capacity(commands.len());
         // Reads need no transaction: nothing but this writer changes the table.
         let conn: &mut SqliteConnection = &mut self.conn;
-        let stored_keys = Self::stored_keys(conn, commands).await?;
         // Keys used earlier in this same batch, which the database cannot see yet.
         let mut batch_keys: HashMap<(&RoomId, UserId, &str), (i64, i64)> = HashMap::new();
         let mut new_messages = Vec::with_capacity(commands.len());

@@ -135,6 +135,42 @@ async fn duplicate_keys_inside_one_commit_batch_store_one_message() {
 }
 
 #[tokio::test]
+async fn retries_committed_together_with_new_messages_leave_no_gap() {
+    let (app, _dir) = spawn_app().await;
+    let alice = app.register("alice").await;
+    let first = app.append("general", &alice, "stored", "key-1").await.unwrap();
+    // Sent at once, retries of a stored message and new messages share commit batches, so
+    // the writer has to find the retries without giving their offsets to anybody.
+    let appends: Vec<_> = (0..60)
+        .map(|i| {
+            let key = if i % 3 == 0 { "key-1".to_owned() } else { format!("new-{i}") };
+            let request = dchat_proto::message::v1::AppendReq {
+                room_id: "general".into(),
+                user_id: alice.user_id.clone(),
+                text: format!("m{i}"),
+                idempotency_key: key.clone(),
+            };
+            let mut messages = app.messages.clone();
+            tokio::spawn(async move { (key, messages.append(request).await.unwrap().into_inner()) })
+        })
+        .collect();
+    let mut new_offsets = Vec::new();
+    for append in appends {
+        let (key, reply) = append.await.unwrap();
+        if key == "key-1" {
+            assert_eq!((reply.offset, reply.duplicate), (first, true), "a retry gets the original offset");
+        } else {
+            assert!(!reply.duplicate, "{key} is new");
+            new_offsets.push(reply.offset);
+        }
+    }
+    new_offsets.sort_unstable();
+    assert_eq!(new_offsets, (2..=41).collect::<Vec<i64>>(), "new messages take the next offsets, no gap");
+    assert_eq!(offsets(&app.all_messages("general", &alice).await), (1..=41).collect::<Vec<_>>());
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn history_pages_forward_from_an_offset_and_backward_before_one() {
     let (app, _dir) = spawn_app().await;
     let alice = app.register("alice").await;
