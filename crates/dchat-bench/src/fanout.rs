@@ -30,6 +30,8 @@ pub struct FanoutOptions {
     /// user may hold several connections, as with several tabs or devices; registering
     /// thousands of users would measure argon2, not fan-out.
     pub users_per_room: usize,
+    /// Sender connections; sender `s` sends to room `s % rooms`, so with fewer senders than
+    /// rooms only the first `senders` rooms get messages.
     pub senders: usize,
     /// Messages per second over all senders; 0 sends as fast as acknowledgements allow.
     pub rate_per_sec: f64,
@@ -88,6 +90,12 @@ pub async fn fanout_bare(base_url: &str, options: &FanoutOptions) -> Result<Repo
 
 async fn fanout_against(server: Server, options: &FanoutOptions) -> Result<Report, BenchError> {
     let FanoutOptions { rooms, members, senders, .. } = *options;
+    if senders < rooms {
+        tracing::warn!(
+            "{senders} senders for {rooms} rooms: only {senders} rooms get messages, and the \
+             deliveries per second are shared by those; give each room a sender to load them all"
+        );
+    }
     let run_id = &options.run_id;
     let users_per_room = if options.users_per_room == 0 { members } else { options.users_per_room.min(members) };
     let room_users = server.register_users(&format!("f{run_id}m"), rooms * users_per_room).await?;

@@ -32,8 +32,9 @@ pub enum BenchCommand {
         /// Distinct users behind each room's members; 0 = one per member [default: 0].
         #[arg(long, default_value_t = 0)]
         users_per_room: usize,
-        /// Sending connections, spread over the rooms [default: 4].
-        #[arg(long, default_value_t = 4)]
+        /// Sending connections; sender s sends to room s % rooms, so fewer senders than rooms
+        /// leave rooms without messages [default: 10, one per room].
+        #[arg(long, default_value_t = 10)]
         senders: usize,
         /// Messages per second over all senders; 0 sends as fast as acks allow [default: 1000].
         #[arg(long, default_value_t = 1000.0)]
