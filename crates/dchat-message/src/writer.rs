@@ -222,3 +222,80 @@ impl Writer {
         Ok(outcomes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MIGRATOR;
+
+    fn command(
+        room: &RoomId,
+        user: UserId,
+        text: &str,
+        key: &str,
+    ) -> (AppendCommand, oneshot::Receiver<Result<Appended, MessageError>>) {
+        let (reply, answer) = oneshot::channel();
+        let command = AppendCommand {
+            room_id: room.clone(),
+            user_id: user,
+            text: MessageText::parse(text, MessageText::DEFAULT_MAX_CHARS).expect("a valid text"),
+            key: IdempotencyKey::parse_optional(key).expect("a valid key"),
+            reply,
+        };
+        (command, answer)
+    }
+
+    async fn commit(writer: &mut Writer, commands: Vec<AppendCommand>) {
+        let mut batch = commands;
+        writer.commit_batch(&mut batch).await;
+    }
+
+    /// A batch of more than `ROWS_PER_INSERT` rows is written in a transaction; when one of
+    /// its appends retries a stored message, the first attempt must leave nothing behind.
+    #[tokio::test]
+    async fn a_large_batch_with_a_retry_rolls_back_and_stores_the_rest_without_a_gap() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("message.db");
+        let pool = dchat_storage::open_sqlite(&path, dchat_storage::Durability::Full, 2).await.expect("open");
+        dchat_storage::migrate(&pool, &MIGRATOR, &path).await.expect("migrate");
+        let mut writer =
+            Writer::new(pool.acquire().await.expect("a connection"), CommittedHeads::default(), LiveHub::default());
+        let room = RoomId::parse("general").expect("a valid room id");
+        let (alice, bob) = (UserId::generate(), UserId::generate());
+
+        let (first, answer) = command(&room, alice, "stored", "key-1");
+        commit(&mut writer, vec![first]).await;
+        assert_eq!(answer.await.expect("answered").expect("stored").offset, 1);
+
+        let mut commands = Vec::new();
+        let mut answers = Vec::new();
+        for i in 0..write::ROWS_PER_INSERT + 100 {
+            // The retry sits in the second chunk, so the first chunk is already inserted
+            // when the unique index refuses the batch.
+            let (user, key) =
+                if i == write::ROWS_PER_INSERT + 50 { (alice, "key-1".to_owned()) } else { (bob, format!("b-{i}")) };
+            let (command, answer) = command(&room, user, &format!("m{i}"), &key);
+            commands.push(command);
+            answers.push((key, answer));
+        }
+        commit(&mut writer, commands).await;
+
+        let mut new_offsets = Vec::new();
+        for (key, answer) in answers {
+            let appended = answer.await.expect("answered").expect("stored");
+            if key == "key-1" {
+                assert_eq!((appended.offset, appended.duplicate), (1, true), "the retry gets the original offset");
+            } else {
+                assert!(!appended.duplicate);
+                new_offsets.push(appended.offset);
+            }
+        }
+        let expected: Vec<i64> = (2..=i64::try_from(write::ROWS_PER_INSERT + 100).expect("small")).collect();
+        assert_eq!(new_offsets, expected, "the rest take the next offsets, in order, with no gap");
+        let stored: Vec<i64> = sqlx::query_scalar("SELECT msg_offset FROM messages ORDER BY msg_offset")
+            .fetch_all(&pool)
+            .await
+            .expect("read back");
+        assert_eq!(stored, (1..=i64::try_from(write::ROWS_PER_INSERT + 100).expect("small")).collect::<Vec<_>>());
+    }
+}
