@@ -245,11 +245,6 @@ mod tests {
         (command, answer)
     }
 
-    async fn commit(writer: &mut Writer, commands: Vec<AppendCommand>) {
-        let mut batch = commands;
-        writer.commit_batch(&mut batch).await;
-    }
-
     /// A batch of more than `ROWS_PER_INSERT` rows is written in a transaction; when one of
     /// its appends retries a stored message, the first attempt must leave nothing behind.
     #[tokio::test]
@@ -264,12 +259,14 @@ mod tests {
         let (alice, bob) = (UserId::generate(), UserId::generate());
 
         let (first, answer) = command(&room, alice, "stored", "key-1");
-        commit(&mut writer, vec![first]).await;
+        writer.commit_batch(&mut vec![first]).await;
         assert_eq!(answer.await.expect("answered").expect("stored").offset, 1);
 
+        let batch_len = write::ROWS_PER_INSERT + 100;
+        let last_offset = i64::try_from(batch_len).expect("small");
         let mut commands = Vec::new();
         let mut answers = Vec::new();
-        for i in 0..write::ROWS_PER_INSERT + 100 {
+        for i in 0..batch_len {
             // The retry sits in the second chunk, so the first chunk is already inserted
             // when the unique index refuses the batch.
             let (user, key) =
@@ -278,7 +275,7 @@ mod tests {
             commands.push(command);
             answers.push((key, answer));
         }
-        commit(&mut writer, commands).await;
+        writer.commit_batch(&mut commands).await;
 
         let mut new_offsets = Vec::new();
         for (key, answer) in answers {
@@ -290,12 +287,15 @@ mod tests {
                 new_offsets.push(appended.offset);
             }
         }
-        let expected: Vec<i64> = (2..=i64::try_from(write::ROWS_PER_INSERT + 100).expect("small")).collect();
-        assert_eq!(new_offsets, expected, "the rest take the next offsets, in order, with no gap");
+        assert_eq!(
+            new_offsets,
+            (2..=last_offset).collect::<Vec<_>>(),
+            "the rest take the next offsets, in order, with no gap"
+        );
         let stored: Vec<i64> = sqlx::query_scalar("SELECT msg_offset FROM messages ORDER BY msg_offset")
             .fetch_all(&pool)
             .await
             .expect("read back");
-        assert_eq!(stored, (1..=i64::try_from(write::ROWS_PER_INSERT + 100).expect("small")).collect::<Vec<_>>());
+        assert_eq!(stored, (1..=last_offset).collect::<Vec<_>>());
     }
 }
