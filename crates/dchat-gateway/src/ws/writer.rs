@@ -13,7 +13,7 @@
 use std::{
     collections::VecDeque,
     sync::{
-        Arc,
+        Arc, OnceLock,
         atomic::{AtomicBool, Ordering},
     },
     task::{Context, Poll, Wake, Waker},
@@ -227,10 +227,36 @@ struct Inbox {
 /// After a write the writer looks for more; without the alarm it would poll every source
 /// again (the queue's lock, each feed's channel lock) only to find them as empty as it left
 /// them a moment before, once per delivery.
+///
+/// The writer is always polled by its own task, so the alarm keeps that task's waker once
+/// and wakes it by reference. An `AtomicWaker` gives its waker up when it wakes it, and
+/// registering it again after every wake was, per delivery, the costliest thing the writer
+/// did. A poll with some other waker is still served, through `other`.
 #[derive(Debug, Default)]
 struct Alarm {
     rung: AtomicBool,
-    task: AtomicWaker,
+    /// The waker of the first poll: the writer's task.
+    task: OnceLock<Waker>,
+    other: AtomicWaker,
+    /// Whether `other` was ever registered; until then a ring skips it.
+    other_used: AtomicBool,
+}
+
+impl Alarm {
+    /// Makes the next ring wake whoever polls with `waker`.
+    fn register(&self, waker: &Waker) {
+        let task = self.task.get_or_init(|| waker.clone());
+        if !task.will_wake(waker) {
+            self.other_used.store(true, Ordering::SeqCst);
+            self.other.register(waker);
+        }
+    }
+
+    /// Whether it rang since the last look. Called after `register`, so that a ring from
+    /// here on wakes the poller again.
+    fn take(&self) -> bool {
+        self.rung.swap(false, Ordering::SeqCst)
+    }
 }
 
 impl Wake for Alarm {
@@ -239,8 +265,17 @@ impl Wake for Alarm {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.rung.store(true, Ordering::Release);
-        self.task.wake();
+        // Rung already and not yet taken: that ring woke the writer, which will look at
+        // every source when it takes it.
+        if self.rung.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Some(task) = self.task.get() {
+            task.wake_by_ref();
+        }
+        if self.other_used.load(Ordering::SeqCst) {
+            self.other.wake();
+        }
     }
 }
 
@@ -257,8 +292,8 @@ impl Inbox {
         // Registered and reset before the sources are looked at, so that anything arriving
         // from here on rings again and wakes this task.
         let Self { queue, arrived, live: lives, pending, state, subscriber, alarm, alarm_waker, armed, closing } = self;
-        alarm.task.register(cx.waker());
-        let rung = alarm.rung.swap(false, Ordering::AcqRel);
+        alarm.register(cx.waker());
+        let rung = alarm.take();
         if *armed && !rung {
             return Poll::Pending;
         }
@@ -357,4 +392,83 @@ fn in_order(message: LiveMessage, last_sent: &mut i64, pending: &mut VecDeque<Ut
     pending.push_back(message.frame);
     *last_sent = message.offset;
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    /// Counts how often it was woken.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count::default());
+        (count.clone(), Waker::from(count))
+    }
+
+    fn ring(alarm: &Arc<Alarm>) {
+        Waker::from(alarm.clone()).wake_by_ref();
+    }
+
+    #[test]
+    fn a_ring_wakes_the_registered_task_every_time_it_was_taken() {
+        let alarm = Arc::new(Alarm::default());
+        let (task, waker) = counting();
+        for round in 1..=3 {
+            alarm.register(&waker);
+            assert!(!alarm.take(), "nothing rang yet in round {round}");
+            ring(&alarm);
+            assert_eq!(task.0.load(Ordering::SeqCst), round, "the task keeps being woken without registering anew");
+            assert!(alarm.take());
+        }
+    }
+
+    #[test]
+    fn rings_before_a_take_wake_the_task_once() {
+        let alarm = Arc::new(Alarm::default());
+        let (task, waker) = counting();
+        alarm.register(&waker);
+        ring(&alarm);
+        ring(&alarm);
+        ring(&alarm);
+        assert_eq!(task.0.load(Ordering::SeqCst), 1);
+        assert!(alarm.take());
+        assert!(!alarm.take());
+    }
+
+    #[test]
+    fn a_ring_before_the_first_poll_is_taken_by_it() {
+        let alarm = Arc::new(Alarm::default());
+        ring(&alarm);
+        let (task, waker) = counting();
+        alarm.register(&waker);
+        assert!(alarm.take());
+        assert_eq!(task.0.load(Ordering::SeqCst), 0, "nobody was there to wake");
+    }
+
+    #[test]
+    fn a_poll_with_another_waker_is_woken_too() {
+        let alarm = Arc::new(Alarm::default());
+        let (first, first_waker) = counting();
+        let (other, other_waker) = counting();
+        alarm.register(&first_waker);
+        alarm.register(&other_waker);
+        assert!(!alarm.take());
+        ring(&alarm);
+        assert_eq!(other.0.load(Ordering::SeqCst), 1);
+        assert_eq!(first.0.load(Ordering::SeqCst), 1, "a spurious wake of the first is harmless");
+    }
 }
