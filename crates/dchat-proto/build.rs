@@ -16,6 +16,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     // Reflection serves this set, so grpcurl and friends work without .proto files.
     std::fs::write(out_dir.join("dchat_descriptor.bin"), file_descriptors.encode_to_vec())?;
-    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(file_descriptors)?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        // Decodes from one slice; see src/codec.rs.
+        .codec_path("crate::codec::SliceCodec")
+        .compile_fds(file_descriptors)?;
     Ok(())
 }

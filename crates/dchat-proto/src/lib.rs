@@ -40,6 +40,7 @@ pub use generated::{auth, gateway, message, presence, room};
 /// The encoded `FileDescriptorSet` of every dchat package, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dchat_descriptor.bin"));
 
+mod codec;
 mod status;
 mod transport;
 
