@@ -20,6 +20,12 @@ impl UserId {
         }
         uuid::Uuid::try_parse(s).map(Self).map_err(|_| ValidationError::new("user_id", "is not a valid user id"))
     }
+
+    /// The same text as `to_string()`, written without the formatting machinery, which
+    /// costs several times as much: ids are written for every message a page or a feed sends.
+    pub fn to_hyphenated_string(self) -> String {
+        self.0.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).to_owned()
+    }
 }
 
 impl fmt::Display for UserId {
@@ -71,6 +77,16 @@ impl fmt::Display for RoomId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Both ways of writing an id give the text `parse` reads back.
+    #[test]
+    fn user_ids_write_the_same_either_way_and_parse_back() {
+        for _ in 0..100 {
+            let id = UserId::generate();
+            assert_eq!(id.to_hyphenated_string(), id.to_string());
+            assert_eq!(UserId::parse(&id.to_hyphenated_string()).unwrap(), id);
+        }
+    }
 
     #[test]
     fn seed_room_ids_are_valid() {

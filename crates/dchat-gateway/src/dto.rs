@@ -145,6 +145,8 @@ pub(crate) struct MessageView {
     pub(crate) client_id: Option<String>,
 }
 
+/// A page of history. Its JSON is written by hand (`rest/page.rs`); the derived
+/// `Serialize` is the reference the tests hold that writer to.
 #[derive(Debug, Serialize)]
 pub(crate) struct MessagesView {
     pub(crate) messages: Vec<MessageView>,

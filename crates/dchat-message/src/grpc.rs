@@ -45,12 +45,24 @@ impl From<MessageError> for Status {
 
 fn to_pb(message: &StoredMessage) -> pb::Msg {
     pb::Msg {
-        room_id: message.room_id.to_string(),
-        user_id: message.user_id.to_string(),
+        room_id: message.room_id.as_str().to_owned(),
+        user_id: message.user_id.to_hyphenated_string(),
         text: message.text.clone(),
         offset: message.offset,
         ts_ms: message.ts_ms,
         idempotency_key: message.idempotency_key.clone().unwrap_or_default(),
+    }
+}
+
+/// [`to_pb`] for a message of our own, whose texts move instead of being copied.
+fn into_pb(message: StoredMessage) -> pb::Msg {
+    pb::Msg {
+        room_id: message.room_id.as_str().to_owned(),
+        user_id: message.user_id.to_hyphenated_string(),
+        text: message.text,
+        offset: message.offset,
+        ts_ms: message.ts_ms,
+        idempotency_key: message.idempotency_key.unwrap_or_default(),
     }
 }
 
@@ -113,7 +125,7 @@ impl message_service_server::MessageService for MessageGrpc {
         } else {
             self.service.list_from(room_id, user_id, from_offset, limit).await?
         };
-        Ok(Response::new(stream_of(messages.iter().map(to_pb).collect())))
+        Ok(Response::new(stream_of(messages.into_iter().map(into_pb).collect())))
     }
 
     type SubscribeStream = BoxStream<pb::Msg>;

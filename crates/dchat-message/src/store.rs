@@ -36,7 +36,7 @@ pub(crate) mod write {
             insert.push_values(chunk, |mut row, message| {
                 row.push_bind(message.room_id.as_str())
                     .push_bind(message.offset)
-                    .push_bind(message.user_id.to_string())
+                    .push_bind(message.user_id.to_hyphenated_string())
                     .push_bind(message.text.as_str())
                     .push_bind(message.ts_ms)
                     .push_bind(message.idempotency_key.as_deref());

@@ -3,6 +3,7 @@
 
 pub(crate) mod forms;
 pub(crate) mod messages;
+mod page;
 pub(crate) mod presence;
 pub(crate) mod rooms;
 pub(crate) mod session;
