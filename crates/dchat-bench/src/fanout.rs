@@ -215,6 +215,7 @@ async fn receive(
 ) -> Seen {
     let mut seen = Seen { received: 0, duplicated: 0, out_of_order: 0, last_offset: None, latencies: Vec::new() };
     let mut unreported = 0u64;
+    let mut reported_at_us = 0u64;
     let stopped = stop.changed();
     tokio::pin!(stopped);
     loop {
@@ -226,11 +227,13 @@ async fn receive(
             progress.add(unreported);
             return seen;
         };
-        if seen.take(&text, epoch, measure_from) {
+        if let Some(now_us) = seen.take(&text, epoch, measure_from) {
             unreported += 1;
-            // Progress is shared by every member: bump it in steps, not per delivery.
-            if unreported >= 256 {
+            // Progress is shared by every member: bump it in steps, not per delivery, but
+            // at least every 200 ms, or a member of a slow room would show nothing for long.
+            if unreported >= 256 || now_us.saturating_sub(reported_at_us) >= 200_000 {
                 progress.add(std::mem::take(&mut unreported));
+                reported_at_us = now_us;
             }
         }
     }
@@ -239,7 +242,7 @@ async fn receive(
     let deadline = tokio::time::Instant::now() + DRAIN;
     while seen.received < acked.load(Ordering::Relaxed) {
         let Ok(Ok(Some(text))) = tokio::time::timeout_at(deadline, next_text(&mut socket)).await else { break };
-        if seen.take(&text, epoch, measure_from) {
+        if seen.take(&text, epoch, measure_from).is_some() {
             progress.add(1);
         }
     }
@@ -247,21 +250,22 @@ async fn receive(
 }
 
 impl Seen {
-    /// Counts one pushed frame; true when it was a message delivery.
-    fn take(&mut self, text: &str, epoch: Instant, measure_from: &AtomicU64) -> bool {
+    /// Counts one pushed frame; when it was a message delivery, the time it was taken
+    /// (microseconds since `epoch`).
+    fn take(&mut self, text: &str, epoch: Instant, measure_from: &AtomicU64) -> Option<u64> {
         let now_us = u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
         // Only the fields counted here, borrowed from the frame: with ten thousand members
         // the load generator's own parsing must not become what is measured.
-        let Ok(frame) = serde_json::from_str::<Delivery<'_>>(text) else { return false };
+        let Ok(frame) = serde_json::from_str::<Delivery<'_>>(text) else { return None };
         if frame.kind != "message" {
-            return false;
+            return None;
         }
         let offset = frame.offset;
         match self.last_offset {
             Some(last) if offset == last + 1 => {}
             Some(last) if offset <= last => {
                 self.duplicated += 1;
-                return false;
+                return None;
             }
             // A jump past a missing offset: the order broke (the count of what never came
             // is `lost`, from the acknowledged total).
@@ -277,7 +281,7 @@ impl Seen {
             let micros = now_us.saturating_sub(sent_us).max(1);
             self.latencies.push(u32::try_from(micros).unwrap_or(u32::MAX));
         }
-        true
+        Some(now_us)
     }
 }
 

@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::{
-    BenchError, Report,
+    BenchError, Progress, Report,
     client::{BenchUser, Server, next_frame, send_frame},
     http1::{Http1, bearer},
     report::{Latency, histogram},
@@ -35,6 +35,8 @@ pub struct IngestOptions {
     pub duration: Duration,
     pub transport: Transport,
     pub run_id: String,
+    /// Counts acknowledged appends (and refusals) as they come, for live progress.
+    pub progress: Progress,
 }
 
 pub async fn ingest(base_url: &str, options: &IngestOptions) -> Result<Report, BenchError> {
@@ -46,18 +48,17 @@ pub async fn ingest(base_url: &str, options: &IngestOptions) -> Result<Report, B
         server.join_room(user, &room_id).await?;
     }
     let latencies = Arc::new(Mutex::new(histogram()));
-    let (acked, errors) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (acked_before, errors_before) = options.progress.read();
     let started = Instant::now();
     let deadline = started + options.duration;
     let workers: Vec<_> = users
         .into_iter()
         .enumerate()
         .map(|(i, user)| {
-            let (server, room_id, latencies, acked, errors) =
-                (server.clone(), room_id.clone(), latencies.clone(), acked.clone(), errors.clone());
+            let (server, room_id, latencies) = (server.clone(), room_id.clone(), latencies.clone());
             let options = options.clone();
             tokio::spawn(async move {
-                let counters = Counters { latencies, acked, errors };
+                let counters = Counters { latencies, progress: options.progress.clone() };
                 match options.transport {
                     Transport::WebSocket => {
                         ws_worker(&server, &user, i, &room_id, options.window, deadline, &counters).await
@@ -73,7 +74,8 @@ pub async fn ingest(base_url: &str, options: &IngestOptions) -> Result<Report, B
         worker.await.map_err(|err| BenchError::Protocol(err.to_string()))??;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let acked = acked.load(Ordering::Relaxed);
+    let (acked, errors) = options.progress.read();
+    let (acked, errors) = (acked - acked_before, errors - errors_before);
     let latency = Latency::from_micros(&*latencies.lock().await);
     let transport = match options.transport {
         Transport::WebSocket => "ws",
@@ -89,15 +91,14 @@ pub async fn ingest(base_url: &str, options: &IngestOptions) -> Result<Report, B
         lost: 0,
         duplicated: 0,
         out_of_order: 0,
-        errors: errors.load(Ordering::Relaxed),
+        errors,
         ..Report::default()
     })
 }
 
 struct Counters {
     latencies: Arc<Mutex<hdrhistogram::Histogram<u64>>>,
-    acked: Arc<AtomicU64>,
-    errors: Arc<AtomicU64>,
+    progress: Progress,
 }
 
 async fn ws_worker(
@@ -115,7 +116,7 @@ async fn ws_worker(
     let n_sent = Arc::new(AtomicU64::new(0));
     let reader = {
         let (permits, n_sent) = (permits.clone(), n_sent.clone());
-        let (latencies, acked, errors) = (counters.latencies.clone(), counters.acked.clone(), counters.errors.clone());
+        let (latencies, progress) = (counters.latencies.clone(), counters.progress.clone());
         tokio::spawn(async move {
             let mut local = histogram();
             let mut answered = 0u64;
@@ -127,7 +128,7 @@ async fn ws_worker(
                 };
                 match frame["type"].as_str() {
                     Some("ack") => {
-                        acked.fetch_add(1, Ordering::Relaxed);
+                        progress.add(1);
                         let sent_us = frame["client_id"]
                             .as_str()
                             .and_then(|id| id.rsplit('-').next())
@@ -138,7 +139,7 @@ async fn ws_worker(
                         }
                     }
                     Some("error") => {
-                        errors.fetch_add(1, Ordering::Relaxed);
+                        progress.error();
                     }
                     _ => continue,
                 }
@@ -180,10 +181,10 @@ async fn rest_worker(
         let answer =
             http.send(Method::POST, "/api/message/append", Some(&token), Some(body.to_string().into_bytes())).await?;
         if answer.status.is_success() {
-            counters.acked.fetch_add(1, Ordering::Relaxed);
+            counters.progress.add(1);
             let _ = local.record(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX).max(1));
         } else {
-            counters.errors.fetch_add(1, Ordering::Relaxed);
+            counters.progress.error();
         }
         seq += 1;
     }

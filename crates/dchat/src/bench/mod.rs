@@ -228,9 +228,16 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             let mut reports = vec![
                 repeat(&common, "appends", async || {
                     let (url, _, _server) = common.target().await?;
-                    let options =
-                        IngestOptions { connections, window, duration: common.duration(), transport, run_id: run_id() };
-                    Ok(dchat_bench::ingest(&url, &options).await?)
+                    let options = IngestOptions {
+                        connections,
+                        window,
+                        duration: common.duration(),
+                        transport,
+                        run_id: run_id(),
+                        progress: Progress::default(),
+                    };
+                    let ingest = dchat_bench::ingest(&url, &options);
+                    Ok(progress::during("ingest", "appends", &options.progress, ingest).await?)
                 })
                 .await?,
             ];

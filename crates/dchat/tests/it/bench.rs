@@ -39,9 +39,11 @@ async fn the_bench_scenarios_run_and_count_nothing_lost_doubled_or_reordered(top
             duration: Duration::from_millis(800),
             transport,
             run_id: run_id.to_owned(),
+            progress: Progress::default(),
         };
         let report = dchat_bench::ingest(&app.http, &ingest).await.unwrap();
         assert!(report.is_correct() && report.operations > 0, "{}", report.table());
+        assert_eq!(ingest.progress.read(), (report.operations, 0), "live progress counted every append");
     }
 
     let setup = dchat_bench::prepare_idle(&app.http, "smoke", 2).await.unwrap();
