@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Instructions per request, counted by callgrind: a measure of the server's own work that
 # does not move with the machine's noise (the same binary and inputs give the same count
-# within about 1 %, whatever else runs: timers and batching still differ a little). It leaves out the kernel (system
-# calls, TCP, fsync), so it complements wall-clock figures; it does not replace them.
+# within about 1 %, whatever else runs; timers and batching still differ a little). It
+# leaves out the kernel (system calls, TCP, fsync), so it complements wall-clock figures
+# and does not replace them.
 #
 #   bench/callgrind/run.sh [BINARY ...]     default: a release build of this checkout
 #
