@@ -1,14 +1,19 @@
 //! Operational endpoints: liveness, readiness, Prometheus metrics and the OpenAPI document.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    sync::{Mutex, PoisonError},
+    time::{Duration, Instant},
+};
 
 use axum::{
     Json,
     extract::{MatchedPath, Request, State},
-    http::{StatusCode, header},
+    http::{Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use metrics::{Counter, Histogram};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
 use crate::state::GatewayState;
@@ -66,18 +71,55 @@ pub(crate) async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-/// Counts HTTP requests and their latency by route and status.
-pub(crate) async fn record(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = request.method().to_string();
+/// Counts HTTP requests and their latency by route, method and status.
+pub(crate) async fn record(State(state): State<GatewayState>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
     let started = Instant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("route", route), ("method", method), ("status", status)];
-    metrics::counter!("dchat_http_requests_total", &labels).increment(1);
-    metrics::histogram!("dchat_http_request_seconds", &labels).record(started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let (requests, seconds) = state.inner.request_metrics.handles(route, &method, response.status());
+    requests.increment(1);
+    seconds.record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The request counter and latency histogram of each route, method and status, registered
+/// once. Registering them with the recorder on every request (labels built as strings, the
+/// key hashed and looked up) cost about 3,200 instructions a request under callgrind. There
+/// are only so many routes, methods and statuses, so the map stays small.
+#[derive(Debug, Default)]
+pub(crate) struct RequestMetrics {
+    by_route: Mutex<HashMap<String, Vec<RouteMetrics>, foldhash::fast::RandomState>>,
+}
+
+#[derive(Debug)]
+struct RouteMetrics {
+    method: Method,
+    status: StatusCode,
+    requests: Counter,
+    seconds: Histogram,
+}
+
+impl RequestMetrics {
+    fn handles(&self, route: &str, method: &Method, status: StatusCode) -> (Counter, Histogram) {
+        let mut by_route = self.by_route.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(known) = by_route
+            .get(route)
+            .and_then(|variants| variants.iter().find(|variant| variant.method == *method && variant.status == status))
+        {
+            return (known.requests.clone(), known.seconds.clone());
+        }
+        let labels =
+            [("route", route.to_owned()), ("method", method.to_string()), ("status", status.as_u16().to_string())];
+        let requests = metrics::counter!("dchat_http_requests_total", &labels);
+        let seconds = metrics::histogram!("dchat_http_request_seconds", &labels);
+        by_route.entry(route.to_owned()).or_default().push(RouteMetrics {
+            method: method.clone(),
+            status,
+            requests: requests.clone(),
+            seconds: seconds.clone(),
+        });
+        (requests, seconds)
+    }
 }

@@ -45,7 +45,7 @@ pub fn router(state: GatewayState) -> Router {
         .route("/readyz", get(crate::ops::readyz))
         .route("/metrics", get(crate::ops::metrics))
         .route("/openapi.json", get(crate::ops::openapi))
-        .layer(axum::middleware::from_fn(crate::ops::record))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::ops::record))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
         .merge(grpc)

@@ -23,6 +23,7 @@ use crate::{
     limits::{Limiter, RateLimits, retry_after_secs},
     members::KnownMembers,
     names::DisplayNames,
+    ops::RequestMetrics,
     presence::PresenceSessions,
     verified::VerifiedTokens,
     ws::RoomFeeds,
@@ -87,6 +88,8 @@ pub(crate) struct Inner {
     /// The raw transports, for health checks.
     pub(crate) channels: Upstreams,
     pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The HTTP request metrics' handles (see `ops`).
+    pub(crate) request_metrics: RequestMetrics,
     pub(crate) config: GatewayConfig,
     pub(crate) names: DisplayNames,
     pub(crate) feeds: RoomFeeds,
@@ -122,6 +125,7 @@ impl GatewayState {
                 presence: PresenceServiceClient::new(upstreams.presence.clone()),
                 channels: upstreams,
                 metrics: config.metrics.clone(),
+                request_metrics: RequestMetrics::default(),
                 config,
                 feeds: RoomFeeds::default(),
                 connections: Connections::default(),

@@ -24,6 +24,27 @@ async fn health_readiness_metrics_and_openapi_are_served() {
     assert!(metrics.contains("dchat_http_requests_total"), "{metrics}");
     assert!(metrics.contains("route=\"/api/register\""), "{metrics}");
 
+    // Each request is counted under its route, method and status (only this test asks for
+    // the OpenAPI document, and the recorder is the process's, shared by every test).
+    let openapi_requests = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|line| {
+                line.starts_with("dchat_http_requests_total{")
+                    && line.contains("route=\"/openapi.json\"")
+                    && line.contains("method=\"GET\"")
+                    && line.contains("status=\"200\"")
+            })
+            .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = openapi_requests(&metrics);
+    for _ in 0..3 {
+        assert_eq!(get(&client, &app, "/openapi.json").await.0, StatusCode::OK);
+    }
+    let metrics = client.get(format!("{}/metrics", app.http)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(openapi_requests(&metrics), before + 3, "{metrics}");
+
     let (status, openapi) = get(&client, &app, "/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(openapi["openapi"], "3.0.3");
