@@ -42,8 +42,13 @@ async fn health_readiness_metrics_and_openapi_are_served() {
     for _ in 0..3 {
         assert_eq!(get(&client, &app, "/openapi.json").await.0, StatusCode::OK);
     }
+    // A method of the client's own invention is counted, but not as a series of its own.
+    let brew = reqwest::Method::from_bytes(b"BREW").unwrap();
+    let refused = client.request(brew, format!("{}/openapi.json", app.http)).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
     let metrics = client.get(format!("{}/metrics", app.http)).send().await.unwrap().text().await.unwrap();
     assert_eq!(openapi_requests(&metrics), before + 3, "{metrics}");
+    assert!(metrics.contains("method=\"OTHER\"") && !metrics.contains("BREW"), "{metrics}");
 
     let (status, openapi) = get(&client, &app, "/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
