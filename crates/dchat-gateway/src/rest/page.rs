@@ -37,7 +37,8 @@ impl MessagesView {
         Ok(out)
     }
 
-    /// The length of the page's JSON when no string needs escaping.
+    /// The page's length in JSON, near enough to size its buffer: its strings exactly (when
+    /// none needs escaping), an allowance for the rest that everyday numbers fit in.
     fn json_len(&self) -> usize {
         let strings = |message: &MessageView| {
             message.user_id.len()
