@@ -168,6 +168,31 @@ async fn messages_are_appended_idempotently_and_listed_both_ways_with_display_na
     app.stop().await;
 }
 
+/// A page of 500 is streamed from the message service in many gRPC frames (across HTTP/2 in
+/// the split topology) and written as JSON by hand: every text must come back exactly,
+/// whatever JSON has to escape in it.
+async fn a_full_page_of_long_and_awkward_texts_comes_back_exactly(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
+    let (ada, _) = register(&app, "ada").await;
+    let awkward =
+        ["a \"quoted\" word", "back\\slash", "line\nbreak\ttab\r", "\u{1}\u{1f} control", "\u{7f}\u{2028} 🙂 日本語"];
+    let texts: Vec<String> = (0..130)
+        .map(|i| format!("{i:03} {} {}", awkward[i % awkward.len()], "é".repeat(if i % 3 == 0 { 1500 } else { 10 })))
+        .collect();
+    for (i, text) in texts.iter().enumerate() {
+        let (status, body) = post(&ada, &app, "/api/message/append", json!({"room_id": "general", "text": text})).await;
+        assert_eq!((status, body["offset"].as_u64()), (StatusCode::OK, Some(i as u64 + 1)), "{body}");
+    }
+    for query in ["from_offset=1&limit=500", "before=131&limit=500"] {
+        let (status, page) = get(&ada, &app, &format!("/api/message/list?room_id=general&{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let listed: Vec<&str> =
+            page["messages"].as_array().unwrap().iter().map(|message| message["text"].as_str().unwrap()).collect();
+        assert_eq!(listed, texts, "{query}");
+    }
+    app.stop().await;
+}
+
 async fn presence_profile_and_lookup_routes_answer_in_the_seed_shapes(topology: Topology) {
     let (app, _dir) = spawn(topology).await;
     let (ada, ada_body) = register(&app, "ada").await;
@@ -337,6 +362,7 @@ in_both_topologies!(
     taken_names_conflict_and_bad_input_is_a_400,
     rooms_can_be_created_joined_listed_and_left,
     messages_are_appended_idempotently_and_listed_both_ways_with_display_names,
+    a_full_page_of_long_and_awkward_texts_comes_back_exactly,
     presence_profile_and_lookup_routes_answer_in_the_seed_shapes,
     the_authorization_matrix_has_no_unexpected_allow,
     malformed_requests_get_clear_4xx_answers_and_never_a_5xx,
