@@ -8,10 +8,17 @@
 //! local subscriber leaves. Feeds carry no guarantee of completeness on their own: a
 //! subscriber that sees a hole fills it from history (see `forward`), so a feed that
 //! reconnects or a subscriber that lags loses nothing.
+//!
+//! Subscribers are woken through the feed's doorbells, not through the channel: each
+//! connection's writer registers its waker once, and reads the channel with `try_recv`.
+//! Waiting on the channel instead would enlist the writer in the channel's waiter list
+//! anew after every delivery, which cost about a tenth of the server's own work per
+//! delivered message.
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
+    task::Waker,
     time::Duration,
 };
 
@@ -20,8 +27,7 @@ use dchat_proto::{
     message::v1::TailReq,
     presence::v1::{RoomId as PresenceRoomId, presence_event::Type},
 };
-use tokio::sync::broadcast;
-use tokio_stream::wrappers::BroadcastStream;
+use tokio::sync::broadcast::{self, error::TryRecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::{state::GatewayState, ws::protocol};
@@ -52,9 +58,67 @@ pub(crate) struct PresenceNote {
 
 #[derive(Debug)]
 struct RoomFeed {
-    events: broadcast::Sender<RoomEvent>,
+    feed: Feed,
     subscribers: usize,
     stop: CancellationToken,
+}
+
+/// A room's channel and its subscribers' doorbells: what the upstream followers send into.
+#[derive(Debug, Clone)]
+struct Feed {
+    events: broadcast::Sender<RoomEvent>,
+    doorbells: Arc<Doorbells>,
+}
+
+impl Feed {
+    /// Sends an event to every subscriber and wakes them.
+    fn send(&self, event: RoomEvent) {
+        // Nobody listening right now is fine: the feed is about to stop.
+        if self.events.send(event).is_ok() {
+            self.doorbells.ring();
+        }
+    }
+}
+
+/// The wakers of a feed's subscribers, rung after every event the feed sends.
+#[derive(Debug, Default)]
+struct Doorbells {
+    bells: Mutex<Bells>,
+}
+
+#[derive(Debug, Default)]
+struct Bells {
+    wakers: Vec<(u64, Waker)>,
+    next_id: u64,
+}
+
+impl Doorbells {
+    fn lock(&self) -> MutexGuard<'_, Bells> {
+        self.bells.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn add(&self, waker: Waker) -> u64 {
+        let mut bells = self.lock();
+        let id = bells.next_id;
+        bells.next_id += 1;
+        bells.wakers.push((id, waker));
+        id
+    }
+
+    fn remove(&self, id: u64) {
+        let mut bells = self.lock();
+        if let Some(index) = bells.wakers.iter().position(|(bell, _)| *bell == id) {
+            bells.wakers.swap_remove(index);
+        }
+    }
+
+    /// Wakes every subscriber. Called after the event is in the channel, so a subscriber
+    /// woken now finds it; one that looked before the event and found nothing is woken.
+    fn ring(&self) {
+        for (_, waker) in &self.lock().wakers {
+            waker.wake_by_ref();
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -66,13 +130,40 @@ pub(crate) struct RoomFeeds {
 /// presence events, from the moment it joined. Dropping it may end the feed.
 #[derive(Debug)]
 pub(crate) struct FeedHandle {
-    pub(crate) events: BroadcastStream<RoomEvent>,
+    events: broadcast::Receiver<RoomEvent>,
+    doorbells: Arc<Doorbells>,
+    /// This handle's doorbell, while it has one.
+    bell: Option<u64>,
     pub(crate) room_id: String,
     state: GatewayState,
 }
 
+impl FeedHandle {
+    /// Makes every event sent from now on wake `waker`, until `quiet` or the handle is
+    /// dropped. A handle that rings a waker already keeps it.
+    pub(crate) fn ring(&mut self, waker: &Waker) {
+        if self.bell.is_none() {
+            self.bell = Some(self.doorbells.add(waker.clone()));
+        }
+    }
+
+    /// Stops waking the waker given to `ring`.
+    pub(crate) fn quiet(&mut self) {
+        if let Some(bell) = self.bell.take() {
+            self.doorbells.remove(bell);
+        }
+    }
+
+    /// The next event, if one is waiting. `Lagged` when the subscriber fell so far behind
+    /// that events it had not read were overwritten.
+    pub(crate) fn try_next(&mut self) -> Result<RoomEvent, TryRecvError> {
+        self.events.try_recv()
+    }
+}
+
 impl Drop for FeedHandle {
     fn drop(&mut self) {
+        self.quiet();
         let mut rooms = self.state.inner.feeds.lock();
         if let Some(feed) = rooms.get_mut(&self.room_id) {
             feed.subscribers -= 1;
@@ -98,13 +189,16 @@ impl RoomFeeds {
             // How far a local subscriber may fall behind before it must catch up from history.
             let (events, _) = broadcast::channel(state.inner.config.ws_feed_frames.max(1));
             let stop = state.inner.stopping.child_token();
-            tokio::spawn(follow_messages(state.clone(), room_id.to_owned(), events.clone(), stop.clone()));
-            tokio::spawn(follow_presence(state.clone(), room_id.to_owned(), events.clone(), stop.clone()));
-            RoomFeed { events, subscribers: 0, stop }
+            let feed = Feed { events, doorbells: Arc::new(Doorbells::default()) };
+            tokio::spawn(follow_messages(state.clone(), room_id.to_owned(), feed.clone(), stop.clone()));
+            tokio::spawn(follow_presence(state.clone(), room_id.to_owned(), feed.clone(), stop.clone()));
+            RoomFeed { feed, subscribers: 0, stop }
         });
         feed.subscribers += 1;
         FeedHandle {
-            events: BroadcastStream::new(feed.events.subscribe()),
+            events: feed.feed.events.subscribe(),
+            doorbells: feed.feed.doorbells.clone(),
+            bell: None,
             room_id: room_id.to_owned(),
             state: state.clone(),
         }
@@ -122,12 +216,7 @@ async fn backoff(stop: &CancellationToken, delay: &mut Duration) -> bool {
 }
 
 /// Tails the room's messages, resuming after the last one seen whenever the stream breaks.
-async fn follow_messages(
-    state: GatewayState,
-    room_id: String,
-    events: broadcast::Sender<RoomEvent>,
-    stop: CancellationToken,
-) {
+async fn follow_messages(state: GatewayState, room_id: String, feed: Feed, stop: CancellationToken) {
     let mut last_seen: Option<i64> = None;
     let mut delay = Duration::from_millis(50);
     loop {
@@ -140,8 +229,7 @@ async fn follow_messages(
                     let display_name = state.inner.names.get(&message.user_id).await;
                     let frame = protocol::message(&message, &display_name);
                     last_seen = Some(message.offset);
-                    // Nobody listening right now is fine: the feed is about to stop.
-                    let _ = events.send(RoomEvent::Message(LiveMessage { offset: message.offset, frame }));
+                    feed.send(RoomEvent::Message(LiveMessage { offset: message.offset, frame }));
                 }
                 Ok::<(), tonic::Status>(())
             } => outcome,
@@ -156,12 +244,7 @@ async fn follow_messages(
 }
 
 /// Follows the room's presence events (JOIN, LEAVE, TYPING).
-async fn follow_presence(
-    state: GatewayState,
-    room_id: String,
-    events: broadcast::Sender<RoomEvent>,
-    stop: CancellationToken,
-) {
+async fn follow_presence(state: GatewayState, room_id: String, feed: Feed, stop: CancellationToken) {
     let mut delay = Duration::from_millis(50);
     loop {
         let request = PresenceRoomId { room_id: room_id.clone() };
@@ -177,7 +260,7 @@ async fn follow_presence(
                         Type::Typing => protocol::typing(&event.room_id, &event.user_id, &event.display_name),
                     };
                     let note = PresenceNote { user_id: event.user_id, typing: kind == Type::Typing, frame };
-                    let _ = events.send(RoomEvent::Presence(Arc::new(note)));
+                    feed.send(RoomEvent::Presence(Arc::new(note)));
                 }
                 Ok::<(), tonic::Status>(())
             } => outcome,
@@ -187,6 +270,79 @@ async fn follow_presence(
         }
         if !backoff(&stop, &mut delay).await {
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        sync::atomic::{AtomicUsize, Ordering},
+        task::Wake,
+    };
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn feed() -> (Feed, broadcast::Receiver<RoomEvent>) {
+        let (events, receiver) = broadcast::channel(4);
+        (Feed { events, doorbells: Arc::new(Doorbells::default()) }, receiver)
+    }
+
+    fn event(offset: i64) -> RoomEvent {
+        RoomEvent::Message(LiveMessage { offset, frame: Utf8Bytes::from_static("{}") })
+    }
+
+    #[test]
+    fn every_event_wakes_each_subscriber_until_it_leaves() {
+        let (feed, _receiver) = feed();
+        let (first, second) = (Arc::new(Count::default()), Arc::new(Count::default()));
+        let first_bell = feed.doorbells.add(Waker::from(first.clone()));
+        feed.doorbells.add(Waker::from(second.clone()));
+        feed.send(event(1));
+        feed.send(event(2));
+        assert_eq!((first.0.load(Ordering::SeqCst), second.0.load(Ordering::SeqCst)), (2, 2));
+        feed.doorbells.remove(first_bell);
+        feed.send(event(3));
+        assert_eq!((first.0.load(Ordering::SeqCst), second.0.load(Ordering::SeqCst)), (2, 3));
+    }
+
+    #[test]
+    fn an_event_is_in_the_channel_before_its_ring() {
+        // A waker that reads the channel when woken, as a writer does: it must find the event.
+        struct Reader {
+            receiver: Mutex<broadcast::Receiver<RoomEvent>>,
+            found: AtomicUsize,
+        }
+        impl Wake for Reader {
+            fn wake(self: Arc<Self>) {
+                self.wake_by_ref();
+            }
+            fn wake_by_ref(self: &Arc<Self>) {
+                let mut receiver = self.receiver.lock().unwrap_or_else(PoisonError::into_inner);
+                while receiver.try_recv().is_ok() {
+                    self.found.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+        let (feed, receiver) = feed();
+        let reader = Arc::new(Reader { receiver: Mutex::new(receiver), found: AtomicUsize::new(0) });
+        feed.doorbells.add(Waker::from(reader.clone()));
+        for offset in 1..=3 {
+            feed.send(event(offset));
+            assert_eq!(reader.found.load(Ordering::SeqCst), usize::try_from(offset).expect("small"));
         }
     }
 }

@@ -20,8 +20,8 @@ use std::{
 };
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures::{SinkExt, StreamExt, stream::SplitSink, task::AtomicWaker};
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use futures::{SinkExt, stream::SplitSink, task::AtomicWaker};
+use tokio::sync::broadcast::error::TryRecvError;
 
 use crate::{
     connections::Control,
@@ -286,8 +286,8 @@ impl Inbox {
     }
 
     /// Ready when anything was taken. The queue is taken whole, and each live feed is read
-    /// until it is pending (or until the task's cooperative budget runs out, when tokio
-    /// wakes us again), so that one wake-up takes whatever has accumulated.
+    /// until it is empty (or for [`READS_PER_LOOK`] events, when the alarm is rung to come
+    /// back), so that one wake-up takes whatever has accumulated.
     fn poll_gather(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         // Registered and reset before the sources are looked at, so that anything arriving
         // from here on rings again and wakes this task.
@@ -297,8 +297,7 @@ impl Inbox {
         if *armed && !rung {
             return Poll::Pending;
         }
-        let cx = &mut Context::from_waker(alarm_waker);
-        let mut took = queue.poll_take_all(cx, arrived).is_ready();
+        let mut took = queue.poll_take_all(&mut Context::from_waker(alarm_waker), arrived).is_ready();
         for outgoing in arrived.drain(..) {
             match outgoing {
                 Outgoing::Close(order) => {
@@ -320,7 +319,7 @@ impl Inbox {
         *arrived = VecDeque::new();
         let mut index = 0;
         while index < lives.len() {
-            match poll_live(&mut lives[index], cx, &subscriber.user_id, pending) {
+            match poll_live(&mut lives[index], alarm_waker, &subscriber.user_id, pending) {
                 (taken, Next::Keep) => {
                     took |= taken;
                     index += 1;
@@ -328,7 +327,9 @@ impl Inbox {
                 (taken, Next::CatchUp) => {
                     took |= taken;
                     metrics::counter!("dchat_ws_catch_ups_total").increment(1);
-                    let live = lives.swap_remove(index);
+                    let mut live = lives.swap_remove(index);
+                    // History fills the hole; the feed need not wake this writer meanwhile.
+                    live.feed.quiet();
                     tokio::spawn(forward::resume(state.clone(), subscriber.clone(), live));
                 }
                 (taken, Next::Drop) => {
@@ -353,31 +354,37 @@ enum Next {
     Drop,
 }
 
+/// Events a live subscription gives its writer in one look; a look that stops there rings
+/// the writer's alarm to come back, so that one busy room does not hold the thread.
+const READS_PER_LOOK: usize = 256;
+
 /// Takes the ready frames of one live subscription into `pending`: its room's messages
 /// in offset order, each once, and its presence events (but not the client's own typing).
-fn poll_live(live: &mut Live, cx: &mut Context<'_>, user_id: &str, pending: &mut VecDeque<Utf8Bytes>) -> (bool, Next) {
-    let mut took = false;
-    loop {
-        match live.feed.events.poll_next_unpin(cx) {
-            Poll::Ready(Some(Ok(RoomEvent::Message(message)))) => {
-                took = true;
+/// From the first look on, the feed wakes `alarm` whenever it sends something.
+fn poll_live(live: &mut Live, alarm: &Waker, user_id: &str, pending: &mut VecDeque<Utf8Bytes>) -> (bool, Next) {
+    // Before the first read, so that an event sent after a read that found nothing rings.
+    live.feed.ring(alarm);
+    for read in 0..READS_PER_LOOK {
+        match live.feed.try_next() {
+            Ok(RoomEvent::Message(message)) => {
                 if !in_order(message, &mut live.last_sent, pending) {
-                    return (took, Next::CatchUp);
+                    return (true, Next::CatchUp);
                 }
             }
-            Poll::Ready(Some(Ok(RoomEvent::Presence(note)))) => {
-                took = true;
+            Ok(RoomEvent::Presence(note)) => {
                 if !(note.typing && note.user_id == user_id) {
                     pending.push_back(note.frame.clone());
                 }
             }
             // Messages may be among what was missed (presence, which is advisory, is set
             // right by the next heartbeat).
-            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(_)))) => return (true, Next::CatchUp),
-            Poll::Ready(None) => return (took, Next::Drop),
-            Poll::Pending => return (took, Next::Keep),
+            Err(TryRecvError::Lagged(_)) => return (true, Next::CatchUp),
+            Err(TryRecvError::Closed) => return (read > 0, Next::Drop),
+            Err(TryRecvError::Empty) => return (read > 0, Next::Keep),
         }
     }
+    alarm.wake_by_ref();
+    (true, Next::Keep)
 }
 
 /// Queues a live message if it is the next offset, skips it if history already sent it,
