@@ -174,10 +174,13 @@ pub(crate) fn run(
                     }
                 }
             }
-            // The written batch's room goes back to the allocator: most connections wait far
+            // A large batch's room goes back to the allocator: most connections wait far
             // longer than they write, and a deque keeps the size of its largest burst (a
-            // backlog, a roster) for good.
-            batch = VecDeque::new();
+            // backlog, a roster) for good. A small one is kept, or every live delivery would
+            // allocate a deque and free it again.
+            if batch.capacity() > KEPT_BATCH_CAPACITY {
+                batch = VecDeque::new();
+            }
         };
         if let Some(frame) = order {
             let _ = sink.send(Message::Close(Some(frame))).await;
@@ -185,6 +188,10 @@ pub(crate) fn run(
         let _ = sink.close().await;
     }
 }
+
+/// Frames a written batch may keep room for (their handles, 32 bytes each): as many as a
+/// connection's first live delivery allocates.
+const KEPT_BATCH_CAPACITY: usize = 4;
 
 /// Writes the frames of `batch` and flushes them, emptying it. A poll function rather than
 /// an `async fn`: it keeps nothing between polls that `batch` does not, so the connection's
