@@ -454,7 +454,9 @@ mod tests {
         let spaced = r#"{ "type": "message", "offset": 3, "text": "b" }"#;
         assert_eq!(read(spaced).expect("a message").offset, 3);
         assert!(![escaped, nested, spaced].into_iter().any(read_in_one_pass));
-        assert!(read("not json").is_none());
+        for broken in ["not json", "{}", r#"{"type":"message","offset":1"#, r#"{"type":"message","offset":1}x"#] {
+            assert!(read(broken).is_none(), "{broken}");
+        }
         assert!(read(r#"{"type":"message","offset":"five"}"#).is_none());
     }
 }
