@@ -15,8 +15,6 @@ pub(crate) const READ_BUFFER: usize = 1024;
 
 pub(crate) type WsSink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
 pub(crate) type WsStream = SplitStream<WebSocketStream<MaybeTlsStream<TcpStream>>>;
-/// A socket whose halves are together again: reading it takes no lock.
-pub(crate) type WsSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The server under test.
 #[derive(Debug, Clone)]

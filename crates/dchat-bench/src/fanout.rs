@@ -16,7 +16,8 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::{
     BenchError, Progress, Report,
-    client::{BenchUser, Server, WsSocket, next_frame, next_text, send_frame, subscribe},
+    client::{BenchUser, Server, next_frame, send_frame},
+    member::Member,
     process,
     report::{Latency, histogram},
 };
@@ -82,12 +83,12 @@ impl<'a> Delivery<'a> {
             let (found, after_value) = if let Some(quoted) = value.strip_prefix('"') {
                 let (found, after) = string(quoted)?;
                 (Found::Text(found), after)
+            } else if value.starts_with(['{', '[']) {
+                // A nested value is not for this reader.
+                return None;
             } else {
-                // A number, true, false or null; a nested value is not for this reader.
-                let end = value.find([',', '}'])?;
-                if value[..end].contains(['{', '[']) {
-                    return None;
-                }
+                // A number, true, false or null: up to the next separator.
+                let end = value.bytes().position(|byte| byte == b',' || byte == b'}')?;
                 (Found::Scalar(&value[..end]), &value[end..])
             };
             match (key, found) {
@@ -182,20 +183,19 @@ async fn fanout_against(server: Server, options: &FanoutOptions) -> Result<Repor
     let connecting = member_users.iter().enumerate().map(|(i, user)| {
         let server = &server;
         async move {
-            let (mut sink, mut stream) = server.connect(user).await?;
-            subscribe(&mut sink, &mut stream, &room_id(run_id, i / members)).await?;
-            Ok::<_, BenchError>((i / members, sink, stream))
+            let mut member = Member::connect(server, user).await?;
+            member.subscribe(&room_id(run_id, i / members)).await?;
+            Ok::<_, BenchError>((i / members, member))
         }
     });
     let connected: Vec<_> = futures::stream::iter(connecting).buffered(64).collect().await;
     let mut receivers = Vec::new();
     for member in connected {
-        let (room, sink, stream) = member?;
-        let socket = stream.reunite(sink).map_err(|_| BenchError::Protocol("halves of two sockets".into()))?;
+        let (room, member) = member?;
         let (stop, acked, progress, measure_from) =
             (stop.clone(), acked.clone(), options.progress.clone(), measure_from.clone());
         receivers.push(tokio::spawn(async move {
-            receive(socket, (epoch, &measure_from), stop, &acked[room], &progress).await
+            receive(member, (epoch, &measure_from), stop, &acked[room], &progress).await
         }));
     }
 
@@ -260,11 +260,11 @@ async fn fanout_against(server: Server, options: &FanoutOptions) -> Result<Repor
 /// arrived (or the drain time ran out).
 ///
 /// Ten thousand of these share the machine with the server under test, so each delivery
-/// costs as little as it can: the socket is read whole (no lock between split halves), one
-/// wait for the stop signal lasts the member's life, and latencies are appended to a
+/// costs as little as it can: the socket is read by a reader of its own (see `member`),
+/// one wait for the stop signal lasts the member's life, and latencies are appended to a
 /// vector (a histogram per member scattered its counts over 140 KB of memory each).
 async fn receive(
-    mut socket: WsSocket,
+    mut member: Member,
     (epoch, measure_from): (Instant, &AtomicU64),
     mut stop: watch::Receiver<bool>,
     acked: &AtomicU64,
@@ -277,14 +277,14 @@ async fn receive(
     tokio::pin!(stopped);
     loop {
         let frame = tokio::select! {
-            frame = next_text(&mut socket) => frame,
+            frame = member.next_text() => frame,
             _ = &mut stopped => break,
         };
         let Ok(Some(text)) = frame else {
             progress.add(unreported);
             return seen;
         };
-        if let Some(now_us) = seen.take(&text, epoch, measure_from) {
+        if let Some(now_us) = seen.take(text, epoch, measure_from) {
             unreported += 1;
             // Progress is shared by every member: bump it in steps, not per delivery, but
             // at least every 200 ms, or a member of a slow room would show nothing for long.
@@ -298,8 +298,8 @@ async fn receive(
     // Sending is over and `acked` final: wait for the stragglers.
     let deadline = tokio::time::Instant::now() + DRAIN;
     while seen.received < acked.load(Ordering::Relaxed) {
-        let Ok(Ok(Some(text))) = tokio::time::timeout_at(deadline, next_text(&mut socket)).await else { break };
-        if seen.take(&text, epoch, measure_from).is_some() {
+        let Ok(Ok(Some(text))) = tokio::time::timeout_at(deadline, member.next_text()).await else { break };
+        if seen.take(text, epoch, measure_from).is_some() {
             progress.add(1);
         }
     }
@@ -329,7 +329,8 @@ impl Seen {
         }
         self.last_offset = Some(offset);
         self.received += 1;
-        let sent_us = frame.text.split(':').nth(2).and_then(|us| us.parse::<u64>().ok());
+        // The text is `b:{seq}:{sent_us}`.
+        let sent_us = frame.text.rsplit_once(':').and_then(|(_, us)| us.parse::<u64>().ok());
         if let Some(sent_us) = sent_us
             && sent_us >= measure_from.load(Ordering::Relaxed)
         {

@@ -14,6 +14,7 @@ mod connections;
 mod fanout;
 mod http1;
 mod ingest;
+mod member;
 mod process;
 mod progress;
 mod report;
@@ -43,6 +44,8 @@ pub enum BenchError {
     Refused { what: String, status: u16, body: String },
     #[error("WebSocket failed: {0}")]
     WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    #[error("socket failed: {0}")]
+    Io(#[from] std::io::Error),
     #[error("baseline database failed: {0}")]
     Database(String),
     #[error("{0}")]
