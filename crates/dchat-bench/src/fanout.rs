@@ -86,14 +86,14 @@ impl<'a> Delivery<'a> {
             return None;
         }
         let [type_key, offset_key, text_key] = &*KEYS;
-        let kind = string(&frame[value_at(bytes, type_key)?..])?.0;
+        let kind = string(&frame[value_at(bytes, type_key)?..])?;
         if kind != "message" {
             return Some(Self { kind: kind.into(), offset: 0, text: "".into() });
         }
         let digits = value_at(bytes, offset_key)?;
         let end = digits + bytes[digits..].iter().position(|byte| !byte.is_ascii_digit())?;
         let offset = frame[digits..end].parse().ok()?;
-        let text = string(&frame[value_at(bytes, text_key)?..])?.0;
+        let text = string(&frame[value_at(bytes, text_key)?..])?;
         Some(Self { kind: kind.into(), offset, text: text.into() })
     }
 }
@@ -111,11 +111,11 @@ fn value_at(bytes: &[u8], key: &memchr::memmem::Finder<'_>) -> Option<usize> {
     matches!(bytes.get(at.checked_sub(1)?), Some(b'{' | b',')).then_some(at + key.needle().len())
 }
 
-/// A JSON string's contents up to its closing quote, and what follows the quote. `None`
+/// A JSON string's contents, from after its opening quote up to its closing one. `None`
 /// for a string with an escape in it, which only a full parse reads right.
-fn string(quoted: &str) -> Option<(&str, &str)> {
+fn string(quoted: &str) -> Option<&str> {
     let end = memchr::memchr2(b'"', b'\\', quoted.as_bytes())?;
-    (quoted.as_bytes()[end] == b'"').then(|| (&quoted[..end], &quoted[end + 1..]))
+    (quoted.as_bytes()[end] == b'"').then(|| &quoted[..end])
 }
 
 /// What one member saw.
