@@ -11,8 +11,10 @@
 # history pages of 50 messages (GET /api/message/list) one at a time over one connection;
 # on another fresh server, N appends; on a third, fan-out: `dchat bench fanout` with one
 # room of 100 members and one sender at 10 messages/s for 15 s, counted from the first
-# deliveries on (the bench client is the first binary given, or this checkout's build).
-# Prints instructions per request and per delivery. Needs valgrind, python3 and curl.
+# deliveries on (the bench client is the first binary given, or this checkout's build);
+# then the same fan-out with the server running natively and the binary's own load
+# generator under callgrind instead, counted over the whole run. Prints instructions per
+# request and per delivery. Needs valgrind, python3 and curl.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 N="${N:-300}"
@@ -60,8 +62,27 @@ measure() { # binary kind -> instructions per request (or per delivery)
     echo $((total / count))
 }
 
-printf '%-50s %16s %16s %18s\n' "binary" "list Ir/request" "append Ir/request" "fan-out Ir/delivery"
+measure_client() { # binary -> the load generator's instructions per delivery
+    local binary=$1 port=$((20000 + RANDOM % 10000)) dir
+    dir="$(mktemp -d "$WORK/client.XXXXXX")"
+    "$binary" --log warn serve --http-bind "127.0.0.1:$port" --grpc-bind 127.0.0.1:0 --data-dir "$dir/data" \
+        --rate-limit off >"$dir/server.log" 2>&1 &
+    local pid=$!
+    for _ in $(seq 240); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.5; done
+    valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" "$binary" --log warn bench fanout \
+        --url "http://127.0.0.1:$port" --rooms 1 --members 100 --users-per-room 2 --senders 1 --rate 10 \
+        --duration-secs 15 --warmup-secs 0 >"$dir/bench.out" 2>"$dir/valgrind.log"
+    kill -INT "$pid"
+    wait "$pid" 2>/dev/null || true
+    local total count
+    total="$(grep '^summary:' "$dir/callgrind.out" | awk '{print $2}')"
+    count="$(grep -E '^fanout ' "$dir/bench.out" | head -1 | sed -E 's/.*ops +([0-9]+).*/\1/')"
+    echo $((total / count))
+}
+
+printf '%-50s %16s %16s %18s %18s\n' "binary" "list Ir/request" "append Ir/request" "fan-out Ir/delivery" \
+    "client Ir/delivery"
 for binary in "$@"; do
-    printf '%-50s %16s %16s %18s\n' "$binary" "$(measure "$binary" list)" "$(measure "$binary" append)" \
-        "$(measure "$binary" fanout)"
+    printf '%-50s %16s %16s %18s %18s\n' "$binary" "$(measure "$binary" list)" "$(measure "$binary" append)" \
+        "$(measure "$binary" fanout)" "$(measure_client "$binary")"
 done
