@@ -282,19 +282,7 @@ mod tests {
     };
 
     use super::*;
-
-    #[derive(Default)]
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.wake_by_ref();
-        }
-
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::ws::test_waker::counting;
 
     fn feed() -> (Feed, broadcast::Receiver<RoomEvent>) {
         let (events, receiver) = broadcast::channel(4);
@@ -308,15 +296,15 @@ mod tests {
     #[test]
     fn every_event_wakes_each_subscriber_until_it_leaves() {
         let (feed, _receiver) = feed();
-        let (first, second) = (Arc::new(Count::default()), Arc::new(Count::default()));
-        let first_bell = feed.doorbells.add(Waker::from(first.clone()));
-        feed.doorbells.add(Waker::from(second.clone()));
+        let ((first, first_waker), (second, second_waker)) = (counting(), counting());
+        let first_bell = feed.doorbells.add(first_waker);
+        feed.doorbells.add(second_waker);
         feed.send(event(1));
         feed.send(event(2));
-        assert_eq!((first.0.load(Ordering::SeqCst), second.0.load(Ordering::SeqCst)), (2, 2));
+        assert_eq!((first.get(), second.get()), (2, 2));
         feed.doorbells.remove(first_bell);
         feed.send(event(3));
-        assert_eq!((first.0.load(Ordering::SeqCst), second.0.load(Ordering::SeqCst)), (2, 3));
+        assert_eq!((first.get(), second.get()), (2, 3));
     }
 
     #[test]

@@ -9,6 +9,8 @@ mod feeds;
 mod forward;
 mod protocol;
 mod session;
+#[cfg(test)]
+mod test_waker;
 mod writer;
 
 pub(crate) use feeds::RoomFeeds;

@@ -410,28 +410,8 @@ fn in_order(message: LiveMessage, last_sent: &mut i64, pending: &mut VecDeque<Ut
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
-
     use super::*;
-
-    /// Counts how often it was woken.
-    #[derive(Default)]
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.wake_by_ref();
-        }
-
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn counting() -> (Arc<Count>, Waker) {
-        let count = Arc::new(Count::default());
-        (count.clone(), Waker::from(count))
-    }
+    use crate::ws::test_waker::counting;
 
     fn ring(alarm: &Arc<Alarm>) {
         Waker::from(alarm.clone()).wake_by_ref();
@@ -445,7 +425,7 @@ mod tests {
             alarm.register(&waker);
             assert!(!alarm.take(), "nothing rang yet in round {round}");
             ring(&alarm);
-            assert_eq!(task.0.load(Ordering::SeqCst), round, "the task keeps being woken without registering anew");
+            assert_eq!(task.get(), round, "the task keeps being woken without registering anew");
             assert!(alarm.take());
         }
     }
@@ -458,7 +438,7 @@ mod tests {
         ring(&alarm);
         ring(&alarm);
         ring(&alarm);
-        assert_eq!(task.0.load(Ordering::SeqCst), 1);
+        assert_eq!(task.get(), 1);
         assert!(alarm.take());
         assert!(!alarm.take());
     }
@@ -470,7 +450,7 @@ mod tests {
         let (task, waker) = counting();
         alarm.register(&waker);
         assert!(alarm.take());
-        assert_eq!(task.0.load(Ordering::SeqCst), 0, "nobody was there to wake");
+        assert_eq!(task.get(), 0, "nobody was there to wake");
     }
 
     #[test]
@@ -482,7 +462,7 @@ mod tests {
         alarm.register(&other_waker);
         assert!(!alarm.take());
         ring(&alarm);
-        assert_eq!(other.0.load(Ordering::SeqCst), 1);
-        assert_eq!(first.0.load(Ordering::SeqCst), 1, "a spurious wake of the first is harmless");
+        assert_eq!(other.get(), 1);
+        assert_eq!(first.get(), 1, "a spurious wake of the first is harmless");
     }
 }
