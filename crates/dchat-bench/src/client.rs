@@ -137,13 +137,31 @@ where
 
 /// Subscribes and waits for the `subscribed` frame.
 pub(crate) async fn subscribe(sink: &mut WsSink, stream: &mut WsStream, room_id: &str) -> Result<(), BenchError> {
-    send_frame(sink, &json!({"type": "subscribe", "room_id": room_id})).await?;
+    send_frame(sink, &subscribe_frame(room_id)).await?;
     loop {
-        match next_frame(stream).await? {
-            Some(frame) if frame["type"] == "subscribed" => return Ok(()),
-            Some(frame) if frame["type"] == "error" => return Err(BenchError::Protocol(format!("subscribe: {frame}"))),
-            Some(_) => {}
-            None => return Err(BenchError::Protocol("the connection closed while subscribing".into())),
+        let Some(frame) = next_frame(stream).await? else { return Err(closed_while_subscribing()) };
+        if subscribed(&frame)? {
+            return Ok(());
         }
     }
+}
+
+/// The frame that subscribes to `room_id`.
+pub(crate) fn subscribe_frame(room_id: &str) -> Value {
+    json!({"type": "subscribe", "room_id": room_id})
+}
+
+/// Whether `frame` says the subscription is live; an error frame refuses it, and anything
+/// else (a backlog, presence) comes before the answer.
+pub(crate) fn subscribed(frame: &Value) -> Result<bool, BenchError> {
+    match frame["type"].as_str() {
+        Some("subscribed") => Ok(true),
+        Some("error") => Err(BenchError::Protocol(format!("subscribe: {frame}"))),
+        _ => Ok(false),
+    }
+}
+
+/// What a subscription that never got its answer fails with.
+pub(crate) fn closed_while_subscribing() -> BenchError {
+    BenchError::Protocol("the connection closed while subscribing".into())
 }

@@ -12,7 +12,7 @@
 
 use std::hash::{BuildHasher, RandomState};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::handshake::{client::generate_key, derive_acc
 
 use crate::{
     BenchError,
-    client::{BenchUser, Server},
+    client::{BenchUser, Server, closed_while_subscribing, subscribe_frame, subscribed},
 };
 
 /// Starting size of a member's read buffer; it grows only for a frame larger than itself.
@@ -140,16 +140,12 @@ impl Member {
 
     /// Subscribes to `room_id` and waits for the `subscribed` frame.
     pub(crate) async fn subscribe(&mut self, room_id: &str) -> Result<(), BenchError> {
-        self.send_text(&json!({"type": "subscribe", "room_id": room_id}).to_string()).await?;
+        self.send_text(&subscribe_frame(room_id).to_string()).await?;
         loop {
-            let Some(text) = self.next_text().await? else {
-                return Err(BenchError::Protocol("the connection closed while subscribing".into()));
-            };
+            let Some(text) = self.next_text().await? else { return Err(closed_while_subscribing()) };
             let frame: Value = serde_json::from_str(text).map_err(|err| BenchError::Protocol(err.to_string()))?;
-            match frame["type"].as_str() {
-                Some("subscribed") => return Ok(()),
-                Some("error") => return Err(BenchError::Protocol(format!("subscribe: {frame}"))),
-                _ => {}
+            if subscribed(&frame)? {
+                return Ok(());
             }
         }
     }
