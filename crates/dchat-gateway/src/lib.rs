@@ -21,6 +21,7 @@ mod presence;
 mod proxy;
 mod rest;
 mod router;
+mod serve;
 mod state;
 mod verified;
 mod watched;
@@ -32,6 +33,7 @@ pub use crate::{
     limits::{Rate, RateLimits},
     proxy::ui_router,
     router::router,
+    serve::serve,
     state::{GatewayConfig, GatewayState, Upstreams},
     web::web_router,
 };

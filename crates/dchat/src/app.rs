@@ -11,7 +11,6 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use dchat_auth::{AuthGrpc, AuthService};
 use dchat_gateway::{GatewayState, Upstreams};
 use dchat_message::{MessageGrpc, MessageService};
@@ -232,18 +231,7 @@ impl App {
         });
         let http = self.http.map(|(listener, router)| {
             let stopping = self.stopping.clone();
-            tokio::spawn(async move {
-                // WebSocket pushes are small writes: send each at once instead of after an ACK.
-                let listener = listener.tap_io(|stream| {
-                    if let Err(err) = stream.set_nodelay(true) {
-                        tracing::debug!(error = %err, "could not set TCP_NODELAY");
-                    }
-                });
-                axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(stopping.cancelled_owned())
-                    .await
-                    .context("serve HTTP")
-            })
+            tokio::spawn(async move { dchat_gateway::serve(listener, router, stopping).await.context("serve HTTP") })
         });
         let mut result = Ok(());
         let mut running: Vec<_> = [grpc, http].into_iter().flatten().collect();

@@ -22,7 +22,6 @@ use std::{
     time::Duration,
 };
 
-use axum::extract::ws::Utf8Bytes;
 use dchat_proto::{
     message::v1::TailReq,
     presence::v1::{RoomId as PresenceRoomId, presence_event::Type},
@@ -30,14 +29,17 @@ use dchat_proto::{
 use tokio::sync::broadcast::{self, error::TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-use crate::{state::GatewayState, ws::protocol};
+use crate::{
+    state::GatewayState,
+    ws::{frame::Frame, protocol},
+};
 
 /// A committed message as the feed broadcasts it: its offset and its frame. Cloned for
 /// every subscriber, which costs one reference count on the frame's shared bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct LiveMessage {
     pub(crate) offset: i64,
-    pub(crate) frame: Utf8Bytes,
+    pub(crate) frame: Frame,
 }
 
 /// What a room's feed carries, in the order the room's two upstreams delivered it.
@@ -53,7 +55,7 @@ pub(crate) struct PresenceNote {
     /// Who it is about; typing is not echoed to the typist.
     pub(crate) user_id: String,
     pub(crate) typing: bool,
-    pub(crate) frame: Utf8Bytes,
+    pub(crate) frame: Frame,
 }
 
 #[derive(Debug)]
@@ -290,7 +292,7 @@ mod tests {
     }
 
     fn event(offset: i64) -> RoomEvent {
-        RoomEvent::Message(LiveMessage { offset, frame: Utf8Bytes::from_static("{}") })
+        RoomEvent::Message(LiveMessage { offset, frame: Frame::json(&()) })
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::{
     ws::{
         cancel::Cancel,
         feeds::RoomFeeds,
+        frame::Frame,
         protocol,
         writer::{Live, Subscriber},
     },
@@ -75,7 +76,7 @@ pub(crate) async fn resume(state: GatewayState, subscriber: Subscriber, mut live
     }
 }
 
-fn failure(reference: Option<&Value>, status: &tonic::Status, room_id: &str) -> axum::extract::ws::Utf8Bytes {
+fn failure(reference: Option<&Value>, status: &tonic::Status, room_id: &str) -> Frame {
     let code = if status.code() == Code::PermissionDenied { "forbidden" } else { "unavailable" };
     protocol::error(reference, code, status.message(), Some(room_id))
 }

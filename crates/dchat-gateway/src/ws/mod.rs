@@ -7,6 +7,9 @@
 mod cancel;
 mod feeds;
 mod forward;
+mod frame;
+mod handshake;
+mod inbound;
 mod protocol;
 mod session;
 #[cfg(test)]
@@ -16,12 +19,12 @@ mod writer;
 pub(crate) use feeds::RoomFeeds;
 
 use axum::{
-    extract::{Query, State, WebSocketUpgrade},
+    extract::{Query, State},
     http::{HeaderMap, header},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 
-use crate::{auth::CurrentUser, error::ApiError, state::GatewayState};
+use crate::{auth::CurrentUser, error::ApiError, state::GatewayState, ws::handshake::UpgradeRequest};
 
 /// Inbound frames (and messages) larger than this close the connection.
 const MAX_INBOUND_BYTES: usize = 64 * 1024;
@@ -44,7 +47,7 @@ pub(crate) async fn upgrade(
     headers: HeaderMap,
     Query(query): Query<UpgradeQuery>,
     user: Result<CurrentUser, ApiError>,
-    upgrade: WebSocketUpgrade,
+    upgrade: UpgradeRequest,
 ) -> Result<Response, ApiError> {
     check_origin(&state, &headers)?;
     let user = match (user, query.access_token) {
@@ -52,24 +55,16 @@ pub(crate) async fn upgrade(
         (Err(ApiError::Unauthenticated(_)), Some(token)) => CurrentUser::from_token(&state, token).await?,
         (Err(err), _) => return Err(err),
     };
-    let response = upgrade
-        // tungstenite's defaults (128 KiB read buffer, 64 MiB messages) are far too generous
-        // for idle chat connections and for what a client may make us buffer. The read
-        // buffer is allocated (and zeroed) for every connection, idle or not; clients send
-        // little, and a larger frame gets room of its own size when its header arrives.
-        // 256 bytes rather than 1 KiB: 740 B less per idle connection, and the WebSocket
-        // ingest benchmark (32 sends in flight per socket) measured no difference.
-        .read_buffer_size(256)
-        .write_buffer_size(16 * 1024)
-        .max_message_size(MAX_INBOUND_BYTES)
-        .max_frame_size(MAX_INBOUND_BYTES)
-        // The connection gets a task of its own rather than living inside axum's upgrade
-        // future, which would keep room for the upgrade's state as long as the connection.
-        .on_upgrade(move |socket| {
+    let (response, socket) = upgrade.accept();
+    // The connection gets a task of its own rather than living inside the one that waits
+    // for the upgrade, which would keep room for the upgrade's state as long as the
+    // connection.
+    tokio::spawn(async move {
+        if let Some(socket) = socket.await {
             tokio::spawn(session::serve(socket, state, user));
-            std::future::ready(())
-        });
-    Ok(response.into_response())
+        }
+    });
+    Ok(response)
 }
 
 fn check_origin(state: &GatewayState, headers: &HeaderMap) -> Result<(), ApiError> {

@@ -4,9 +4,10 @@
 //! message frame in particular is serialized once per gateway and the same bytes go to
 //! every recipient.
 
-use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::ws::frame::Frame;
 
 /// What a client may send.
 #[derive(Debug, Deserialize)]
@@ -47,11 +48,6 @@ pub(crate) fn parse(text: &str) -> Result<ClientFrame, (Option<Value>, String)> 
     serde_json::from_value(value).map_err(|err| (reference, format!("bad frame: {err}")))
 }
 
-fn to_bytes(value: &impl Serialize) -> Utf8Bytes {
-    // Serializing our own frame types cannot fail: they are plain strings and numbers.
-    Utf8Bytes::from(serde_json::to_string(value).unwrap_or_default())
-}
-
 #[derive(Serialize)]
 struct MessageFrame<'a> {
     r#type: &'static str,
@@ -65,8 +61,8 @@ struct MessageFrame<'a> {
 }
 
 /// `{"type":"message", ...}`
-pub(crate) fn message(message: &dchat_proto::message::v1::Msg, display_name: &str) -> Utf8Bytes {
-    to_bytes(&MessageFrame {
+pub(crate) fn message(message: &dchat_proto::message::v1::Msg, display_name: &str) -> Frame {
+    Frame::json(&MessageFrame {
         r#type: "message",
         room_id: &message.room_id,
         offset: message.offset,
@@ -79,46 +75,40 @@ pub(crate) fn message(message: &dchat_proto::message::v1::Msg, display_name: &st
 }
 
 /// `{"type":"subscribed","room_id":R,"head":H}`: the backlog is delivered.
-pub(crate) fn subscribed(room_id: &str, head: i64, reference: Option<&Value>) -> Utf8Bytes {
-    to_bytes(&serde_json::json!({ "type": "subscribed", "room_id": room_id, "head": head, "ref": reference }))
+pub(crate) fn subscribed(room_id: &str, head: i64, reference: Option<&Value>) -> Frame {
+    Frame::json(&serde_json::json!({ "type": "subscribed", "room_id": room_id, "head": head, "ref": reference }))
 }
 
 /// `{"type":"unsubscribed","room_id":R}`
-pub(crate) fn unsubscribed(room_id: &str, reference: Option<&Value>) -> Utf8Bytes {
-    to_bytes(&serde_json::json!({ "type": "unsubscribed", "room_id": room_id, "ref": reference }))
+pub(crate) fn unsubscribed(room_id: &str, reference: Option<&Value>) -> Frame {
+    Frame::json(&serde_json::json!({ "type": "unsubscribed", "room_id": room_id, "ref": reference }))
 }
 
 /// `{"type":"ack",...}`: the message is durable at `offset`.
-pub(crate) fn ack(
-    client_id: Option<&str>,
-    room_id: &str,
-    offset: i64,
-    ts_ms: i64,
-    reference: Option<&Value>,
-) -> Utf8Bytes {
-    to_bytes(&serde_json::json!({
+pub(crate) fn ack(client_id: Option<&str>, room_id: &str, offset: i64, ts_ms: i64, reference: Option<&Value>) -> Frame {
+    Frame::json(&serde_json::json!({
         "type": "ack", "client_id": client_id, "room_id": room_id, "offset": offset, "ts_ms": ts_ms, "ref": reference,
     }))
 }
 
 /// `{"type":"presence",...}` with status `online` or `offline`.
-pub(crate) fn presence(room_id: &str, user_id: &str, display_name: &str, online: bool) -> Utf8Bytes {
+pub(crate) fn presence(room_id: &str, user_id: &str, display_name: &str, online: bool) -> Frame {
     let status = if online { "online" } else { "offline" };
-    to_bytes(&serde_json::json!({
+    Frame::json(&serde_json::json!({
         "type": "presence", "room_id": room_id, "user_id": user_id, "display_name": display_name, "status": status,
     }))
 }
 
 /// `{"type":"typing",...}`
-pub(crate) fn typing(room_id: &str, user_id: &str, display_name: &str) -> Utf8Bytes {
-    to_bytes(
+pub(crate) fn typing(room_id: &str, user_id: &str, display_name: &str) -> Frame {
+    Frame::json(
         &serde_json::json!({ "type": "typing", "room_id": room_id, "user_id": user_id, "display_name": display_name }),
     )
 }
 
 /// `{"type":"error","ref","code","message"}`; `room_id` when the error concerns one room.
-pub(crate) fn error(reference: Option<&Value>, code: &str, message: &str, room_id: Option<&str>) -> Utf8Bytes {
-    to_bytes(
+pub(crate) fn error(reference: Option<&Value>, code: &str, message: &str, room_id: Option<&str>) -> Frame {
+    Frame::json(
         &serde_json::json!({ "type": "error", "ref": reference, "code": code, "message": message, "room_id": room_id }),
     )
 }

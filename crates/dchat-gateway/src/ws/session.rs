@@ -8,12 +8,10 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use dchat_proto::{
     message::v1::{AppendManyReq, AppendReq},
     presence::v1::HeartbeatReq,
 };
-use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tonic::Code;
@@ -26,6 +24,9 @@ use crate::{
     ws::{
         cancel::Cancel,
         forward,
+        frame::Frame,
+        handshake::Socket,
+        inbound::{Inbound, Reader},
         protocol::{self, ClientFrame},
         writer::{self, Outbox, Subscriber},
     },
@@ -52,19 +53,19 @@ struct SendRequest {
 /// as the connection is made: that future then holds only what it uses (an `async fn`
 /// would also keep its arguments, the socket among them, for its whole life).
 pub(crate) fn serve(
-    socket: WebSocket,
+    socket: Socket,
     state: GatewayState,
     user: CurrentUser,
 ) -> impl Future<Output = ()> + Send + 'static {
     let conn_id = state.next_connection_id();
     metrics::gauge!("dchat_ws_connections").increment(1.0);
-    let (sink, mut incoming) = socket.split();
+    let mut incoming = Reader::new(socket.read, socket.already_read, super::MAX_INBOUND_BYTES);
     let (queue, queued) = mailbox::mailbox();
     let limit = state.inner.config.ws_queue_frames.max(1);
     let (control_tx, mut control) = mailbox::mailbox();
     let outbox = Outbox { queue, limit, control: control_tx.clone() };
     let subscriber = Subscriber { user_id: user.user_id.clone(), outbox: outbox.clone() };
-    let writer = tokio::spawn(writer::run(sink, queued, state.clone(), subscriber));
+    let writer = tokio::spawn(writer::run(socket.write, queued, state.clone(), subscriber));
     let registration = Connections::register(&state, &user.user_id, &user.token, conn_id, control_tx);
     // Stopping closes the registered connections (`GatewayState::run_until_stopped`); one
     // that registers after that closes itself. Not a wait in every connection's loop: that
@@ -77,20 +78,31 @@ pub(crate) fn serve(
         // The work each event starts (gRPC calls) is boxed: inline, its largest state would
         // make this future, which lives as long as the connection, several kilobytes for
         // every idle client.
-        let close = loop {
+        let ending = loop {
             tokio::select! {
-                frame = incoming.next() => match frame {
-                    Some(Ok(Message::Text(text))) => Box::pin(connection.handle(text.as_str())).await,
-                    Some(Ok(Message::Binary(_))) => {
+                inbound = incoming.next() => match inbound {
+                    Ok(Inbound::Text(text)) => Box::pin(connection.handle(&text)).await,
+                    Ok(Inbound::Binary) => {
                         connection.outbox.push(protocol::error(None, "invalid_argument", "binary frames are not supported", None));
                     }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+                    Ok(Inbound::Ping(payload)) => {
+                        connection.outbox.push(Frame::pong(&payload));
+                    }
+                    Ok(Inbound::Pong) => {}
+                    // Answered with the client's own status, as the RFC asks.
+                    Ok(Inbound::Close(status)) => break Ending::Answer(status.map(|(code, _)| code)),
+                    Err(err) => match err.close_status() {
+                        Some((code, reason)) => {
+                            tracing::debug!(conn_id, %err, "closing a connection that broke the protocol");
+                            break Ending::Close(code, reason);
+                        }
+                        None => break Ending::Lost,
+                    },
                 },
                 order = control.recv() => match order {
-                    Control::Close { code, reason } => break Some((code, reason)),
+                    Control::Close { code, reason } => break Ending::Close(code, reason),
                     Control::Left { room_id } => Box::pin(connection.left(&room_id)).await,
-                    Control::Reverify if !Box::pin(connection.token_still_valid()).await => break Some((4001, "logged out")),
+                    Control::Reverify if !Box::pin(connection.token_still_valid()).await => break Ending::Close(4001, "logged out"),
                     Control::Reverify => {}
                 },
             }
@@ -99,7 +111,11 @@ pub(crate) fn serve(
         if let Some((_, sender)) = connection.sender.take() {
             sender.abort();
         }
-        let frame = close.map(|(code, reason)| CloseFrame { code, reason: Utf8Bytes::from_static(reason) });
+        let frame = match ending {
+            Ending::Lost => None,
+            Ending::Answer(code) => Some(Frame::close(code.map(|code| (code, "")))),
+            Ending::Close(code, reason) => Some(Frame::close(Some((code, reason)))),
+        };
         connection.outbox.finish(frame);
         drop(connection);
         let writer_handle = writer.abort_handle();
@@ -110,10 +126,21 @@ pub(crate) fn serve(
         }
         drop(registration);
         metrics::gauge!("dchat_ws_connections").decrement(1.0);
-        if let Some((code, _)) = close {
+        if let Ending::Close(code, _) = ending {
             metrics::counter!("dchat_ws_closed_total", "code" => code.to_string()).increment(1);
         }
     }
+}
+
+/// How a connection ends.
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    /// The socket ended or failed: nobody is left to tell.
+    Lost,
+    /// The client sent a close frame, with this status if any: the server answers it.
+    Answer(Option<u16>),
+    /// The server closes with this status and reason.
+    Close(u16, &'static str),
 }
 
 /// Sends of one connection taken per `AppendMany` call at most.

@@ -12,6 +12,7 @@
 
 use std::{
     collections::VecDeque,
+    io::{self, IoSlice},
     sync::{
         Arc, OnceLock,
         atomic::{AtomicBool, Ordering},
@@ -19,8 +20,8 @@ use std::{
     task::{Context, Poll, Wake, Waker},
 };
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures::{SinkExt, stream::SplitSink, task::AtomicWaker};
+use axum::body::Bytes;
+use futures::task::AtomicWaker;
 use tokio::sync::broadcast::error::TryRecvError;
 
 use crate::{
@@ -31,6 +32,8 @@ use crate::{
         cancel::Cancel,
         feeds::{FeedHandle, LiveMessage, RoomEvent},
         forward,
+        frame::Frame,
+        handshake::SocketWrite,
     },
 };
 
@@ -38,7 +41,7 @@ use crate::{
 #[derive(Debug)]
 pub(crate) enum Outgoing {
     /// A frame to send as it is.
-    Frame(Utf8Bytes),
+    Frame(Frame),
     /// A subscription that has caught up: from here on the writer sends its live frames.
     Live(Box<Live>),
     /// Some subscriptions were cancelled: the writer lets go of those it holds.
@@ -46,7 +49,7 @@ pub(crate) enum Outgoing {
     /// The connection is over: the writer sends this close frame, if any, and stops. What
     /// is still queued is dropped (a lagging client could not take it anyway). Always the
     /// queue's last item (`mailbox::Sender::finish`).
-    Close(Option<CloseFrame>),
+    Close(Option<Frame>),
 }
 
 /// A live subscription: the room's feed and the last offset sent to the client.
@@ -70,7 +73,7 @@ pub(crate) struct Outbox {
 
 impl Outbox {
     /// Queues a frame; false when the connection is gone or lagging.
-    pub(crate) fn push(&self, frame: Utf8Bytes) -> bool {
+    pub(crate) fn push(&self, frame: Frame) -> bool {
         self.send(Outgoing::Frame(frame))
     }
 
@@ -95,7 +98,7 @@ impl Outbox {
 
     /// The connection is over: the writer sends `frame` (if any) and stops, after nothing
     /// else. Taken even by a queue that was closed for lagging.
-    pub(crate) fn finish(&self, frame: Option<CloseFrame>) {
+    pub(crate) fn finish(&self, frame: Option<Frame>) {
         self.queue.finish(Outgoing::Close(frame));
     }
 
@@ -122,7 +125,7 @@ pub(crate) struct Subscriber {
 /// fails. Set up before the future is made, so that it keeps no second copy of its
 /// arguments (see `session::serve`).
 pub(crate) fn run(
-    mut sink: SplitSink<WebSocket, Message>,
+    mut socket: SocketWrite,
     queue: mailbox::Receiver<Outgoing>,
     state: GatewayState,
     subscriber: Subscriber,
@@ -142,6 +145,8 @@ pub(crate) fn run(
         closing: None,
     };
     let mut batch = VecDeque::new();
+    // Whether the batch's first frame is partly written: a close must not cut it.
+    let mut started = false;
     async move {
         let order = 'connection: loop {
             while inbox.pending.is_empty() && inbox.closing.is_none() {
@@ -152,7 +157,7 @@ pub(crate) fn run(
             }
             std::mem::swap(&mut batch, &mut inbox.pending);
             {
-                let mut write = std::future::poll_fn(|cx| poll_write(&mut sink, &mut batch, cx));
+                let mut write = std::future::poll_fn(|cx| poll_write(&mut socket, &mut batch, &mut started, cx));
                 loop {
                     tokio::select! {
                         biased;
@@ -183,9 +188,11 @@ pub(crate) fn run(
             }
         };
         if let Some(frame) = order {
-            let _ = sink.send(Message::Close(Some(frame))).await;
+            batch.truncate(usize::from(started));
+            batch.push_back(frame.into_bytes());
+            let _ = std::future::poll_fn(|cx| poll_write(&mut socket, &mut batch, &mut started, cx)).await;
         }
-        let _ = sink.close().await;
+        let _ = std::future::poll_fn(|cx| socket.as_mut().poll_shutdown(cx)).await;
     }
 }
 
@@ -193,21 +200,52 @@ pub(crate) fn run(
 /// connection's first live delivery allocates.
 const KEPT_BATCH_CAPACITY: usize = 4;
 
-/// Writes the frames of `batch` and flushes them, emptying it. A poll function rather than
-/// an `async fn`: it keeps nothing between polls that `batch` does not, so the connection's
-/// future need not hold room for one while it waits.
+/// Frames one write takes at most: each is one slice of a vectored write.
+const FRAMES_PER_WRITE: usize = 64;
+
+/// Writes the frames of `batch` and flushes them, emptying it; `started` tells whether its
+/// first frame is partly written. A poll function rather than an `async fn`: it keeps
+/// nothing between polls that `batch` does not, so the connection's future need not hold
+/// room for one while it waits.
+///
+/// The frames are written as they are, one write call for a live delivery and one for up
+/// to [`FRAMES_PER_WRITE`] frames of a burst: no copy into a buffer of the connection's.
 fn poll_write(
-    sink: &mut SplitSink<WebSocket, Message>,
-    batch: &mut VecDeque<Utf8Bytes>,
+    socket: &mut SocketWrite,
+    batch: &mut VecDeque<Bytes>,
+    started: &mut bool,
     cx: &mut Context<'_>,
-) -> Poll<Result<(), axum::Error>> {
-    while !batch.is_empty() {
-        std::task::ready!(sink.poll_ready_unpin(cx))?;
-        if let Some(frame) = batch.pop_front() {
-            sink.start_send_unpin(Message::Text(frame))?;
+) -> Poll<io::Result<()>> {
+    while let Some(first) = batch.front() {
+        let written = if batch.len() == 1 {
+            std::task::ready!(socket.as_mut().poll_write(cx, first))?
+        } else {
+            let mut slices = [IoSlice::new(&[]); FRAMES_PER_WRITE];
+            let count = batch.iter().zip(&mut slices).map(|(frame, slice)| *slice = IoSlice::new(frame)).count();
+            std::task::ready!(socket.as_mut().poll_write_vectored(cx, &slices[..count]))?
+        };
+        if written == 0 {
+            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
         }
+        consume(batch, written, started);
     }
-    sink.poll_flush_unpin(cx)
+    socket.as_mut().poll_flush(cx)
+}
+
+/// Drops the first `written` bytes of the batch: whole frames, then part of the next.
+fn consume(batch: &mut VecDeque<Bytes>, mut written: usize, started: &mut bool) {
+    while let Some(first) = batch.front_mut() {
+        if written < first.len() {
+            if written > 0 {
+                *first = first.slice(written..);
+                *started = true;
+            }
+            return;
+        }
+        written -= first.len();
+        batch.pop_front();
+        *started = false;
+    }
 }
 
 /// What the writer has received and not yet written.
@@ -216,7 +254,7 @@ struct Inbox {
     /// What was taken from the queue and not yet sorted.
     arrived: VecDeque<Outgoing>,
     live: Vec<Live>,
-    pending: VecDeque<Utf8Bytes>,
+    pending: VecDeque<Bytes>,
     state: GatewayState,
     subscriber: Subscriber,
     /// What the sources wake: it notes that something arrived, then wakes the task.
@@ -226,7 +264,7 @@ struct Inbox {
     /// rings, looking at them again would find nothing.
     armed: bool,
     /// The close order taken from the queue, once there is one.
-    closing: Option<Option<CloseFrame>>,
+    closing: Option<Option<Frame>>,
 }
 
 /// Rung by whichever of the writer's sources has something new.
@@ -311,7 +349,7 @@ impl Inbox {
                     *closing = Some(order);
                     return Poll::Ready(());
                 }
-                Outgoing::Frame(frame) => pending.push_back(frame),
+                Outgoing::Frame(frame) => pending.push_back(frame.into_bytes()),
                 Outgoing::Live(live) if live.cancel.is_cancelled() => {}
                 Outgoing::Live(live) => {
                     // Most connections hold one subscription: no room for more until needed.
@@ -368,7 +406,7 @@ const READS_PER_LOOK: usize = 256;
 /// Takes the ready frames of one live subscription into `pending`: its room's messages
 /// in offset order, each once, and its presence events (but not the client's own typing).
 /// From the first look on, the feed wakes `alarm` whenever it sends something.
-fn poll_live(live: &mut Live, alarm: &Waker, user_id: &str, pending: &mut VecDeque<Utf8Bytes>) -> (bool, Next) {
+fn poll_live(live: &mut Live, alarm: &Waker, user_id: &str, pending: &mut VecDeque<Bytes>) -> (bool, Next) {
     // Before the first read, so that an event sent after a read that found nothing rings.
     live.feed.ring(alarm);
     for read in 0..READS_PER_LOOK {
@@ -380,7 +418,7 @@ fn poll_live(live: &mut Live, alarm: &Waker, user_id: &str, pending: &mut VecDeq
             }
             Ok(RoomEvent::Presence(note)) => {
                 if !(note.typing && note.user_id == user_id) {
-                    pending.push_back(note.frame.clone());
+                    pending.push_back(note.frame.clone().into_bytes());
                 }
             }
             // Messages may be among what was missed (presence, which is advisory, is set
@@ -396,20 +434,24 @@ fn poll_live(live: &mut Live, alarm: &Waker, user_id: &str, pending: &mut VecDeq
 
 /// Queues a live message if it is the next offset, skips it if history already sent it,
 /// and returns false if there is a hole before it.
-fn in_order(message: LiveMessage, last_sent: &mut i64, pending: &mut VecDeque<Utf8Bytes>) -> bool {
+fn in_order(message: LiveMessage, last_sent: &mut i64, pending: &mut VecDeque<Bytes>) -> bool {
     if message.offset <= *last_sent {
         return true;
     }
     if message.offset > *last_sent + 1 {
         return false;
     }
-    pending.push_back(message.frame);
+    pending.push_back(message.frame.into_bytes());
     *last_sent = message.offset;
     true
 }
 
 #[cfg(test)]
 mod tests {
+    use std::pin::Pin;
+
+    use tokio::io::AsyncWrite;
+
     use super::*;
     use crate::ws::test_waker::counting;
 
@@ -451,6 +493,55 @@ mod tests {
         alarm.register(&waker);
         assert!(alarm.take());
         assert_eq!(task.get(), 0, "nobody was there to wake");
+    }
+
+    /// A socket that takes at most three bytes per write and is busy every other time.
+    struct Trickle {
+        taken: Arc<std::sync::Mutex<Vec<u8>>>,
+        busy: bool,
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
+            self.busy = !self.busy;
+            if self.busy {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            let count = bytes.len().min(3);
+            self.taken.lock().unwrap().extend_from_slice(&bytes[..count]);
+            Poll::Ready(Ok(count))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_go_out_whole_and_in_order_through_short_writes() {
+        let taken = Arc::default();
+        let mut socket: SocketWrite = Box::pin(Trickle { taken: Arc::clone(&taken), busy: false });
+        let frames = ["first", "second frame", "3"].map(|text| Frame::json(&text).into_bytes());
+        let mut batch: VecDeque<Bytes> = frames.iter().cloned().collect();
+        let mut started = false;
+        std::future::poll_fn(|cx| poll_write(&mut socket, &mut batch, &mut started, cx)).await.unwrap();
+        assert!(batch.is_empty() && !started);
+        assert_eq!(*taken.lock().unwrap(), frames.concat());
+    }
+
+    #[test]
+    fn a_partly_written_frame_is_marked_started_until_it_is_done() {
+        let mut batch: VecDeque<Bytes> = [&b"12345"[..], b"67890"].into_iter().map(Bytes::from_static).collect();
+        let mut started = false;
+        consume(&mut batch, 7, &mut started);
+        assert_eq!((batch.len(), &batch[0][..], started), (1, &b"890"[..], true));
+        consume(&mut batch, 3, &mut started);
+        assert!(batch.is_empty() && !started);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -393,7 +393,6 @@ async fn next_presence_of(client: &mut WsClient, user_id: &str) -> Value {
 
 /// Clients that cannot set headers on the upgrade put the token in `access_token`.
 async fn a_token_in_the_query_authenticates_the_upgrade_and_a_wrong_one_is_refused(topology: Topology) {
-    use futures::SinkExt;
     use tokio_tungstenite::tungstenite::{Error, Message};
     let (app, _dir) = spawn(topology).await;
     let (_, _, token) = user(&app, "querytoken").await;
@@ -417,7 +416,46 @@ async fn a_token_in_the_query_authenticates_the_upgrade_and_a_wrong_one_is_refus
     app.stop().await;
 }
 
+async fn pings_are_answered_closes_are_echoed_and_oversized_messages_close_with_1009(topology: Topology) {
+    use tokio_tungstenite::tungstenite::{
+        Message,
+        protocol::{CloseFrame, frame::coding::CloseCode},
+    };
+    let (app, _dir) = spawn(topology).await;
+    let (_, _, token) = user(&app, "ada").await;
+
+    let mut client = WsClient::connect(&app, &token).await;
+    client.stream.send(Message::Ping(b"are you there".to_vec().into())).await.unwrap();
+    let pong = loop {
+        match client.stream.next().await {
+            Some(Ok(Message::Pong(payload))) => break payload,
+            Some(Ok(_)) => {}
+            other => panic!("a pong, not {other:?}"),
+        }
+    };
+    assert_eq!(&pong[..], b"are you there");
+    client.stream.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
+    let error = client.next_of("error").await;
+    assert_eq!(error["message"], "binary frames are not supported");
+    let bye = CloseFrame { code: CloseCode::Away, reason: "bye".into() };
+    client.stream.send(Message::Close(Some(bye))).await.unwrap();
+    let answer = client.until_closed().await.expect("the close is answered");
+    assert_eq!(u16::from(answer.code), 1001, "the answer carries the client's status");
+
+    let mut client = WsClient::connect(&app, &token).await;
+    client.send_raw(&"x".repeat(64 * 1024 + 1)).await;
+    let close = client.until_closed().await.expect("a close frame");
+    assert_eq!((u16::from(close.code), close.reason.as_str()), (1009, "message too big"));
+
+    // The server goes on as before for everyone else.
+    let mut client = WsClient::connect(&app, &token).await;
+    client.send_raw(&format!(r#"{{"type":"send","room_id":"general","text":"{}"}}"#, "y".repeat(1000))).await;
+    assert_eq!(client.next_of("ack").await["offset"], 1);
+    app.stop().await;
+}
+
 in_both_topologies!(
+    pings_are_answered_closes_are_echoed_and_oversized_messages_close_with_1009,
     a_token_in_the_query_authenticates_the_upgrade_and_a_wrong_one_is_refused,
     four_senders_and_ten_subscribers_each_get_every_offset_exactly_once_in_order,
     a_subscriber_that_drops_its_connection_resumes_with_after_and_misses_nothing,

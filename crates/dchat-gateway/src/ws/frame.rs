@@ -1,0 +1,125 @@
+//! Server frames, complete as they go on the wire (RFC 6455 section 5.2).
+//!
+//! A frame is framed once, when it is made: a room's message frame is the same bytes for
+//! every subscriber, so its writers only hand those bytes to their sockets. Server frames
+//! are never masked and never fragmented.
+
+use axum::body::Bytes;
+use serde::Serialize;
+
+/// The longest header a server frame needs: opcode byte, length byte, 64-bit length.
+const MAX_HEADER: usize = 10;
+
+const OP_TEXT: u8 = 0x1;
+const OP_CLOSE: u8 = 0x8;
+const OP_PONG: u8 = 0xA;
+/// The last frame of its message: every server frame is.
+const FIN: u8 = 0x80;
+
+/// One WebSocket frame from the server, header and payload. Cloning it shares the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Frame(Bytes);
+
+impl Frame {
+    /// A text frame holding `value` as JSON. The JSON is written after room for the
+    /// longest header, and the header then goes right before it: no copy of the payload.
+    pub(crate) fn json(value: &impl Serialize) -> Self {
+        let mut buffer = Vec::with_capacity(MAX_HEADER + 128);
+        buffer.resize(MAX_HEADER, 0);
+        // Serializing our own frame types cannot fail: they are plain strings and numbers.
+        if serde_json::to_writer(&mut buffer, value).is_err() {
+            buffer.truncate(MAX_HEADER);
+        }
+        Self::framed(OP_TEXT, buffer)
+    }
+
+    /// The answer to a ping: its payload (at most 125 bytes, checked by the reader) back.
+    pub(crate) fn pong(payload: &[u8]) -> Self {
+        Self::with_payload(OP_PONG, payload)
+    }
+
+    /// A close frame with `code` and `reason`, or an empty one (no status) for `None`.
+    pub(crate) fn close(status: Option<(u16, &str)>) -> Self {
+        let mut payload = Vec::new();
+        if let Some((code, reason)) = status {
+            payload.extend_from_slice(&code.to_be_bytes());
+            // A control frame's payload is at most 125 bytes; our reasons are short phrases,
+            // and a client's echoed reason is cut on a character boundary.
+            let mut end = reason.len().min(123);
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            payload.extend_from_slice(&reason.as_bytes()[..end]);
+        }
+        Self::with_payload(OP_CLOSE, &payload)
+    }
+
+    /// The frame's bytes as they go on the wire.
+    pub(crate) fn into_bytes(self) -> Bytes {
+        self.0
+    }
+
+    fn with_payload(opcode: u8, payload: &[u8]) -> Self {
+        let mut buffer = Vec::with_capacity(MAX_HEADER + payload.len());
+        buffer.resize(MAX_HEADER, 0);
+        buffer.extend_from_slice(payload);
+        Self::framed(opcode, buffer)
+    }
+
+    /// Writes the header into the end of the room left before the payload in `buffer`.
+    fn framed(opcode: u8, mut buffer: Vec<u8>) -> Self {
+        let length = buffer.len() - MAX_HEADER;
+        let mut header = [0u8; MAX_HEADER];
+        header[0] = FIN | opcode;
+        let header_len = if length < 126 {
+            // Fits in seven bits: the cast keeps every bit.
+            header[1] = length as u8;
+            2
+        } else if let Ok(short) = u16::try_from(length) {
+            header[1] = 126;
+            header[2..4].copy_from_slice(&short.to_be_bytes());
+            4
+        } else {
+            header[1] = 127;
+            header[2..10].copy_from_slice(&(length as u64).to_be_bytes());
+            10
+        };
+        let start = MAX_HEADER - header_len;
+        buffer[start..MAX_HEADER].copy_from_slice(&header[..header_len]);
+        Self(Bytes::from(buffer).slice(start..))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_take_the_shortest_of_the_three_encodings() {
+        // A JSON string of n characters is n + 2 bytes with its quotes.
+        for (json_len, header) in [(2, &[0x81, 2][..]), (125, &[0x81, 125]), (126, &[0x81, 126, 0, 126])] {
+            let frame = Frame::json(&"x".repeat(json_len - 2)).into_bytes();
+            assert_eq!(&frame[..header.len()], header, "{json_len}");
+            assert_eq!(frame.len(), header.len() + json_len);
+        }
+        let long = Frame::json(&"y".repeat(70_000)).into_bytes();
+        assert_eq!(&long[..2], &[0x81, 127]);
+        assert_eq!(long[2..10], 70_002u64.to_be_bytes());
+        assert_eq!(long.len(), 10 + 70_002);
+    }
+
+    #[test]
+    fn a_close_frame_carries_its_code_and_a_reason_cut_to_fit() {
+        let frame = Frame::close(Some((4008, "lagged"))).into_bytes();
+        assert_eq!(&frame[..], &[0x88, 8, 0x0F, 0xA8, b'l', b'a', b'g', b'g', b'e', b'd']);
+        assert_eq!(&Frame::close(None).into_bytes()[..], &[0x88, 0]);
+        let long = Frame::close(Some((1000, &"é".repeat(100)))).into_bytes();
+        assert!(long[1] <= 125);
+        assert!(std::str::from_utf8(&long[4..]).is_ok(), "cut on a character boundary");
+    }
+
+    #[test]
+    fn a_pong_echoes_the_ping() {
+        assert_eq!(&Frame::pong(b"hi").into_bytes()[..], &[0x8A, 2, b'h', b'i']);
+    }
+}
