@@ -109,3 +109,84 @@ fn is_connection_error(err: &io::Error) -> bool {
         io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::Body, routing::get};
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// Serves a router that answers with the peer address it was given.
+    async fn server() -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<io::Result<()>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = Router::new()
+            .route("/peer", get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }));
+        let stop = CancellationToken::new();
+        (addr, stop.clone(), tokio::spawn(serve(listener, router, stop)))
+    }
+
+    async fn body(response: axum::http::Response<Incoming>) -> String {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn http1_and_http2_are_served_on_one_port_with_the_peer_address() {
+        let (addr, stop, served) = server().await;
+
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let local = stream.local_addr().unwrap();
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(connection);
+        let request = Request::get("/peer").header("host", "dchat").body(Body::empty()).unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.version(), axum::http::Version::HTTP_11);
+        assert_eq!(body(response).await, local.to_string());
+
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let local = stream.local_addr().unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(connection);
+        let request = Request::get(format!("http://{addr}/peer")).body(Body::empty()).unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.version(), axum::http::Version::HTTP_2);
+        assert_eq!(body(response).await, local.to_string());
+
+        stop.cancel();
+        served.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_request_whose_first_bytes_come_alone_is_served_all_the_same() {
+        let (addr, stop, served) = server().await;
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        // One byte matches the HTTP/2 preface as far as it goes, so the protocol is not
+        // settled by it; whenever the rest arrives, the request is answered.
+        stream.write_all(b"G").await.unwrap();
+        stream.write_all(b"ET /peer HTTP/1.1\r\nhost: dchat\r\nconnection: close\r\n\r\n").await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        stop.cancel();
+        served.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn stopping_ends_idle_connections_and_returns() {
+        let (addr, stop, served) = server().await;
+        let mut idle = TcpStream::connect(addr).await.unwrap();
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+        let connection = tokio::spawn(connection);
+        let request = Request::get("/peer").header("host", "dchat").body(Body::empty()).unwrap();
+        assert_eq!(sender.send_request(request).await.unwrap().status(), 200);
+        stop.cancel();
+        served.await.unwrap().unwrap();
+        connection.await.unwrap().unwrap();
+        assert_eq!(idle.read(&mut [0; 1]).await.unwrap(), 0, "a connection that sent nothing is closed");
+    }
+}

@@ -39,6 +39,16 @@ pub(crate) struct Socket {
     pub(crate) read: SocketRead,
     pub(crate) write: SocketWrite,
     pub(crate) already_read: Bytes,
+    pub(crate) under: Under,
+}
+
+/// What the socket's halves write to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Under {
+    /// The TCP stream itself.
+    Tcp,
+    /// hyper's upgraded connection (served by something other than `crate::serve`).
+    Upgraded,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for UpgradeRequest {
@@ -90,12 +100,11 @@ fn socket(upgraded: hyper::upgrade::Upgraded) -> Socket {
         Ok(parts) => {
             let (read, write) = parts.io.into_inner().into_split();
             let write: Pin<Box<OwnedWriteHalf>> = Box::pin(write);
-            Socket { read: Box::pin(read), write, already_read: parts.read_buf }
+            Socket { read: Box::pin(read), write, already_read: parts.read_buf, under: Under::Tcp }
         }
         Err(upgraded) => {
-            tracing::debug!("the upgraded connection is not a bare TCP stream; writing through hyper's upgrade");
             let (read, write) = tokio::io::split(TokioIo::new(upgraded));
-            Socket { read: Box::pin(read), write: Box::pin(write), already_read: Bytes::new() }
+            Socket { read: Box::pin(read), write: Box::pin(write), already_read: Bytes::new(), under: Under::Upgraded }
         }
     }
 }
@@ -108,4 +117,102 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .any(|item| item.trim().eq_ignore_ascii_case(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::{SinkExt, StreamExt};
+    use hyper::{body::Incoming, server::conn::http1};
+    use tokio::{
+        io::{AsyncRead, AsyncWriteExt},
+        net::TcpListener,
+        sync::oneshot,
+    };
+    use tokio_tungstenite::tungstenite::Message;
+
+    use super::*;
+    use crate::ws::{
+        frame::Frame,
+        inbound::{Inbound, Reader},
+    };
+
+    /// Serves one upgrade on `io` with hyper, as the gateway does, and hands over its socket.
+    fn serve_one_upgrade<I>(io: I) -> oneshot::Receiver<Socket>
+    where
+        I: AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (handed, socket) = oneshot::channel();
+        let handed = std::sync::Mutex::new(Some(handed));
+        let service = hyper::service::service_fn(move |request: axum::http::Request<Incoming>| {
+            let handed = handed.lock().unwrap().take();
+            async move {
+                let (mut parts, _) = request.into_parts();
+                let upgrade = UpgradeRequest::from_request_parts(&mut parts, &()).await.expect("a valid upgrade");
+                let (response, socket) = upgrade.accept();
+                tokio::spawn(async move {
+                    if let (Some(socket), Some(handed)) = (socket.await, handed) {
+                        let _ = handed.send(socket);
+                    }
+                });
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        });
+        tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(io), service).with_upgrades());
+        socket
+    }
+
+    /// A client completes the handshake (tungstenite checks the accept key), and frames go
+    /// both ways over the socket the gateway was handed.
+    async fn frames_flow<C>(client_io: C, socket: oneshot::Receiver<Socket>, under: Under)
+    where
+        C: AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let (mut client, _) =
+            tokio_tungstenite::client_async("ws://localhost/api/ws", client_io).await.expect("handshake");
+        let mut socket = socket.await.expect("the upgraded socket");
+        assert_eq!(socket.under, under);
+        socket.write.write_all(&Frame::json(&"from the server").into_bytes()).await.unwrap();
+        let Some(Ok(Message::Text(text))) = client.next().await else { panic!("a text frame") };
+        assert_eq!(text.as_str(), r#""from the server""#);
+        client.send(Message::text("from the client")).await.unwrap();
+        let mut reader = Reader::new(socket.read, socket.already_read, 1024);
+        assert_eq!(reader.next().await, Ok(Inbound::Text("from the client".into())));
+    }
+
+    #[tokio::test]
+    async fn an_upgraded_tcp_connection_is_handed_over_as_the_bare_stream() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        frames_flow(client, serve_one_upgrade(server), Under::Tcp).await;
+    }
+
+    #[tokio::test]
+    async fn any_other_upgraded_connection_works_through_hyper() {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        frames_flow(client, serve_one_upgrade(server), Under::Upgraded).await;
+    }
+
+    #[tokio::test]
+    async fn requests_that_are_not_upgrades_are_refused_with_400() {
+        let request = |headers: &[(&str, &str)]| {
+            let mut builder = axum::http::Request::builder().uri("/api/ws");
+            for (name, value) in headers {
+                builder = builder.header(*name, *value);
+            }
+            builder.body(()).unwrap().into_parts().0
+        };
+        let upgrade = [("connection", "keep-alive, Upgrade"), ("upgrade", "WebSocket")];
+        let version = ("sec-websocket-version", "13");
+        let key = ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+        for (case, headers) in [
+            ("no upgrade headers", vec![version, key]),
+            ("an old version", vec![upgrade[0], upgrade[1], ("sec-websocket-version", "8"), key]),
+            ("no key", vec![upgrade[0], upgrade[1], version]),
+            ("not upgradable (no hyper connection)", vec![upgrade[0], upgrade[1], version, key]),
+        ] {
+            let refused = UpgradeRequest::from_request_parts(&mut request(&headers), &()).await;
+            assert!(matches!(refused, Err(ApiError::BadRequest(_))), "{case}");
+        }
+    }
 }

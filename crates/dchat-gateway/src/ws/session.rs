@@ -58,6 +58,7 @@ pub(crate) fn serve(
     user: CurrentUser,
 ) -> impl Future<Output = ()> + Send + 'static {
     let conn_id = state.next_connection_id();
+    tracing::trace!(conn_id, under = ?socket.under, "WebSocket connection open");
     metrics::gauge!("dchat_ws_connections").increment(1.0);
     let mut incoming = Reader::new(socket.read, socket.already_read, super::MAX_INBOUND_BYTES);
     let (queue, queued) = mailbox::mailbox();
