@@ -1,8 +1,10 @@
 //! The WebSocket endpoint `GET /api/ws`: push instead of polling.
 //!
-//! `protocol` defines the frames, `session` runs one connection, `writer` its socket's
+//! `protocol` defines the JSON frames, `session` runs one connection, `writer` its socket's
 //! sending half and live subscriptions, `forward` a subscription's backlog, and `feeds` the
-//! one upstream subscription per room that all of this gateway's connections share.
+//! one upstream subscription per room that all of this gateway's connections share. The
+//! WebSocket protocol itself is `handshake` (the upgrade, and the socket it hands over),
+//! `frame` (server frames, made whole once) and `inbound` (client frames, checked).
 
 mod cancel;
 mod feeds;
@@ -26,7 +28,7 @@ use axum::{
 
 use crate::{auth::CurrentUser, error::ApiError, state::GatewayState, ws::handshake::UpgradeRequest};
 
-/// Inbound frames (and messages) larger than this close the connection.
+/// Inbound frames (and messages) larger than this close the connection with 1009.
 const MAX_INBOUND_BYTES: usize = 64 * 1024;
 
 /// The upgrade request's query: `access_token` for clients that cannot set headers.
