@@ -1,7 +1,7 @@
-//! The fan-out baseline: a bare broadcast server built from the libraries dchat's gateway
-//! uses (axum's WebSocket, tokio's broadcast channel, serde_json), speaking the frames of
-//! dchat's protocol that the fan-out scenario uses, with no accounts, no authorization, no
-//! storage and no gRPC hop. What dchat delivers, divided by what this delivers on the same
+//! The fan-out baseline: a bare broadcast server built from what dchat's gateway uses (its
+//! HTTP server loop and WebSocket layer, tokio's broadcast channel, serde_json), speaking
+//! the frames of dchat's protocol that the fan-out scenario uses, with no accounts, no
+//! authorization, no storage and no gRPC hop. What dchat delivers, divided by what this delivers on the same
 //! machine in the same run, is the cost of everything dchat adds.
 //!
 //! Each connection follows one room (its latest `subscribe`); a room's offsets count up
@@ -12,22 +12,16 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use axum::{
-    Router,
-    extract::{
-        State, WebSocketUpgrade,
-        ws::{Message, Utf8Bytes, WebSocket},
-    },
-    response::Response,
-    routing::get,
-};
-use futures::{SinkExt, StreamExt};
+use axum::{Router, body::Bytes, extract::State, response::Response, routing::get};
+use dchat_gateway::websocket::{Frame, Inbound, Reader, Socket, UpgradeRequest};
 use serde_json::{Value, json};
-use tokio::{net::TcpListener, sync::broadcast};
+use tokio::{io::AsyncWriteExt, net::TcpListener, sync::broadcast};
 use tokio_util::sync::CancellationToken;
 
 /// Frames a slow member may fall behind before it misses some (and the bench counts them lost).
 const ROOM_BACKLOG: usize = 16 * 1024;
+/// The gateway's limit on a client's message.
+const MAX_INBOUND_BYTES: usize = 64 * 1024;
 
 #[derive(Default)]
 struct Rooms {
@@ -36,7 +30,7 @@ struct Rooms {
 
 struct Room {
     head: i64,
-    feed: broadcast::Sender<Utf8Bytes>,
+    feed: broadcast::Sender<Bytes>,
 }
 
 impl Rooms {
@@ -50,7 +44,7 @@ impl Rooms {
         f(rooms.entry(room_id.to_owned()).or_insert_with(|| Room { head: 0, feed: broadcast::channel(ROOM_BACKLOG).0 }))
     }
 
-    fn feed(&self, room_id: &str) -> (i64, broadcast::Receiver<Utf8Bytes>) {
+    fn feed(&self, room_id: &str) -> (i64, broadcast::Receiver<Bytes>) {
         self.with_room(room_id, |room| (room.head, room.feed.subscribe()))
     }
 
@@ -61,7 +55,7 @@ impl Rooms {
             room.head += 1;
             let frame =
                 json!({"type": "message", "room_id": room_id, "offset": room.head, "text": text, "client_id": client_id});
-            let _ = room.feed.send(Utf8Bytes::from(frame.to_string()));
+            let _ = room.feed.send(Frame::json(&frame).into_bytes());
             room.head
         })
     }
@@ -70,20 +64,23 @@ impl Rooms {
 /// Serves the bare broadcast protocol on `GET /api/ws` until `shutdown`.
 pub async fn serve_bare(listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
     let app = Router::new().route("/api/ws", get(upgrade)).with_state(Arc::new(Rooms::default()));
-    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-        let _ = stream.set_nodelay(true);
+    dchat_gateway::serve(listener, app, shutdown).await
+}
+
+async fn upgrade(State(rooms): State<Arc<Rooms>>, upgrade: UpgradeRequest) -> Response {
+    let (response, socket) = upgrade.accept();
+    tokio::spawn(async move {
+        if let Some(socket) = socket.await {
+            connection(socket, rooms).await;
+        }
     });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    response
 }
 
-async fn upgrade(State(rooms): State<Arc<Rooms>>, upgrade: WebSocketUpgrade) -> Response {
-    // The gateway's buffer sizes, so that the two servers differ only in what dchat adds.
-    upgrade.read_buffer_size(256).write_buffer_size(16 * 1024).on_upgrade(move |socket| connection(socket, rooms))
-}
-
-async fn connection(socket: WebSocket, rooms: Arc<Rooms>) {
-    let (mut sink, mut stream) = socket.split();
-    let mut feed: Option<broadcast::Receiver<Utf8Bytes>> = None;
+async fn connection(socket: Socket, rooms: Arc<Rooms>) {
+    let mut incoming = Reader::new(socket.read, socket.already_read, MAX_INBOUND_BYTES);
+    let mut write = socket.write;
+    let mut feed: Option<broadcast::Receiver<Bytes>> = None;
     loop {
         let pushed = async {
             match feed.as_mut() {
@@ -94,7 +91,7 @@ async fn connection(socket: WebSocket, rooms: Arc<Rooms>) {
         tokio::select! {
             frame = pushed => match frame {
                 Ok(frame) => {
-                    if sink.send(Message::Text(frame)).await.is_err() {
+                    if write.write_all(&frame).await.is_err() {
                         return;
                     }
                 }
@@ -102,10 +99,19 @@ async fn connection(socket: WebSocket, rooms: Arc<Rooms>) {
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => feed = None,
             },
-            inbound = stream.next() => {
-                let Some(Ok(inbound)) = inbound else { return };
-                let Message::Text(text) = inbound else { continue };
-                let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else { continue };
+            inbound = incoming.next() => {
+                let text = match inbound {
+                    Ok(Inbound::Text(text)) => text,
+                    Ok(Inbound::Ping(payload)) => {
+                        if write.write_all(&Frame::pong(&payload).into_bytes()).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Ok(Inbound::Pong | Inbound::Binary) => continue,
+                    Ok(Inbound::Close(_)) | Err(_) => return,
+                };
+                let Ok(frame) = serde_json::from_str::<Value>(&text) else { continue };
                 let room_id = frame["room_id"].as_str().unwrap_or_default();
                 let reply = match frame["type"].as_str() {
                     Some("subscribe") => {
@@ -120,7 +126,7 @@ async fn connection(socket: WebSocket, rooms: Arc<Rooms>) {
                     }
                     _ => json!({"type": "error", "code": "bad_request", "message": "unknown frame"}),
                 };
-                if sink.send(Message::Text(Utf8Bytes::from(reply.to_string()))).await.is_err() {
+                if write.write_all(&Frame::json(&reply).into_bytes()).await.is_err() {
                     return;
                 }
             }

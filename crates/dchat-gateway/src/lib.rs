@@ -29,6 +29,13 @@ mod watches;
 mod web;
 mod ws;
 
+/// The WebSocket protocol as the gateway speaks it: the upgrade, whole server frames made
+/// once, and checked client frames. Public for servers built like the gateway (the bench's
+/// bare baseline), so that they write frames the same way.
+pub mod websocket {
+    pub use crate::ws::{Frame, Inbound, InboundError, Reader, Socket, SocketRead, SocketWrite, Under, UpgradeRequest};
+}
+
 pub use crate::{
     limits::{Rate, RateLimits},
     proxy::ui_router,

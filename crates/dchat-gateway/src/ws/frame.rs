@@ -18,12 +18,12 @@ const FIN: u8 = 0x80;
 
 /// One WebSocket frame from the server, header and payload. Cloning it shares the bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Frame(Bytes);
+pub struct Frame(Bytes);
 
 impl Frame {
     /// A text frame holding `value` as JSON. The JSON is written after room for the
     /// longest header, and the header then goes right before it: no copy of the payload.
-    pub(crate) fn json(value: &impl Serialize) -> Self {
+    pub fn json(value: &impl Serialize) -> Self {
         let mut buffer = Vec::with_capacity(MAX_HEADER + 128);
         buffer.resize(MAX_HEADER, 0);
         // Serializing our own frame types cannot fail: they are plain strings and numbers.
@@ -34,7 +34,7 @@ impl Frame {
     }
 
     /// The answer to a ping: its payload (at most 125 bytes, checked by the reader) back.
-    pub(crate) fn pong(payload: &[u8]) -> Self {
+    pub fn pong(payload: &[u8]) -> Self {
         Self::with_payload(OP_PONG, payload)
     }
 
@@ -55,7 +55,7 @@ impl Frame {
     }
 
     /// The frame's bytes as they go on the wire.
-    pub(crate) fn into_bytes(self) -> Bytes {
+    pub fn into_bytes(self) -> Bytes {
         self.0
     }
 

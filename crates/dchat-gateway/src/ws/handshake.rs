@@ -25,26 +25,34 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use crate::{error::ApiError, ws::inbound::SocketRead};
 
 /// The writing half of a connection's socket.
-pub(crate) type SocketWrite = Pin<Box<dyn AsyncWrite + Send>>;
+pub type SocketWrite = Pin<Box<dyn AsyncWrite + Send>>;
 
-/// A valid upgrade request, not yet answered.
+/// A valid upgrade request, not yet answered. As an extractor, it refuses anything else
+/// with 400 and the API's error body.
 #[derive(Debug)]
-pub(crate) struct UpgradeRequest {
+pub struct UpgradeRequest {
     accept: HeaderValue,
     on_upgrade: OnUpgrade,
 }
 
 /// The upgraded connection: its two halves, and what the server read past the request.
-pub(crate) struct Socket {
-    pub(crate) read: SocketRead,
-    pub(crate) write: SocketWrite,
-    pub(crate) already_read: Bytes,
-    pub(crate) under: Under,
+pub struct Socket {
+    pub read: SocketRead,
+    pub write: SocketWrite,
+    /// Bytes the HTTP server read past the upgrade request: the first of the client's.
+    pub already_read: Bytes,
+    pub under: Under,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket").field("under", &self.under).finish_non_exhaustive()
+    }
 }
 
 /// What the socket's halves write to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Under {
+pub enum Under {
     /// The TCP stream itself.
     Tcp,
     /// hyper's upgraded connection (served by something other than `crate::serve`).
@@ -52,9 +60,15 @@ pub(crate) enum Under {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for UpgradeRequest {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
+        Self::from_parts(parts).map_err(IntoResponse::into_response)
+    }
+}
+
+impl UpgradeRequest {
+    fn from_parts(parts: &mut Parts) -> Result<Self, ApiError> {
         let headers = &parts.headers;
         if !has_token(headers, header::CONNECTION, "upgrade") || !has_token(headers, header::UPGRADE, "websocket") {
             return Err(ApiError::BadRequest(
@@ -76,11 +90,9 @@ impl<S: Send + Sync> FromRequestParts<S> for UpgradeRequest {
             .ok_or_else(|| ApiError::BadRequest("this connection cannot be upgraded; use HTTP/1.1".into()))?;
         Ok(Self { accept, on_upgrade })
     }
-}
 
-impl UpgradeRequest {
     /// The 101 answer, and the connection it gives once it is sent.
-    pub(crate) fn accept(self) -> (Response, impl Future<Output = Option<Socket>> + Send) {
+    pub fn accept(self) -> (Response, impl Future<Output = Option<Socket>> + Send) {
         let response = (
             StatusCode::SWITCHING_PROTOCOLS,
             [
@@ -211,8 +223,10 @@ mod tests {
             ("no key", vec![upgrade[0], upgrade[1], version]),
             ("not upgradable (no hyper connection)", vec![upgrade[0], upgrade[1], version, key]),
         ] {
-            let refused = UpgradeRequest::from_request_parts(&mut request(&headers), &()).await;
+            let refused = UpgradeRequest::from_parts(&mut request(&headers));
             assert!(matches!(refused, Err(ApiError::BadRequest(_))), "{case}");
+            let response = UpgradeRequest::from_request_parts(&mut request(&headers), &()).await.unwrap_err();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{case}");
         }
     }
 }

@@ -18,7 +18,7 @@ use axum::body::Bytes;
 use tokio::io::{AsyncRead, ReadBuf};
 
 /// The reading half of a connection's socket.
-pub(crate) type SocketRead = Pin<Box<dyn AsyncRead + Send>>;
+pub type SocketRead = Pin<Box<dyn AsyncRead + Send>>;
 
 /// How much one read takes at most (on the stack, then kept only if it is not all taken).
 const READ_CHUNK: usize = 4096;
@@ -32,7 +32,7 @@ const OP_PONG: u8 = 0xA;
 
 /// A whole message or control frame from the client.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Inbound {
+pub enum Inbound {
     Text(String),
     /// Binary messages are not part of the protocol; their content is not kept.
     Binary,
@@ -45,7 +45,7 @@ pub(crate) enum Inbound {
 
 /// Why the connection cannot go on reading.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum InboundError {
+pub enum InboundError {
     #[error("protocol error: {0}")]
     Protocol(&'static str),
     #[error("text is not UTF-8")]
@@ -77,7 +77,7 @@ struct Fragmented {
 }
 
 /// Reads whole client frames from a socket.
-pub(crate) struct Reader {
+pub struct Reader {
     io: SocketRead,
     /// Bytes read and not yet taken, from `start` on. No room at all when everything read
     /// was taken.
@@ -106,13 +106,13 @@ struct Header {
 
 impl Reader {
     /// `already` holds bytes the HTTP server read past the upgrade request.
-    pub(crate) fn new(io: SocketRead, already: Bytes, limit: usize) -> Self {
+    pub fn new(io: SocketRead, already: Bytes, limit: usize) -> Self {
         Self { io, buffer: already.to_vec(), start: 0, fragmented: None, limit }
     }
 
     /// The next message or control frame. Cancel-safe: whatever was read stays in the
     /// reader, so it can wait in a `select!` beside other work.
-    pub(crate) async fn next(&mut self) -> Result<Inbound, InboundError> {
+    pub async fn next(&mut self) -> Result<Inbound, InboundError> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 

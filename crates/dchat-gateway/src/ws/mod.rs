@@ -19,6 +19,11 @@ mod test_waker;
 mod writer;
 
 pub(crate) use feeds::RoomFeeds;
+pub use self::{
+    frame::Frame,
+    handshake::{Socket, SocketWrite, Under, UpgradeRequest},
+    inbound::{Inbound, InboundError, Reader, SocketRead},
+};
 
 use axum::{
     extract::{Query, State},
@@ -26,7 +31,7 @@ use axum::{
     response::Response,
 };
 
-use crate::{auth::CurrentUser, error::ApiError, state::GatewayState, ws::handshake::UpgradeRequest};
+use crate::{auth::CurrentUser, error::ApiError, state::GatewayState};
 
 /// Inbound frames (and messages) larger than this close the connection with 1009.
 const MAX_INBOUND_BYTES: usize = 64 * 1024;
