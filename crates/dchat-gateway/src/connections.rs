@@ -17,6 +17,8 @@ pub(crate) enum Control {
     Left { room_id: String },
     /// Revocations may have been missed: check the token again.
     Reverify,
+    /// Time to ping the client; the last ping must have been answered.
+    Ping,
 }
 
 #[derive(Debug)]
@@ -98,6 +100,11 @@ impl Connections {
     /// Asks every connection to check its token again.
     pub(crate) fn reverify_all(&self) {
         self.order_all(|| Control::Reverify);
+    }
+
+    /// Has every connection ping its client.
+    pub(crate) fn ping_all(&self) {
+        self.order_all(|| Control::Ping);
     }
 
     fn order_all(&self, order: impl Fn() -> Control) {

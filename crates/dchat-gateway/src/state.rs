@@ -45,6 +45,9 @@ pub struct GatewayConfig {
     /// Messages a room's live feed keeps for subscribers that fall behind it; one further
     /// behind fills the hole from history.
     pub ws_feed_frames: usize,
+    /// How often every open WebSocket is pinged; one that sent nothing since the last ping
+    /// is closed (4002). `None`: never.
+    pub ws_ping: Option<Duration>,
     /// How often open WebSockets renew their presence; well inside the presence TTL.
     pub presence_heartbeat: Duration,
     pub limits: RateLimits,
@@ -167,7 +170,8 @@ impl GatewayState {
     }
 
     /// Background work of the gateway (following membership changes, keeping its clients'
-    /// presence alive) until stopped, when it closes the open WebSockets.
+    /// presence alive, pinging its WebSockets) until stopped, when it closes the open
+    /// WebSockets.
     pub async fn run_until_stopped(self) {
         let stopping = self.inner.stopping.clone();
         let period = self.inner.config.presence_heartbeat;
@@ -176,7 +180,20 @@ impl GatewayState {
             // 1012: "service restart"; clients reconnect and resume from their offsets.
             self.inner.connections.close_all(1012, "server stopping");
         };
+        // One timer for every connection: a timer each would be memory in every idle client.
+        let ping = async {
+            let Some(every) = self.inner.config.ws_ping else { return };
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = stopping.cancelled() => return,
+                    _ = ticks.tick() => self.inner.connections.ping_all(),
+                }
+            }
+        };
         tokio::join!(
+            ping,
             crate::presence::keep_alive(self.clone(), period, stopping.clone()),
             crate::watches::follow(self.clone(), stopping.clone()),
             close_connections,

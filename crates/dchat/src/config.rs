@@ -47,6 +47,11 @@ pub struct GatewaySection {
     /// Messages a room's live feed keeps for subscribers that fall behind it; one further
     /// behind reads the hole from history (default 4096).
     pub ws_feed_frames: usize,
+    /// Seconds between pings to every WebSocket; one that has sent nothing, not even the
+    /// pong, by the next ping is closed with 4002. Keeps idle connections open through
+    /// proxies that close quiet ones, and ends those whose client is gone (default 30; 0:
+    /// never).
+    pub ws_ping_secs: u64,
     /// Abuse limits on logins, registrations and messages (`DCHAT_RATE_LIMIT`, default on).
     pub rate_limit: bool,
     /// Peers whose `X-Forwarded-For` is believed, i.e. the ui role's addresses
@@ -77,6 +82,7 @@ impl Default for GatewaySection {
             allowed_origins: Vec::new(),
             ws_queue_frames: 4096,
             ws_feed_frames: 4096,
+            ws_ping_secs: 30,
             rate_limit: true,
             trusted_proxies: vec![
                 std::net::IpAddr::from([127, 0, 0, 1]),
@@ -259,6 +265,7 @@ impl Config {
             trusted_proxies: self.gateway.trusted_proxies.clone(),
             ws_queue_frames: self.gateway.ws_queue_frames,
             ws_feed_frames: self.gateway.ws_feed_frames,
+            ws_ping: (self.gateway.ws_ping_secs > 0).then(|| Duration::from_secs(self.gateway.ws_ping_secs)),
             // A third of the TTL: two heartbeats may be lost before presence lapses.
             presence_heartbeat: Duration::from_secs(self.presence.ttl_secs.max(1)) / 3,
             limits: dchat_gateway::RateLimits { enabled: self.gateway.rate_limit, ..Default::default() },

@@ -12,6 +12,7 @@ const MAX_HEADER: usize = 10;
 
 const OP_TEXT: u8 = 0x1;
 const OP_CLOSE: u8 = 0x8;
+const OP_PING: u8 = 0x9;
 const OP_PONG: u8 = 0xA;
 /// The last frame of its message: every server frame is.
 const FIN: u8 = 0x80;
@@ -31,6 +32,14 @@ impl Frame {
             buffer.truncate(MAX_HEADER);
         }
         Self::framed(OP_TEXT, buffer)
+    }
+
+    /// A ping without payload: the client's answer (or anything else it sends) shows that
+    /// it is still there.
+    pub(crate) fn ping() -> Self {
+        // The same two bytes for every connection, and no allocation for any.
+        static PING: [u8; 2] = [FIN | OP_PING, 0];
+        Self(Bytes::from_static(&PING))
     }
 
     /// The answer to a ping: its payload (at most 125 bytes, checked by the reader) back.
@@ -121,5 +130,6 @@ mod tests {
     #[test]
     fn a_pong_echoes_the_ping() {
         assert_eq!(&Frame::pong(b"hi").into_bytes()[..], &[0x8A, 2, b'h', b'i']);
+        assert_eq!(&Frame::ping().into_bytes()[..], &[0x89, 0]);
     }
 }

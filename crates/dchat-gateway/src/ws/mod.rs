@@ -18,12 +18,12 @@ mod session;
 mod test_waker;
 mod writer;
 
-pub(crate) use feeds::RoomFeeds;
 pub use self::{
     frame::Frame,
     handshake::{Socket, SocketWrite, Under, UpgradeRequest},
     inbound::{Inbound, InboundError, Reader, SocketRead},
 };
+pub(crate) use feeds::RoomFeeds;
 
 use axum::{
     extract::{Query, State},

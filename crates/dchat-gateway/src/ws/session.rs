@@ -79,32 +79,43 @@ pub(crate) fn serve(
         // The work each event starts (gRPC calls) is boxed: inline, its largest state would
         // make this future, which lives as long as the connection, several kilobytes for
         // every idle client.
+        // A ping was sent and nothing has come from the client since.
+        let mut unanswered = false;
         let ending = loop {
             tokio::select! {
-                inbound = incoming.next() => match inbound {
-                    Ok(Inbound::Text(text)) => Box::pin(connection.handle(&text)).await,
-                    Ok(Inbound::Binary) => {
-                        connection.outbox.push(protocol::error(None, "invalid_argument", "binary frames are not supported", None));
-                    }
-                    Ok(Inbound::Ping(payload)) => {
-                        connection.outbox.push(Frame::pong(&payload));
-                    }
-                    Ok(Inbound::Pong) => {}
-                    // Answered with the client's own status, as the RFC asks.
-                    Ok(Inbound::Close(status)) => break Ending::Answer(status.map(|(code, _)| code)),
-                    Err(err) => match err.close_status() {
-                        Some((code, reason)) => {
-                            tracing::debug!(conn_id, %err, "closing a connection that broke the protocol");
-                            break Ending::Close(code, reason);
+                inbound = incoming.next() => {
+                    // Anything from the client shows it is there, as a pong would.
+                    unanswered = false;
+                    match inbound {
+                        Ok(Inbound::Text(text)) => Box::pin(connection.handle(&text)).await,
+                        Ok(Inbound::Binary) => {
+                            connection.outbox.push(protocol::error(None, "invalid_argument", "binary frames are not supported", None));
                         }
-                        None => break Ending::Lost,
-                    },
-                },
+                        Ok(Inbound::Ping(payload)) => {
+                            connection.outbox.push(Frame::pong(&payload));
+                        }
+                        Ok(Inbound::Pong) => {}
+                        // Answered with the client's own status, as the RFC asks.
+                        Ok(Inbound::Close(status)) => break Ending::Answer(status.map(|(code, _)| code)),
+                        Err(err) => match err.close_status() {
+                            Some((code, reason)) => {
+                                tracing::debug!(conn_id, %err, "closing a connection that broke the protocol");
+                                break Ending::Close(code, reason);
+                            }
+                            None => break Ending::Lost,
+                        },
+                    }
+                }
                 order = control.recv() => match order {
                     Control::Close { code, reason } => break Ending::Close(code, reason),
                     Control::Left { room_id } => Box::pin(connection.left(&room_id)).await,
                     Control::Reverify if !Box::pin(connection.token_still_valid()).await => break Ending::Close(4001, "logged out"),
                     Control::Reverify => {}
+                    Control::Ping if unanswered => break Ending::Close(4002, "ping timeout"),
+                    Control::Ping => {
+                        unanswered = true;
+                        connection.outbox.push(Frame::ping());
+                    }
                 },
             }
         };

@@ -454,7 +454,34 @@ async fn pings_are_answered_closes_are_echoed_and_oversized_messages_close_with_
     app.stop().await;
 }
 
+async fn a_client_that_stops_answering_pings_is_closed_with_4002_and_one_that_answers_stays(topology: Topology) {
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.gateway.ws_ping_secs = 1;
+    let app = spawn_with(topology, config).await;
+    let (_, _, token) = user(&app, "ada").await;
+    let mut answering = WsClient::connect(&app, &token).await;
+    let mut silent = WsClient::connect(&app, &token).await;
+    // The answering client reads, and its library answers each ping as it reads it.
+    let mut pings = 0;
+    while pings < 3 {
+        match tokio::time::timeout(Duration::from_secs(15), answering.stream.next()).await {
+            Ok(Some(Ok(Message::Ping(_)))) => pings += 1,
+            Ok(Some(Ok(Message::Close(frame)))) => panic!("an answering client was closed: {frame:?}"),
+            Ok(Some(Ok(_))) => {}
+            other => panic!("a ping, not {other:?}"),
+        }
+    }
+    assert!(answering.subscribe("general", None).await.is_empty());
+    // The silent one read nothing all that time, so it answered none of its pings.
+    let close = silent.until_closed().await.expect("a close frame");
+    assert_eq!((u16::from(close.code), close.reason.as_str()), (4002, "ping timeout"));
+    app.stop().await;
+}
+
 in_both_topologies!(
+    a_client_that_stops_answering_pings_is_closed_with_4002_and_one_that_answers_stays,
     pings_are_answered_closes_are_echoed_and_oversized_messages_close_with_1009,
     a_token_in_the_query_authenticates_the_upgrade_and_a_wrong_one_is_refused,
     four_senders_and_ten_subscribers_each_get_every_offset_exactly_once_in_order,
