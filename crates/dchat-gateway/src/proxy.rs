@@ -39,7 +39,13 @@ pub fn ui_router(gateway_addr: &str) -> Router {
     };
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    let client = Client::builder(TokioExecutor::new()).build(connector);
+    // Idle connections are let go well before the gateway closes them (its header timeout,
+    // `serve::HEADER_TIMEOUT`): a request sent on a connection the gateway is closing at
+    // that moment would fail.
+    let client = Client::builder(TokioExecutor::new())
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .pool_idle_timeout(crate::serve::IDLE_POOL_TIMEOUT)
+        .build(connector);
     // The web app is served here; everything else is the gateway's.
     crate::web::web_router().fallback(forward).with_state(Proxy { client, upstream })
 }

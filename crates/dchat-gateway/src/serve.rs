@@ -14,7 +14,7 @@ use std::{io, net::SocketAddr, time::Duration};
 use axum::{Router, extract::ConnectInfo, http::Request};
 use hyper::{body::Incoming, server::conn};
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
+    rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
 };
 use tokio::net::{TcpListener, TcpStream};
@@ -24,6 +24,15 @@ use tower::ServiceExt;
 /// What every HTTP/2 connection starts with (RFC 9113 section 3.4).
 const HTTP2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+/// How long a client has to send a request's head, the first one or the next on a kept-alive
+/// connection, before it is closed: a client that opens connections and sends nothing (or
+/// a byte now and then) would otherwise hold them for good.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a client of dchat's (the ui role's proxy) keeps an idle connection to this
+/// server: well inside [`HEADER_TIMEOUT`], so that it never sends on one being closed.
+pub(crate) const IDLE_POOL_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// How long to wait before accepting again after the listener failed for want of
 /// resources (file descriptors, memory): at once would only fail again.
 const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
@@ -32,6 +41,15 @@ const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// connection finish the requests it has in flight, and returns once all are closed.
 /// Connections that were upgraded to WebSocket are the router's to close.
 pub async fn serve(listener: TcpListener, router: Router, stop: CancellationToken) -> io::Result<()> {
+    serve_with(listener, router, stop, HEADER_TIMEOUT).await
+}
+
+async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    stop: CancellationToken,
+    header_timeout: Duration,
+) -> io::Result<()> {
     let connections = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -54,7 +72,7 @@ pub async fn serve(listener: TcpListener, router: Router, stop: CancellationToke
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(error = %err, "could not set TCP_NODELAY");
         }
-        connections.spawn(connection(stream, peer, router.clone(), stop.clone()));
+        connections.spawn(connection(stream, peer, router.clone(), stop.clone(), header_timeout));
     }
     connections.close();
     connections.wait().await;
@@ -62,13 +80,19 @@ pub async fn serve(listener: TcpListener, router: Router, stop: CancellationToke
 }
 
 /// Serves one connection in the protocol its first bytes announce.
-async fn connection(stream: TcpStream, peer: SocketAddr, router: Router, stop: CancellationToken) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    stop: CancellationToken,
+    header_timeout: Duration,
+) {
     let mut head = [0u8; HTTP2_PREFACE.len()];
     let peeked = tokio::select! {
-        peeked = stream.peek(&mut head) => peeked,
+        peeked = tokio::time::timeout(header_timeout, stream.peek(&mut head)) => peeked,
         () = stop.cancelled() => return,
     };
-    let Ok(peeked) = peeked else { return };
+    let Ok(Ok(peeked)) = peeked else { return };
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         router.clone().oneshot(request)
@@ -92,10 +116,13 @@ async fn connection(stream: TcpStream, peer: SocketAddr, router: Router, stop: C
             .map_err(Into::into)
     } else if HTTP2_PREFACE.starts_with(&head[..peeked]) {
         // The builder lends itself to the connection it serves.
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
         until_stopped!(builder.serve_connection_with_upgrades(io, service))
     } else {
-        until_stopped!(conn::http1::Builder::new().serve_connection(io, service).with_upgrades()).map_err(Into::into)
+        let mut builder = conn::http1::Builder::new();
+        builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+        until_stopped!(builder.serve_connection(io, service).with_upgrades()).map_err(Into::into)
     };
     if let Err(err) = served {
         tracing::debug!(%peer, error = %err, "HTTP connection ended with an error");
@@ -120,12 +147,18 @@ mod tests {
 
     /// Serves a router that answers with the peer address it was given.
     async fn server() -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<io::Result<()>>) {
+        server_with(HEADER_TIMEOUT).await
+    }
+
+    async fn server_with(
+        header_timeout: Duration,
+    ) -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<io::Result<()>>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = Router::new()
             .route("/peer", get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }));
         let stop = CancellationToken::new();
-        (addr, stop.clone(), tokio::spawn(serve(listener, router, stop)))
+        (addr, stop.clone(), tokio::spawn(serve_with(listener, router, stop, header_timeout)))
     }
 
     async fn body(response: axum::http::Response<Incoming>) -> String {
@@ -171,6 +204,25 @@ mod tests {
         let mut answer = String::new();
         stream.read_to_string(&mut answer).await.unwrap();
         assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        stop.cancel();
+        served.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn clients_that_do_not_send_a_whole_request_head_in_time_are_closed() {
+        let (addr, stop, served) = server_with(Duration::from_millis(200)).await;
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET /peer HTTP/1.1\r\nhost: dchat\r\n").await.unwrap();
+        let mut kept_alive = TcpStream::connect(addr).await.unwrap();
+        kept_alive.write_all(b"GET /peer HTTP/1.1\r\nhost: dchat\r\n\r\n").await.unwrap();
+        let mut answer = Vec::new();
+        for (name, stream) in [("silent", &mut silent), ("slow", &mut slow), ("kept alive", &mut kept_alive)] {
+            answer.clear();
+            let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+            assert!(read.is_ok(), "the {name} connection is closed");
+        }
+        assert!(answer.starts_with(b"HTTP/1.1 200 OK"), "a whole request was answered before the idle wait ran out");
         stop.cancel();
         served.await.unwrap().unwrap();
     }
