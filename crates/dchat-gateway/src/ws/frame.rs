@@ -10,10 +10,13 @@ use serde::Serialize;
 /// The longest header a server frame needs: opcode byte, length byte, 64-bit length.
 const MAX_HEADER: usize = 10;
 
-const OP_TEXT: u8 = 0x1;
-const OP_CLOSE: u8 = 0x8;
-const OP_PING: u8 = 0x9;
-const OP_PONG: u8 = 0xA;
+// Opcodes (RFC 6455 section 5.2), for frames both ways.
+pub(super) const OP_CONTINUATION: u8 = 0x0;
+pub(super) const OP_TEXT: u8 = 0x1;
+pub(super) const OP_BINARY: u8 = 0x2;
+pub(super) const OP_CLOSE: u8 = 0x8;
+pub(super) const OP_PING: u8 = 0x9;
+pub(super) const OP_PONG: u8 = 0xA;
 /// The last frame of its message: every server frame is.
 const FIN: u8 = 0x80;
 

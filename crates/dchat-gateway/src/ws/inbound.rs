@@ -17,18 +17,13 @@ use std::{
 use axum::body::Bytes;
 use tokio::io::{AsyncRead, ReadBuf};
 
+use crate::ws::frame::{OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT};
+
 /// The reading half of a connection's socket.
 pub type SocketRead = Pin<Box<dyn AsyncRead + Send>>;
 
 /// How much one read takes at most (on the stack, then kept only if it is not all taken).
 const READ_CHUNK: usize = 4096;
-
-const OP_CONTINUATION: u8 = 0x0;
-const OP_TEXT: u8 = 0x1;
-const OP_BINARY: u8 = 0x2;
-const OP_CLOSE: u8 = 0x8;
-const OP_PING: u8 = 0x9;
-const OP_PONG: u8 = 0xA;
 
 /// A whole message or control frame from the client.
 #[derive(Debug, PartialEq, Eq)]
