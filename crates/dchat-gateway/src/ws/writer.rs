@@ -5,7 +5,8 @@
 //! which the writer reads itself once a subscription has caught up: a message published to
 //! a room wakes each subscribed connection's writer once, and nothing in between.
 //!
-//! Whatever is ready when the writer wakes goes out in one flush. While a write waits for
+//! Whatever is ready when the writer wakes goes out together, the frames' own bytes handed
+//! to the socket in as few write calls as it takes (see `poll_write`). While a write waits for
 //! the client, the writer keeps taking what arrives; a client that lets more than the
 //! connection's frame limit pile up is lagging, and the connection is closed (4008) rather
 //! than slowing anyone down or holding unbounded memory.
