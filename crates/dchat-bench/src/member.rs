@@ -12,6 +12,9 @@
 
 use std::hash::{BuildHasher, RandomState};
 
+use dchat_gateway::websocket::{
+    FIN, MASKED, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, decode_length, encode_header,
+};
 use serde_json::Value;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -28,12 +31,6 @@ use crate::{
 const READ_BUFFER: usize = 1024;
 /// The largest response to the upgrade request a member reads.
 const MAX_HANDSHAKE: usize = 16 * 1024;
-
-const OP_CONTINUATION: u8 = 0x0;
-const OP_TEXT: u8 = 0x1;
-const OP_CLOSE: u8 = 0x8;
-const OP_PING: u8 = 0x9;
-const OP_PONG: u8 = 0xA;
 
 /// One member's connection.
 pub(crate) struct Member {
@@ -120,18 +117,9 @@ impl Member {
     }
 
     async fn send(&mut self, opcode: u8, payload: &[u8]) -> Result<(), BenchError> {
-        let mut frame = Vec::with_capacity(payload.len() + 14);
-        frame.push(0x80 | opcode);
-        let len = payload.len();
-        if let Ok(short @ 0..=125) = u8::try_from(len) {
-            frame.push(0x80 | short);
-        } else if let Ok(medium) = u16::try_from(len) {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&medium.to_be_bytes());
-        } else {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&(len as u64).to_be_bytes());
-        }
+        let (header, header_len) = encode_header(FIN | opcode, MASKED, payload.len());
+        let mut frame = Vec::with_capacity(header_len + self.mask.len() + payload.len());
+        frame.extend_from_slice(&header[..header_len]);
         frame.extend_from_slice(&self.mask);
         frame.extend(payload.iter().zip(self.mask.iter().cycle()).map(|(byte, key)| byte ^ key));
         self.stream.write_all(&frame).await?;
@@ -197,29 +185,17 @@ impl Member {
     fn header(&self) -> Result<Option<Header>, BenchError> {
         let bytes = &self.buffer[self.start..self.end];
         let [first, second, ..] = *bytes else { return Ok(None) };
-        if first & 0x70 != 0 || second & 0x80 != 0 {
+        if first & 0x70 != 0 || second & MASKED != 0 {
             return Err(BenchError::Protocol("a server frame with reserved bits or a mask".into()));
         }
-        let (header_len, payload_len) = match second & 0x7F {
-            126 => match bytes.get(2..4) {
-                Some(len) => (4, usize::from(u16::from_be_bytes([len[0], len[1]]))),
-                None => return Ok(None),
-            },
-            127 => match bytes.get(2..10).and_then(|len| <[u8; 8]>::try_from(len).ok()) {
-                Some(len) => (
-                    10,
-                    usize::try_from(u64::from_be_bytes(len))
-                        .map_err(|_| BenchError::Protocol("a frame larger than memory".into()))?,
-                ),
-                None => return Ok(None),
-            },
-            len => (2, usize::from(len)),
-        };
+        let Some((header_len, payload_len)) = decode_length(bytes) else { return Ok(None) };
+        let payload_len =
+            usize::try_from(payload_len).map_err(|_| BenchError::Protocol("a frame larger than memory".into()))?;
         let opcode = first & 0x0F;
         if opcode == OP_CONTINUATION {
             return Err(BenchError::Protocol("a fragmented message".into()));
         }
-        Ok(Some(Header { fin: first & 0x80 != 0, opcode, header_len, payload_len }))
+        Ok(Some(Header { fin: first & FIN != 0, opcode, header_len, payload_len }))
     }
 
     /// Moves what is left of the buffer to its front, so a read has room after it.

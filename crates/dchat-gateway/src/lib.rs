@@ -30,10 +30,14 @@ mod web;
 mod ws;
 
 /// The WebSocket protocol as the gateway speaks it: the upgrade, whole server frames made
-/// once, and checked client frames. Public for servers built like the gateway (the bench's
-/// bare baseline), so that they write frames the same way.
+/// once, checked client frames, and the header coding both directions share. Public for
+/// servers built like the gateway (the bench's bare baseline), so that they write frames
+/// the same way, and for the bench's own client.
 pub mod websocket {
-    pub use crate::ws::{Frame, Inbound, InboundError, Reader, Socket, SocketRead, SocketWrite, Under, UpgradeRequest};
+    pub use crate::ws::{
+        FIN, Frame, Inbound, InboundError, MASKED, MAX_HEADER, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG,
+        OP_TEXT, Reader, Socket, SocketRead, SocketWrite, Under, UpgradeRequest, decode_length, encode_header,
+    };
 }
 
 pub use crate::{

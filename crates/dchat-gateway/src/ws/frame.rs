@@ -7,18 +7,58 @@
 use axum::body::Bytes;
 use serde::Serialize;
 
-/// The longest header a server frame needs: opcode byte, length byte, 64-bit length.
-const MAX_HEADER: usize = 10;
+/// The longest header before the mask key: opcode byte, length byte, 64-bit length.
+pub const MAX_HEADER: usize = 10;
 
 // Opcodes (RFC 6455 section 5.2), for frames both ways.
-pub(super) const OP_CONTINUATION: u8 = 0x0;
-pub(super) const OP_TEXT: u8 = 0x1;
-pub(super) const OP_BINARY: u8 = 0x2;
-pub(super) const OP_CLOSE: u8 = 0x8;
-pub(super) const OP_PING: u8 = 0x9;
-pub(super) const OP_PONG: u8 = 0xA;
+pub const OP_CONTINUATION: u8 = 0x0;
+pub const OP_TEXT: u8 = 0x1;
+pub const OP_BINARY: u8 = 0x2;
+pub const OP_CLOSE: u8 = 0x8;
+pub const OP_PING: u8 = 0x9;
+pub const OP_PONG: u8 = 0xA;
 /// The last frame of its message: every server frame is.
-const FIN: u8 = 0x80;
+pub const FIN: u8 = 0x80;
+/// Set in the length byte of a masked frame (every client frame, no server frame).
+pub const MASKED: u8 = 0x80;
+
+/// A frame header up to the mask key, for `first` (FIN and opcode), a payload of `len`
+/// bytes and the `mask` bit (0 or [`MASKED`]): the bytes, and how many of them there are
+/// (2, 4 or 10: the shortest encoding of `len`).
+#[inline]
+pub fn encode_header(first: u8, mask: u8, len: usize) -> ([u8; MAX_HEADER], usize) {
+    let mut header = [0u8; MAX_HEADER];
+    header[0] = first;
+    let header_len = if len < 126 {
+        // Fits in seven bits: the cast keeps every bit.
+        header[1] = mask | len as u8;
+        2
+    } else if let Ok(short) = u16::try_from(len) {
+        header[1] = mask | 126;
+        header[2..4].copy_from_slice(&short.to_be_bytes());
+        4
+    } else {
+        header[1] = mask | 127;
+        header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    };
+    (header, header_len)
+}
+
+/// The payload length the header at the front of `bytes` gives, and how many bytes the
+/// header takes up to the mask key; `None` until enough of it has arrived.
+// Inline across crates: the bench's members read every delivery's header with it.
+#[inline]
+pub fn decode_length(bytes: &[u8]) -> Option<(usize, u64)> {
+    match bytes.get(1)? & 0x7F {
+        126 => bytes.get(2..4).map(|length| (4, u64::from(u16::from_be_bytes([length[0], length[1]])))),
+        127 => bytes
+            .get(2..10)
+            .and_then(|length| <[u8; 8]>::try_from(length).ok())
+            .map(|length| (10, u64::from_be_bytes(length))),
+        short => Some((2, u64::from(short))),
+    }
+}
 
 /// One WebSocket frame from the server, header and payload. Cloning it shares the bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,22 +120,7 @@ impl Frame {
 
     /// Writes the header into the end of the room left before the payload in `buffer`.
     fn framed(opcode: u8, mut buffer: Vec<u8>) -> Self {
-        let length = buffer.len() - MAX_HEADER;
-        let mut header = [0u8; MAX_HEADER];
-        header[0] = FIN | opcode;
-        let header_len = if length < 126 {
-            // Fits in seven bits: the cast keeps every bit.
-            header[1] = length as u8;
-            2
-        } else if let Ok(short) = u16::try_from(length) {
-            header[1] = 126;
-            header[2..4].copy_from_slice(&short.to_be_bytes());
-            4
-        } else {
-            header[1] = 127;
-            header[2..10].copy_from_slice(&(length as u64).to_be_bytes());
-            10
-        };
+        let (header, header_len) = encode_header(FIN | opcode, 0, buffer.len() - MAX_HEADER);
         let start = MAX_HEADER - header_len;
         buffer[start..MAX_HEADER].copy_from_slice(&header[..header_len]);
         Self(Bytes::from(buffer).slice(start..))

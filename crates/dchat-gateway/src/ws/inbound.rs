@@ -17,7 +17,7 @@ use std::{
 use axum::body::Bytes;
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::ws::frame::{OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT};
+use crate::ws::frame::{FIN, MASKED, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, decode_length};
 
 /// The reading half of a connection's socket.
 pub type SocketRead = Pin<Box<dyn AsyncRead + Send>>;
@@ -173,24 +173,14 @@ impl Reader {
         if first & 0x70 != 0 {
             return Err(InboundError::Protocol("reserved bits set without an extension"));
         }
-        if second & 0x80 == 0 {
+        if second & MASKED == 0 {
             return Err(InboundError::Protocol("client frames must be masked"));
         }
-        let (fin, opcode) = (first & 0x80 != 0, first & 0x0F);
+        let (fin, opcode) = (first & FIN != 0, first & 0x0F);
         if !matches!(opcode, OP_CONTINUATION | OP_TEXT | OP_BINARY | OP_CLOSE | OP_PING | OP_PONG) {
             return Err(InboundError::Protocol("unknown opcode"));
         }
-        let (length_len, payload_len) = match second & 0x7F {
-            126 => match bytes.get(2..4) {
-                Some(length) => (2, u64::from(u16::from_be_bytes([length[0], length[1]]))),
-                None => return Ok(None),
-            },
-            127 => match bytes.get(2..10).and_then(|length| <[u8; 8]>::try_from(length).ok()) {
-                Some(length) => (8, u64::from_be_bytes(length)),
-                None => return Ok(None),
-            },
-            short => (0, u64::from(short)),
-        };
+        let Some((length_end, payload_len)) = decode_length(bytes) else { return Ok(None) };
         if opcode >= OP_CLOSE && (!fin || payload_len > 125) {
             return Err(InboundError::Protocol("control frames must be whole and at most 125 bytes"));
         }
@@ -199,7 +189,7 @@ impl Reader {
         if payload_len.saturating_add(so_far) > self.limit {
             return Err(InboundError::TooBig);
         }
-        let len = 2 + length_len + 4;
+        let len = length_end + 4;
         let Some(mask) = bytes.get(len - 4..len).and_then(|mask| <[u8; 4]>::try_from(mask).ok()) else {
             return Ok(None);
         };

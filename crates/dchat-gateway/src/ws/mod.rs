@@ -19,7 +19,10 @@ mod test_waker;
 mod writer;
 
 pub use self::{
-    frame::Frame,
+    frame::{
+        FIN, Frame, MASKED, MAX_HEADER, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, decode_length,
+        encode_header,
+    },
     handshake::{Socket, SocketWrite, Under, UpgradeRequest},
     inbound::{Inbound, InboundError, Reader, SocketRead},
 };
