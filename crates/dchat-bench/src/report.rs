@@ -68,11 +68,22 @@ impl Report {
         self.lost == 0 && self.duplicated == 0 && self.out_of_order == 0 && self.errors == 0
     }
 
+    /// The server's CPU time per operation, in microseconds, when its usage is known. CPU
+    /// percentages at different rates do not say whether each operation got cheaper or
+    /// dearer; this does (one core busy for a second is 1,000,000 µs).
+    pub fn server_cpu_us_per_op(&self) -> Option<f64> {
+        let server = self.server?;
+        (self.rate_per_sec > 0.0).then(|| server.cpu_percent / 100.0 * 1_000_000.0 / self.rate_per_sec)
+    }
+
     /// A few aligned lines for the terminal.
     pub fn table(&self) -> String {
         let mut table = self.summary_line();
         if let Some(server) = &self.server {
             table.push_str(&format!("\n{:<14} server CPU {:.0}% RSS {:.1} MB", "", server.cpu_percent, server.rss_mb));
+            if let Some(per_op) = self.server_cpu_us_per_op() {
+                table.push_str(&format!(", {per_op:.1} µs of CPU per operation"));
+            }
         }
         for route in &self.routes {
             let l = &route.latency;
@@ -169,4 +180,26 @@ fn middle(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ProcessUsage;
+
+    #[test]
+    fn cpu_per_operation_is_the_server_s_busy_time_shared_out_over_the_operations() {
+        // Half a core for 100,000 operations a second: 5 µs each.
+        let report = Report {
+            rate_per_sec: 100_000.0,
+            server: Some(ProcessUsage { cpu_percent: 50.0, rss_mb: 10.0 }),
+            ..Report::default()
+        };
+        assert_eq!(report.server_cpu_us_per_op(), Some(5.0));
+        assert!(report.table().contains("5.0 µs of CPU per operation"), "{}", report.table());
+        let idle = Report { rate_per_sec: 0.0, ..report.clone() };
+        assert_eq!(idle.server_cpu_us_per_op(), None);
+        let unknown = Report { server: None, ..report };
+        assert_eq!(unknown.server_cpu_us_per_op(), None);
+    }
 }
