@@ -12,8 +12,9 @@
 # and once deliveries flow records the server's stacks for half the run, user space
 # unwound from the release build's debug information (`--call-graph dwarf`). Writes the SVG
 # (default docs/bench/flamegraph-fanout.svg) and prints the load generator's result line.
-# Needs perf, curl and inferno-collapse-perf / inferno-flamegraph on the PATH. FOLDED=path
-# also keeps the folded stacks there.
+# Needs perf, curl and inferno-collapse-perf / inferno-flamegraph on the PATH, and root (or
+# kernel.perf_event_paranoid at 1 or below) for the kernel's frames. FOLDED=path also keeps
+# the folded stacks there.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$HERE/../.."
