@@ -200,19 +200,20 @@ impl Reader {
     /// fragment of a message still arriving).
     fn frame(&mut self, header: &Header, payload: std::ops::Range<usize>) -> Result<Option<Inbound>, InboundError> {
         let bytes = &self.buffer[payload];
-        let data = match header.opcode {
+        let (text, payload) = match header.opcode {
             OP_PING => return Ok(Some(Inbound::Ping(bytes.to_vec()))),
             OP_PONG => return Ok(Some(Inbound::Pong)),
             OP_CLOSE => return close(bytes).map(Some),
             OP_CONTINUATION => {
-                let Some(message) = self.fragmented.as_mut() else {
+                let Some(mut message) = self.fragmented.take() else {
                     return Err(InboundError::Protocol("a continuation frame without a message"));
                 };
                 message.payload.extend_from_slice(bytes);
                 if !header.fin {
+                    self.fragmented = Some(message);
                     return Ok(None);
                 }
-                self.fragmented.take().map(|message| (message.text, message.payload))
+                (message.text, message.payload)
             }
             _ if self.fragmented.is_some() => {
                 return Err(InboundError::Protocol("a new message before the last one ended"));
@@ -221,14 +222,12 @@ impl Reader {
                 self.fragmented = Some(Fragmented { text: opcode == OP_TEXT, payload: bytes.to_vec() });
                 return Ok(None);
             }
-            opcode => Some((opcode == OP_TEXT, bytes.to_vec())),
+            opcode => (opcode == OP_TEXT, bytes.to_vec()),
         };
-        match data {
-            Some((true, payload)) => {
-                String::from_utf8(payload).map(Inbound::Text).map(Some).or(Err(InboundError::NotUtf8))
-            }
-            Some((false, _)) => Ok(Some(Inbound::Binary)),
-            None => Ok(None),
+        if text {
+            String::from_utf8(payload).map(|text| Some(Inbound::Text(text))).or(Err(InboundError::NotUtf8))
+        } else {
+            Ok(Some(Inbound::Binary))
         }
     }
 }
