@@ -1,8 +1,9 @@
 //! The fan-out baseline: a bare broadcast server built from what dchat's gateway uses (its
-//! HTTP server loop and WebSocket layer, tokio's broadcast channel, serde_json), speaking
-//! the frames of dchat's protocol that the fan-out scenario uses, with no accounts, no
-//! authorization, no storage and no gRPC hop. What dchat delivers, divided by what this delivers on the same
-//! machine in the same run, is the cost of everything dchat adds.
+//! HTTP server loop and WebSocket layer with the same limits, tokio's broadcast channel,
+//! serde_json), speaking the frames of dchat's protocol that the fan-out scenario uses,
+//! with no accounts, no authorization, no storage and no gRPC hop. What dchat delivers,
+//! divided by what this delivers on the same machine in the same run, is the cost of
+//! everything dchat adds.
 //!
 //! Each connection follows one room (its latest `subscribe`); a room's offsets count up
 //! in memory from 1.
@@ -13,15 +14,13 @@ use std::{
 };
 
 use axum::{Router, body::Bytes, extract::State, response::Response, routing::get};
-use dchat_gateway::websocket::{Frame, Inbound, Reader, Socket, UpgradeRequest};
+use dchat_gateway::websocket::{Frame, Inbound, MAX_INBOUND_BYTES, Reader, Socket, UpgradeRequest};
 use serde_json::{Value, json};
 use tokio::{io::AsyncWriteExt, net::TcpListener, sync::broadcast};
 use tokio_util::sync::CancellationToken;
 
 /// Frames a slow member may fall behind before it misses some (and the bench counts them lost).
 const ROOM_BACKLOG: usize = 16 * 1024;
-/// The gateway's limit on a client's message.
-const MAX_INBOUND_BYTES: usize = 64 * 1024;
 
 #[derive(Default)]
 struct Rooms {

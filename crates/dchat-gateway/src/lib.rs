@@ -35,8 +35,9 @@ mod ws;
 /// the same way, and for the bench's own client.
 pub mod websocket {
     pub use crate::ws::{
-        FIN, Frame, Inbound, InboundError, MASKED, MAX_HEADER, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG,
-        OP_TEXT, Reader, Socket, SocketRead, SocketWrite, Under, UpgradeRequest, decode_length, encode_header,
+        FIN, Frame, Inbound, InboundError, MASKED, MAX_HEADER, MAX_INBOUND_BYTES, OP_BINARY, OP_CLOSE, OP_CONTINUATION,
+        OP_PING, OP_PONG, OP_TEXT, Reader, Socket, SocketRead, SocketWrite, Under, UpgradeRequest, decode_length,
+        encode_header,
     };
 }
 

@@ -37,7 +37,7 @@ use axum::{
 use crate::{auth::CurrentUser, error::ApiError, state::GatewayState};
 
 /// Inbound frames (and messages) larger than this close the connection with 1009.
-const MAX_INBOUND_BYTES: usize = 64 * 1024;
+pub const MAX_INBOUND_BYTES: usize = 64 * 1024;
 
 /// The upgrade request's query: `access_token` for clients that cannot set headers.
 #[derive(Debug, serde::Deserialize)]
