@@ -85,6 +85,13 @@ pub(crate) struct Ok {
 
 pub(crate) const OK: Ok = Ok { ok: true };
 
+/// The answer to `POST /api/room/create`: `created` is false when the room existed.
+#[derive(Debug, Serialize)]
+pub(crate) struct RoomCreatedView {
+    pub(crate) ok: bool,
+    pub(crate) created: bool,
+}
+
 #[derive(Debug, Serialize)]
 pub(crate) struct UserView {
     pub(crate) user_id: String,

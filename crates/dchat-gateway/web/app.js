@@ -355,7 +355,12 @@ async function onCreate(event) {
     return;
   }
   try {
-    await api.createRoom(room_id, name);
+    const { created } = await api.createRoom(room_id, name);
+    if (!created) {
+      // The server changes nothing for an id that is taken; joining is a separate step.
+      error.textContent = "That room id is taken. Pick another, or join it from the list of rooms.";
+      return;
+    }
     $("create-form").reset();
     $("create").open = false;
     addRoom(room_id, name);

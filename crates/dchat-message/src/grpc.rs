@@ -10,7 +10,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::{Appended, MessageError, MessageService, StoredMessage, service::DEFAULT_PAGE};
+use crate::{Appended, MessageError, MessageService, Reader, StoredMessage, service::DEFAULT_PAGE};
 
 #[derive(Debug, Clone)]
 pub struct MessageGrpc {
@@ -90,6 +90,11 @@ fn refused(status: &Status) -> pb::AppendResp {
     }
 }
 
+/// The reader a request names; none is a trusted service call (see [`Reader::Service`]).
+fn reader(user_id: &str) -> Result<Reader, Status> {
+    if user_id.is_empty() { Ok(Reader::Service) } else { Ok(Reader::Member(parse_user_id(user_id)?)) }
+}
+
 fn non_negative(field: &'static str, value: i64) -> Result<i64, Status> {
     if value < 0 { Err(Status::invalid_argument(format!("{field}: must not be negative"))) } else { Ok(value) }
 }
@@ -110,7 +115,7 @@ impl message_service_server::MessageService for MessageGrpc {
     async fn list(&self, request: Request<pb::ListReq>) -> Result<Response<Self::ListStream>, Status> {
         let req = request.into_inner();
         let room_id = parse_room_id(&req.room_id)?;
-        let user_id = parse_user_id(&req.user_id)?;
+        let reader = reader(&req.user_id)?;
         let limit = match req.limit {
             0 => DEFAULT_PAGE,
             limit if limit < 0 => {
@@ -121,9 +126,9 @@ impl message_service_server::MessageService for MessageGrpc {
         let before = non_negative("before", req.before)?;
         let from_offset = non_negative("from_offset", req.from_offset)?;
         let messages = if before > 0 {
-            self.service.list_before(room_id, user_id, before, limit).await?
+            self.service.list_before(room_id, reader, before, limit).await?
         } else {
-            self.service.list_from(room_id, user_id, from_offset, limit).await?
+            self.service.list_from(room_id, reader, from_offset, limit).await?
         };
         Ok(Response::new(stream_of(messages.into_iter().map(into_pb).collect())))
     }
@@ -133,9 +138,9 @@ impl message_service_server::MessageService for MessageGrpc {
     async fn subscribe(&self, request: Request<pb::RoomId>) -> Result<Response<Self::SubscribeStream>, Status> {
         let req = request.into_inner();
         let room_id = parse_room_id(&req.room_id)?;
-        let user_id = parse_user_id(&req.user_id)?;
+        let reader = reader(&req.user_id)?;
         let after = req.after.map(|after| non_negative("after", after)).transpose()?;
-        let deliveries = self.service.subscribe(room_id, user_id, after).await?;
+        let deliveries = self.service.subscribe(room_id, reader, after).await?;
         let stream = deliveries
             .map(|delivery| delivery.map(|message| to_pb(&message)).map_err(Status::from))
             .take_until(self.stopping.clone().cancelled_owned());

@@ -29,5 +29,5 @@ mod writer;
 pub use crate::{
     error::MessageError,
     grpc::MessageGrpc,
-    service::{Appended, MessageConfig, MessageService, StoredMessage},
+    service::{Appended, MessageConfig, MessageService, Reader, StoredMessage},
 };

@@ -55,6 +55,18 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
+/// Who reads a room's history or subscribes to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// A user: only the room's members may read it.
+    Member(UserId),
+    /// Another service on the internal port, which names no user (the seed's own gateway
+    /// calls `List` and `Subscribe` that way). Internal callers are trusted with the
+    /// `user_id` they pass anyway, so one that passes none is trusted with the room: the
+    /// internal port must not be reachable by clients (see `DCHAT_INTERNAL_TOKEN`).
+    Service,
+}
+
 /// Largest history page.
 pub(crate) const MAX_PAGE: i64 = 500;
 /// History page size when the caller gives none.
@@ -164,27 +176,27 @@ impl MessageService {
         Ok(answer)
     }
 
-    /// Up to `limit` messages from `from_offset` on, oldest first. Members only.
+    /// Up to `limit` messages from `from_offset` on, oldest first.
     pub async fn list_from(
         &self,
         room_id: RoomId,
-        user_id: UserId,
+        reader: Reader,
         from_offset: i64,
         limit: i64,
     ) -> Result<Vec<StoredMessage>, MessageError> {
-        self.authorize(&room_id, user_id).await?;
+        self.authorize_reader(&room_id, reader).await?;
         Ok(self.inner.reader.starting_at(&room_id, from_offset, limit.clamp(1, MAX_PAGE)).await?)
     }
 
-    /// The latest `limit` messages before `before`, oldest first. Members only.
+    /// The latest `limit` messages before `before`, oldest first.
     pub async fn list_before(
         &self,
         room_id: RoomId,
-        user_id: UserId,
+        reader: Reader,
         before: i64,
         limit: i64,
     ) -> Result<Vec<StoredMessage>, MessageError> {
-        self.authorize(&room_id, user_id).await?;
+        self.authorize_reader(&room_id, reader).await?;
         Ok(self.inner.reader.before_offset(&room_id, before, limit.clamp(1, MAX_PAGE)).await?)
     }
 
@@ -194,20 +206,23 @@ impl MessageService {
     }
 
     /// Every message after `after` (or, without it, from now on), then live ones, each
-    /// exactly once and in order. Members only; the stream ends with an error if the
-    /// subscriber leaves the room.
+    /// exactly once and in order. A member's stream ends with an error if they leave.
     pub async fn subscribe(
         &self,
         room_id: RoomId,
-        user_id: UserId,
+        reader: Reader,
         after: Option<i64>,
     ) -> Result<ReceiverStream<Delivery>, MessageError> {
-        self.authorize(&room_id, user_id).await?;
-        Ok(self.start(Subscription { room_id, user_id: Some(user_id), after }))
+        self.authorize_reader(&room_id, reader).await?;
+        let user_id = match reader {
+            Reader::Member(user_id) => Some(user_id),
+            Reader::Service => None,
+        };
+        Ok(self.start(Subscription { room_id, user_id, after }))
     }
 
-    /// Like [`MessageService::subscribe`] without a subscriber identity: for gateways,
-    /// which authorize each of their clients themselves.
+    /// [`MessageService::subscribe`] for a service: for gateways, which authorize each of
+    /// their clients themselves.
     pub fn tail(&self, room_id: RoomId, after: Option<i64>) -> ReceiverStream<Delivery> {
         self.start(Subscription { room_id, user_id: None, after })
     }
@@ -231,6 +246,13 @@ impl MessageService {
         self.inner.shutdown.cancel();
         self.inner.tasks.wait().await;
         self.inner.pool.close().await;
+    }
+
+    async fn authorize_reader(&self, room_id: &RoomId, reader: Reader) -> Result<(), MessageError> {
+        match reader {
+            Reader::Member(user_id) => self.authorize(room_id, user_id).await,
+            Reader::Service => Ok(()),
+        }
     }
 
     async fn authorize(&self, room_id: &RoomId, user_id: UserId) -> Result<(), MessageError> {

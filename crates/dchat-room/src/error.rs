@@ -9,8 +9,6 @@ pub enum RoomError {
     Invalid(#[from] ValidationError),
     #[error("room {0} does not exist")]
     NotFound(RoomId),
-    #[error("room {0} already exists")]
-    AlreadyExists(RoomId),
     /// The database failed; the caller may retry later.
     #[error("room storage failed: {0}")]
     Storage(#[from] sqlx::Error),

@@ -38,7 +38,6 @@ impl From<RoomError> for Status {
         match err {
             RoomError::Invalid(err) => from_validation(err),
             RoomError::NotFound(_) => Status::not_found(err.to_string()),
-            RoomError::AlreadyExists(_) => Status::already_exists(err.to_string()),
             RoomError::Storage(err) => internal("access the room database", &err),
         }
     }
@@ -54,7 +53,7 @@ fn to_pb(room: Room) -> pb::Room {
 }
 
 fn ok() -> Response<pb::Ack> {
-    Response::new(pb::Ack { success: true, error: String::new() })
+    Response::new(pb::Ack { success: true, ..Default::default() })
 }
 
 #[tonic::async_trait]
@@ -64,8 +63,8 @@ impl room_service_server::RoomService for RoomGrpc {
         let room_id = parse_room_id(&req.room_id)?;
         let name = RoomName::parse(&req.name).map_err(from_validation)?;
         let creator = if req.creator_user_id.is_empty() { None } else { Some(parse_user_id(&req.creator_user_id)?) };
-        self.service.create_room(room_id, name, creator).await?;
-        Ok(ok())
+        let created = self.service.create_room(room_id, name, creator).await?;
+        Ok(Response::new(pb::Ack { success: true, error: String::new(), created }))
     }
 
     async fn join_room(&self, request: Request<pb::JoinLeaveReq>) -> Result<Response<pb::Ack>, Status> {
@@ -107,7 +106,7 @@ impl room_service_server::RoomService for RoomGrpc {
         let room_id = parse_room_id(&request.into_inner().room_id)?;
         let exists = self.service.exists(&room_id).await?;
         let error = if exists { String::new() } else { format!("room {room_id} does not exist") };
-        Ok(Response::new(pb::Ack { success: exists, error }))
+        Ok(Response::new(pb::Ack { success: exists, error, created: false }))
     }
 
     type ListUserRoomsStream = BoxStream<pb::Room>;
@@ -124,7 +123,7 @@ impl room_service_server::RoomService for RoomGrpc {
     async fn is_member(&self, request: Request<pb::JoinLeaveReq>) -> Result<Response<pb::Ack>, Status> {
         let req = request.into_inner();
         let member = self.service.is_member(&parse_room_id(&req.room_id)?, parse_user_id(&req.user_id)?).await?;
-        Ok(Response::new(pb::Ack { success: member, error: String::new() }))
+        Ok(Response::new(pb::Ack { success: member, ..Default::default() }))
     }
 
     async fn get_room(&self, request: Request<pb::RoomId>) -> Result<Response<pb::Room>, Status> {

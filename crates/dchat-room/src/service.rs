@@ -49,22 +49,25 @@ impl RoomService {
         Ok(Self { store: RoomStore::new(pool), feed: ChangeFeed::new() })
     }
 
-    /// Creates a room; `creator` becomes its first member.
+    /// Creates a room; `creator` becomes its first member. Returns false, changing nothing,
+    /// when a room with this id exists: the seed's clients create the room they are about
+    /// to join every time, and take anything but success as a failure. The existing room
+    /// keeps its name and `creator` is not made a member (joining is a separate call).
     #[tracing::instrument(skip_all, fields(room_id = %room_id))]
     pub async fn create_room(
         &self,
         room_id: RoomId,
         name: RoomName,
         creator: Option<UserId>,
-    ) -> Result<Room, RoomError> {
+    ) -> Result<bool, RoomError> {
         if !self.store.insert_room(&room_id, &name, creator, now_ms()).await? {
-            return Err(RoomError::AlreadyExists(room_id));
+            return Ok(false);
         }
         if let Some(user_id) = creator {
-            self.feed.publish_and_wait(MembershipChange { room_id: room_id.clone(), user_id, member: true }).await;
+            self.feed.publish_and_wait(MembershipChange { room_id, user_id, member: true }).await;
         }
         tracing::info!("room created");
-        self.room(room_id).await
+        Ok(true)
     }
 
     /// Adds `user_id` to the room; joining twice is not an error.

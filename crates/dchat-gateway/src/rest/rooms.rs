@@ -6,7 +6,7 @@ use tonic::Code;
 
 use crate::{
     auth::CurrentUser,
-    dto::{CreateRoomBody, MemberView, MembersView, OK, Ok, RoomBody, RoomQuery, RoomView, RoomsView},
+    dto::{CreateRoomBody, MemberView, MembersView, OK, Ok, RoomBody, RoomCreatedView, RoomQuery, RoomView, RoomsView},
     error::{ApiError, ApiJson, ApiQuery},
     rest::require_member,
     state::GatewayState,
@@ -30,15 +30,18 @@ async fn collect_rooms(
 /// # POST /api/room/create
 ///
 /// Creates a room with `room_id` and `name`; the caller becomes its first member.
-/// 400 for an invalid id or name, 409 when the id is taken.
+/// 400 for an invalid id or name.
+/// - When the id is taken the answer is still 200 (the seed's clients create the room they
+///   join every time), with `created: false`; nothing changes: the room keeps its name and
+///   the caller is not made a member.
 pub(crate) async fn create(
     State(state): State<GatewayState>,
     user: CurrentUser,
     ApiJson(body): ApiJson<CreateRoomBody>,
-) -> Result<Json<Ok>, ApiError> {
+) -> Result<Json<RoomCreatedView>, ApiError> {
     let request = CreateRoomReq { room_id: body.room_id, name: body.name, creator_user_id: user.user_id };
-    state.rooms().create_room(request).await?;
-    Ok(Json(OK))
+    let created = state.rooms().create_room(request).await?.into_inner().created;
+    Ok(Json(RoomCreatedView { ok: true, created }))
 }
 
 /// # POST /api/room/join

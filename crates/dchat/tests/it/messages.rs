@@ -380,3 +380,32 @@ async fn a_subscriber_sees_the_same_messages_history_shows() {
     }
     app.stop().await;
 }
+
+/// The seed's own gateway calls `message.v1` `List` (limit 0) and `Subscribe` with the seed's
+/// messages, which have no `user_id`: a trusted service call on the internal port.
+#[tokio::test]
+async fn a_service_call_without_a_user_reads_history_and_live_messages_as_the_seeds_gateway_does() {
+    let (app, _dir) = spawn_app().await;
+    let alice = app.register("alice").await;
+    for i in 1..=3 {
+        app.append("general", &alice, &format!("m{i}"), "").await.unwrap();
+    }
+    let request = dchat_proto::message::v1::ListReq { room_id: "general".into(), ..Default::default() };
+    let mut history = app.messages.clone().list(request).await.expect("a service may list").into_inner();
+    let mut texts = Vec::new();
+    while let Some(message) = history.message().await.unwrap() {
+        texts.push(message.text);
+    }
+    assert_eq!(texts, ["m1", "m2", "m3"], "limit 0 is the default page, from the start");
+
+    let request = RoomId { room_id: "general".into(), ..Default::default() };
+    let mut live = app.messages.clone().subscribe(request).await.expect("a service may subscribe").into_inner();
+    app.append("general", &alice, "m4", "").await.unwrap();
+    let next = live.message().await.unwrap().expect("a live message");
+    assert_eq!((next.offset, next.text.as_str()), (4, "m4"), "only live messages, as the seed's Subscribe");
+    // A user that is named must still be a member.
+    let stranger =
+        RoomId { room_id: "general".into(), user_id: dchat_core::UserId::generate().to_string(), after: None };
+    assert_code(app.messages.clone().subscribe(stranger).await, Code::PermissionDenied, "a named non-member");
+    app.stop().await;
+}
