@@ -41,8 +41,12 @@ pub use generated::{auth, gateway, message, presence, room};
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dchat_descriptor.bin"));
 
 mod codec;
+mod internal_token;
 mod status;
 mod transport;
 
+pub use internal_token::{
+    INTERNAL_TOKEN_HEADER, InternalToken, InternalTokenCheck, InternalTokenError, RequireInternalToken,
+};
 pub use status::{BoxStream, from_validation, internal, parse_room_id, parse_user_id, stream_of};
 pub use transport::Transport;

@@ -13,6 +13,8 @@ use std::{
 };
 
 use tonic::{body::Body, service::Routes, transport::Channel};
+
+use crate::{INTERNAL_TOKEN_HEADER, InternalToken};
 use tower::{Service, ServiceExt, util::BoxCloneSyncService};
 
 /// What every transport fails with: the channel's connection errors (a local call never fails).
@@ -31,6 +33,17 @@ impl Transport {
     /// Over the network, through `channel`.
     pub fn remote(channel: Channel) -> Self {
         Self { inner: BoxCloneSyncService::new(channel.map_err(BoxError::from)), local: false }
+    }
+
+    /// The same transport, sending `token` with every call (see [`crate::InternalToken`]).
+    pub fn with_internal_token(self, token: Option<&InternalToken>) -> Self {
+        let Some(token) = token else { return self };
+        let value = token.header_value();
+        let inner = self.inner.map_request(move |mut request: http::Request<Body>| {
+            request.headers_mut().insert(INTERNAL_TOKEN_HEADER, value.clone());
+            request
+        });
+        Self { inner: BoxCloneSyncService::new(inner), local: self.local }
     }
 
     /// Straight into `routes`, served by this very process.

@@ -15,7 +15,7 @@ use dchat_auth::{AuthGrpc, AuthService};
 use dchat_gateway::{GatewayState, Upstreams};
 use dchat_message::{MessageGrpc, MessageService};
 use dchat_presence::{PresenceGrpc, PresenceService};
-use dchat_proto::{Transport, room::v1::room_service_client::RoomServiceClient};
+use dchat_proto::{InternalToken, RequireInternalToken, Transport, room::v1::room_service_client::RoomServiceClient};
 use dchat_room::{RoomGrpc, RoomService};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -46,6 +46,8 @@ pub enum Role {
 #[derive(Debug)]
 pub struct App {
     grpc: Option<(TcpListener, Routes)>,
+    /// What the gRPC port requires of its callers (see [`InternalToken`]).
+    internal_token: Option<InternalToken>,
     http: Option<(TcpListener, axum::Router)>,
     grpc_addr: Option<SocketAddr>,
     http_addr: Option<SocketAddr>,
@@ -54,6 +56,24 @@ pub struct App {
     /// Set when this process runs the message service, which must drain on shutdown.
     message: Option<MessageService>,
     workers: TaskTracker,
+}
+
+/// Refuses to serve the internal gRPC port where others could reach it unprotected: the
+/// services trust their callers (the `user_id` they pass, a call with none), so off
+/// loopback they need [`InternalToken`], or the operator's word that the network is private.
+fn check_internal_bind(addr: SocketAddr, token: Option<&InternalToken>, insecure: bool) -> anyhow::Result<()> {
+    if addr.ip().is_loopback() || token.is_some() {
+        return Ok(());
+    }
+    if insecure {
+        tracing::warn!(%addr, "internal gRPC served off loopback without DCHAT_INTERNAL_TOKEN (--insecure-internal)");
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to serve the internal gRPC port on {addr} without DCHAT_INTERNAL_TOKEN: its services trust their \
+         callers; set the same DCHAT_INTERNAL_TOKEN for every role, bind to loopback, or pass --insecure-internal \
+         if nothing but dchat's roles can reach {addr}"
+    )
 }
 
 async fn bind(addr: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
@@ -72,6 +92,10 @@ impl App {
             Role::Gateway | Role::Ui => (None, Some(own_bind)),
             Role::Auth | Role::Room | Role::Message | Role::Presence => (Some(own_bind), None),
         };
+        let internal_token = config.internal_token.as_deref().map(InternalToken::parse).transpose()?;
+        if let Some(addr) = grpc_bind {
+            check_internal_bind(addr, internal_token.as_ref(), config.insecure_internal)?;
+        }
         let grpc_listener = match grpc_bind {
             Some(addr) => Some(bind(addr).await?),
             None => None,
@@ -88,7 +112,8 @@ impl App {
         let mut message = None;
         let mut grpc = None;
         if let Some((listener, _)) = grpc_listener {
-            let (routes, message_service) = Self::grpc_services(&config, role, &stopping, &workers).await?;
+            let (routes, message_service) =
+                Self::grpc_services(&config, role, internal_token.as_ref(), &stopping, &workers).await?;
             message = message_service;
             grpc = Some((listener, routes));
         }
@@ -107,12 +132,15 @@ impl App {
                             presence: local,
                         }
                     }
-                    None => Upstreams {
-                        auth: remote(&config.auth.addr)?,
-                        rooms: remote(&config.room.addr)?,
-                        messages: remote(&config.message.addr)?,
-                        presence: remote(&config.presence.addr)?,
-                    },
+                    None => {
+                        let token = internal_token.as_ref();
+                        Upstreams {
+                            auth: remote(&config.auth.addr, token)?,
+                            rooms: remote(&config.room.addr, token)?,
+                            messages: remote(&config.message.addr, token)?,
+                            presence: remote(&config.presence.addr, token)?,
+                        }
+                    }
                 };
                 let state = GatewayState::new(upstreams, config.gateway_config(), stopping.clone());
                 workers.spawn(state.clone().run_until_stopped());
@@ -134,13 +162,14 @@ impl App {
         }
         workers.close();
         tracing::info!(?role, ?grpc_addr, ?http_addr, "dchat is listening");
-        Ok(Self { grpc, http, grpc_addr, http_addr, stopping, message, workers })
+        Ok(Self { grpc, internal_token, http, grpc_addr, http_addr, stopping, message, workers })
     }
 
     /// The gRPC router of the role's services, with health and reflection.
     async fn grpc_services(
         config: &Config,
         role: Role,
+        internal_token: Option<&InternalToken>,
         stopping: &CancellationToken,
         workers: &TaskTracker,
     ) -> anyhow::Result<(Routes, Option<MessageService>)> {
@@ -166,7 +195,7 @@ impl App {
         let rooms_client = || -> anyhow::Result<_> {
             let transport = match &rooms {
                 Some(local) => local.clone(),
-                None => remote(&config.room.addr)?,
+                None => remote(&config.room.addr, internal_token)?,
             };
             Ok(RoomServiceClient::new(transport))
         };
@@ -218,11 +247,13 @@ impl App {
         });
         let grpc = self.grpc.map(|(listener, routes)| {
             let stopping = self.stopping.clone();
+            let require_token = RequireInternalToken::new(self.internal_token.clone());
             tokio::spawn(async move {
                 // Small gRPC frames must not wait for Nagle's algorithm (a 40 ms stall against
                 // delayed ACKs); `tcp_nodelay` on the builder only covers listeners tonic binds.
                 let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
                 Server::builder()
+                    .layer(require_token)
                     .add_routes(routes)
                     .serve_with_incoming_shutdown(incoming, stopping.cancelled_owned())
                     .await
@@ -251,5 +282,21 @@ impl App {
         self.workers.wait().await;
         tracing::info!("dchat stopped");
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_port_off_loopback_needs_a_token_or_the_operators_word() {
+        let open: SocketAddr = "0.0.0.0:50052".parse().unwrap();
+        let token = InternalToken::parse("0123456789abcdef").unwrap();
+        assert!(check_internal_bind(open, None, false).is_err());
+        assert!(check_internal_bind(open, Some(&token), false).is_ok());
+        assert!(check_internal_bind(open, None, true).is_ok());
+        assert!(check_internal_bind("[::1]:50052".parse().unwrap(), None, false).is_ok());
+        assert!(check_internal_bind("127.0.0.2:50052".parse().unwrap(), None, false).is_ok());
     }
 }

@@ -2,13 +2,14 @@
 
 use std::time::Duration;
 
-use dchat_proto::Transport;
+use dchat_proto::{InternalToken, Transport};
 use tonic::transport::Endpoint;
 
 /// An HTTP/2 channel to `addr` (`host:port` or a full `http://` URL) that connects on first
 /// use and reconnects on its own, so a role can start before the services it depends on:
 /// calls fail with UNAVAILABLE until the dependency answers, and the next call tries again.
-pub(crate) fn remote(addr: &str) -> anyhow::Result<Transport> {
+/// Every call carries `token`, when the deployment has one.
+pub(crate) fn remote(addr: &str, token: Option<&InternalToken>) -> anyhow::Result<Transport> {
     let url = if addr.contains("://") { addr.to_owned() } else { format!("http://{addr}") };
     let endpoint = Endpoint::from_shared(url.clone())
         .map_err(|err| anyhow::anyhow!("invalid service address {url:?}: {err}"))?
@@ -16,5 +17,5 @@ pub(crate) fn remote(addr: &str) -> anyhow::Result<Transport> {
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(20))
         .keep_alive_timeout(Duration::from_secs(10));
-    Ok(Transport::remote(endpoint.connect_lazy()))
+    Ok(Transport::remote(endpoint.connect_lazy()).with_internal_token(token))
 }

@@ -77,6 +77,15 @@ pub struct Options {
     #[arg(long, global = true, env = "DCHAT_DURABILITY")]
     pub durability: Option<Durability>,
 
+    /// Shared secret every role sends to, and every service requires on, the internal gRPC
+    /// ports (at least 16 characters) [default: none, which allows only loopback binds].
+    #[arg(long, global = true, env = "DCHAT_INTERNAL_TOKEN", hide_env_values = true)]
+    pub internal_token: Option<String>,
+    /// Serve internal gRPC ports on non-loopback addresses without DCHAT_INTERNAL_TOKEN:
+    /// only where nothing but dchat's own roles can reach them.
+    #[arg(long, global = true, env = "DCHAT_INSECURE_INTERNAL")]
+    pub insecure_internal: bool,
+
     /// Where the auth service is reached [default: 127.0.0.1:50051].
     #[arg(long, global = true, env = "AUTH_ADDR")]
     pub auth_addr: Option<String>,
@@ -186,6 +195,10 @@ impl Options {
         }
         set(&mut config.data_dir, self.data_dir);
         set(&mut config.durability, self.durability);
+        if self.internal_token.is_some() {
+            config.internal_token = self.internal_token;
+        }
+        config.insecure_internal |= self.insecure_internal;
         set(&mut config.auth.addr, self.auth_addr);
         set(&mut config.room.addr, self.room_addr);
         set(&mut config.presence.addr, self.presence_addr);

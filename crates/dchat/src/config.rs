@@ -23,6 +23,12 @@ pub struct Config {
     pub http_bind: SocketAddr,
     /// SQLite commit durability: `full` (default: acknowledged only once on disk) or `normal`.
     pub durability: Durability,
+    /// Shared secret of the internal gRPC ports (`DCHAT_INTERNAL_TOKEN`): every role sends
+    /// it, every service requires it. Without it an internal port binds only to loopback.
+    pub internal_token: Option<String>,
+    /// Serve internal gRPC ports on other addresses without a token (`--insecure-internal`):
+    /// for networks where nothing but dchat's roles can reach them (default false).
+    pub insecure_internal: bool,
     pub auth: AuthSection,
     pub room: RoomSection,
     pub message: MessageSection,
@@ -155,6 +161,8 @@ impl Default for Config {
             grpc_bind: loopback(50050),
             http_bind: loopback(8080),
             durability: Durability::Full,
+            internal_token: None,
+            insecure_internal: false,
             auth: AuthSection::default(),
             room: RoomSection::default(),
             message: MessageSection::default(),

@@ -13,6 +13,7 @@ mod forms;
 mod gateway_grpc;
 mod grpc_tools;
 mod http;
+mod internal;
 mod limits;
 mod messages;
 mod ops;
