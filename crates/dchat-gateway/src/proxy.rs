@@ -3,7 +3,9 @@
 //! `dchat serve`.
 //!
 //! Plain requests are forwarded with their method, path, headers (hop-by-hop headers
-//! removed) and body; the caller's address is appended to `X-Forwarded-For`. An upgrade
+//! removed) and body; the caller's address is appended to `X-Forwarded-For`. HTTP/2
+//! requests go on over HTTP/2 (prior knowledge), so gRPC (`gateway.v1`), which needs its
+//! trailers, works through the ui as it does on `dchat serve`'s port. An upgrade
 //! request is forwarded as is; once the gateway answers 101, the two connections are
 //! spliced byte for byte, so WebSocket frames cross the proxy without being parsed.
 
@@ -13,7 +15,7 @@ use axum::{
     Router,
     body::Body,
     extract::{ConnectInfo, Request, State},
-    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, Version, header},
     response::{IntoResponse, Response},
 };
 use hyper_util::{
@@ -25,7 +27,10 @@ use crate::error::ApiError;
 
 #[derive(Debug, Clone)]
 struct Proxy {
+    /// HTTP/1.1, for HTTP/1.1 requests and WebSocket upgrades.
     client: Client<HttpConnector, Body>,
+    /// HTTP/2 with prior knowledge, for HTTP/2 requests (gRPC among them).
+    h2: Client<HttpConnector, Body>,
     /// `http://host:port` of the gateway.
     upstream: String,
 }
@@ -45,9 +50,15 @@ pub fn ui_router(gateway_addr: &str) -> Router {
     let client = Client::builder(TokioExecutor::new())
         .pool_timer(hyper_util::rt::TokioTimer::new())
         .pool_idle_timeout(crate::serve::IDLE_POOL_TIMEOUT)
+        .build(connector.clone());
+    let h2 = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .pool_idle_timeout(crate::serve::IDLE_POOL_TIMEOUT)
         .build(connector);
     // The web app is served here; everything else is the gateway's.
-    crate::web::web_router().fallback(forward).with_state(Proxy { client, upstream })
+    crate::web::web_router().fallback(forward).with_state(Proxy { client, h2, upstream })
 }
 
 /// Headers that describe one hop, not the request (RFC 9110 section 7.6.1).
@@ -88,8 +99,14 @@ async fn forward(
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
     let (mut parts, body) = request.into_parts();
     parts.uri = uri;
+    let http2 = parts.version == Version::HTTP_2;
     if !upgrade {
+        // `TE: trailers` is the one hop-by-hop header HTTP/2 keeps; gRPC servers look for it.
+        let trailers = parts.headers.get(header::TE).is_some_and(|te| te.as_bytes().eq_ignore_ascii_case(b"trailers"));
         strip_hop_by_hop(&mut parts.headers);
+        if http2 && trailers {
+            parts.headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        }
     }
     let forwarded_for = match parts.headers.get("x-forwarded-for").and_then(|value| value.to_str().ok()) {
         Some(earlier) => format!("{earlier}, {}", peer.ip()),
@@ -98,7 +115,8 @@ async fn forward(
     if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
         parts.headers.insert("x-forwarded-for", value);
     }
-    let mut response = match proxy.client.request(Request::from_parts(parts, body)).await {
+    let client = if http2 { &proxy.h2 } else { &proxy.client };
+    let mut response = match client.request(Request::from_parts(parts, body)).await {
         Ok(response) => response,
         Err(err) => {
             tracing::warn!(error = %err, "the gateway did not answer the ui proxy");

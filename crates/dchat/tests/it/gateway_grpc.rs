@@ -23,7 +23,8 @@ fn append(text: &str, user_id: &str) -> AppendReq {
 
 async fn the_seed_gateway_service_works_with_a_token_and_trusts_only_the_token(topology: Topology) {
     let (app, _dir) = spawn(topology).await;
-    let channel = Channel::from_shared(app.gateway_http.clone()).unwrap().connect().await.unwrap();
+    // Through the ui in the split topology: it is used exactly like `dchat serve`'s port.
+    let channel = Channel::from_shared(app.http.clone()).unwrap().connect().await.unwrap();
     let mut gateway = GatewayServiceClient::new(channel);
     let registered = gateway
         .register(RegisterRequest {
