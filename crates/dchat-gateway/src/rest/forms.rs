@@ -1,6 +1,14 @@
 //! The seed's variant 2 routes ("object-based-system"), kept so that its clients and its
 //! Locust workload run unchanged: HTML-form login and registration with a session cookie,
-//! `POST /send`, `GET /history` and `GET /logout`, all about room `general` by default.
+//! `POST /send`, `GET /history` and `GET /logout`, all about room `general`.
+//!
+//! Two rules exist only for that workload, which names its users `user<N>` by spawn count
+//! (so names repeat between runs and during its ramp-up) and posts `room_id=room1`, a room
+//! that never exists:
+//! - registering a taken username with that account's own password signs in, as a login
+//!   would (with the same throttling of failures); with another password it is refused;
+//! - `POST /send` honours a `room_id` only when it names a room the sender is a member of;
+//!   any other goes to `general`, the one room the seed's form routes ever used.
 
 use axum::{
     Form, Json,
@@ -13,6 +21,7 @@ use dchat_proto::{
     message::v1::{AppendReq, ListReq},
 };
 use serde::{Deserialize, Serialize};
+use tonic::Code;
 
 use crate::{
     auth::{ClientIp, CurrentUser, expired_cookie, limited_login, session_cookie, token_from_headers},
@@ -20,6 +29,9 @@ use crate::{
     rest::messages::room_error,
     state::GatewayState,
 };
+
+/// The room of the seed's form routes.
+const GENERAL: &str = "general";
 
 /// How many of the latest messages `GET /history` returns.
 const HISTORY_LIMIT: i32 = 100;
@@ -76,6 +88,8 @@ fn logged_in(state: &GatewayState, token: &str) -> Response {
 /// # POST /register
 ///
 /// Form fields `username` and `password`. 303 to `/chat` with a session cookie.
+/// - A taken username with that account's password signs in (see the module docs); with
+///   another password it is 409.
 pub(crate) async fn register(
     State(state): State<GatewayState>,
     ClientIp(ip): ClientIp,
@@ -84,12 +98,21 @@ pub(crate) async fn register(
     state.limit_registration(ip)?;
     let request = RegisterRequest {
         email: String::new(),
-        password: form.password,
+        password: form.password.clone(),
         display_name: String::new(),
-        username: form.username,
+        username: form.username.clone(),
     };
-    let session = state.auth().register(request).await?.into_inner();
-    Ok(logged_in(&state, &session.access_token))
+    let taken = match state.auth().register(request).await {
+        Ok(session) => return Ok(logged_in(&state, &session.into_inner().access_token)),
+        Err(status) if status.code() == Code::AlreadyExists => status,
+        Err(status) => return Err(status.into()),
+    };
+    let login = LoginRequest { email: String::new(), password: form.password, username: form.username };
+    match limited_login(&state, ip, login).await {
+        Ok(session) => Ok(logged_in(&state, &session.access_token)),
+        Err(ApiError::Unauthenticated(_)) => Err(taken.into()),
+        Err(err) => Err(err),
+    }
 }
 
 /// # POST /login
@@ -107,18 +130,31 @@ pub(crate) async fn login(
 
 /// # POST /send
 ///
-/// Form field `message` (or `text`), optional `room_id` (default `general`). 204.
+/// Form field `message` (or `text`), optional `room_id`: a room the sender is a member
+/// of, or else `general` (see the module docs). 204.
 pub(crate) async fn send(
     State(state): State<GatewayState>,
     user: CurrentUser,
     ApiForm(form): ApiForm<SendForm>,
 ) -> Result<StatusCode, ApiError> {
     state.limit_message(&user.user_id)?;
-    let room_id = form.room_id.filter(|room_id| !room_id.is_empty()).unwrap_or_else(|| "general".to_owned());
+    let room_id = match form.room_id.filter(|room_id| !room_id.is_empty()) {
+        Some(room_id) if member_of(&state, &room_id, &user).await? => room_id,
+        _ => GENERAL.to_owned(),
+    };
     let text = form.message.or(form.text).unwrap_or_default();
     let request = AppendReq { room_id: room_id.clone(), user_id: user.user_id, text, idempotency_key: String::new() };
     state.messages().append(request).await.map_err(|status| room_error(&room_id, status))?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Whether `user` is in `room_id`; a malformed id names no room of theirs.
+async fn member_of(state: &GatewayState, room_id: &str, user: &CurrentUser) -> Result<bool, ApiError> {
+    match state.is_member(room_id, &user.user_id).await {
+        Ok(member) => Ok(member),
+        Err(status) if status.code() == Code::InvalidArgument => Ok(false),
+        Err(status) => Err(status.into()),
+    }
 }
 
 /// # GET /history
@@ -130,18 +166,18 @@ pub(crate) async fn history(
 ) -> Result<Json<Vec<HistoryItem>>, ApiError> {
     let next = state
         .messages()
-        .next_offset(dchat_proto::message::v1::RoomId { room_id: "general".to_owned(), ..Default::default() })
+        .next_offset(dchat_proto::message::v1::RoomId { room_id: GENERAL.to_owned(), ..Default::default() })
         .await?
         .into_inner()
         .value;
     let request = ListReq {
-        room_id: "general".to_owned(),
+        room_id: GENERAL.to_owned(),
         from_offset: 0,
         limit: HISTORY_LIMIT,
         before: next,
         user_id: user.user_id,
     };
-    let mut stream = state.messages().list(request).await.map_err(|status| room_error("general", status))?.into_inner();
+    let mut stream = state.messages().list(request).await.map_err(|status| room_error(GENERAL, status))?.into_inner();
     let mut items = Vec::new();
     while let Some(message) = stream.message().await? {
         items.push(HistoryItem { sender: state.inner.names.get(&message.user_id).await, content: message.text });
