@@ -1,52 +1,58 @@
-"""The seed's HTTP workload (Microservice-System's locustfile_http.py), against dchat.
+"""The seed's variant 1 HTTP workload (Microservice-System's locustfile_http.py), against dchat.
 
-Each simulated user registers with a unique email and the password "secret", logs in,
-creates (or finds) room `locust_test` and joins it; then, waiting 0.5-1.5 s between tasks,
-appends a random 5-20 character text to `locust_test` and lists its messages from offset 1
-with limit 50, in a 4:2 ratio.
+Written to behave exactly as the seed's file does, so that a run of this one is a run of
+that one: each simulated user registers with a fresh email and the password "secret", logs
+in, creates room `locust_test` (every user does; after the first, dchat answers 200 with
+`"created": false`) and joins it; then, waiting 0.5-1.5 s between tasks, it appends a
+random 5-20 character text to `locust_test` and lists the room from offset 1 (limit 50),
+in a 4:2 ratio. Any answer but a 2xx counts as a failure, as in the seed's file.
 
-dchat refuses passwords shorter than 8 characters and limits registrations per address by
-default, so start the server for this workload with:
+"secret" is shorter than dchat's default minimum, and the workload registers dozens of
+users a second from one address, so start the server with:
 
     DCHAT_PASSWORD_MIN_CHARS=6 DCHAT_RATE_LIMIT=off cargo run --release -- serve
 
 and run, for example:
 
     locust -f load/locustfile.py --host http://127.0.0.1:8080 --headless -u 100 -r 5 -t 1m
+
+`load/smoke.sh` runs it (and the variant 2 workload) against `dchat serve` and the split
+topology, failing on any failed request; CI runs that.
 """
 
 import random
 import string
-import uuid
+import time
 
-from locust import HttpUser, between, task
+from locust import FastHttpUser, between, task
 
 ROOM = "locust_test"
 
 
+def fresh_email():
+    return f"user_{int(time.time() * 1000)}{random.randint(1000, 9999)}@test.local"
+
+
 def random_text():
-    return "".join(random.choices(string.ascii_letters + " ", k=random.randint(5, 20)))
+    alphabet = string.ascii_letters + string.digits + " "
+    return "".join(random.choices(alphabet, k=random.randint(5, 20)))
 
 
-class ChatUser(HttpUser):
+class ChatUser(FastHttpUser):
     wait_time = between(0.5, 1.5)
 
     def on_start(self):
-        email = f"locust-{uuid.uuid4().hex}@example.com"
-        self.client.post("/api/register", json={"email": email, "password": "secret", "display_name": email[:20]})
-        self.client.post("/api/login", json={"email": email, "password": "secret"})
-        with self.client.post(
-            "/api/room/create", json={"room_id": ROOM, "name": "Locust_test"}, catch_response=True
-        ) as response:
-            # 409: another simulated user created it first, which is fine.
-            if response.status_code in (200, 409):
-                response.success()
-        self.client.post("/api/room/join", json={"room_id": ROOM})
+        email = fresh_email()
+        credentials = {"email": email, "password": "secret"}
+        self.client.post("/api/register", json={**credentials, "display_name": email.split("@")[0]}, name="register")
+        self.client.post("/api/login", json=credentials, name="login")
+        self.client.post("/api/room/create", json={"room_id": ROOM, "name": ROOM.capitalize()}, name="room_create")
+        self.client.post("/api/room/join", json={"room_id": ROOM}, name="room_join")
 
     @task(4)
-    def append(self):
-        self.client.post("/api/message/append", json={"room_id": ROOM, "text": random_text()})
+    def send_message(self):
+        self.client.post("/api/message/append", json={"room_id": ROOM, "text": random_text()}, name="send_message")
 
     @task(2)
-    def list_messages(self):
-        self.client.get(f"/api/message/list?room_id={ROOM}&from_offset=1&limit=50", name="/api/message/list")
+    def fetch_history(self):
+        self.client.get(f"/api/message/list?room_id={ROOM}&from_offset=1&limit=50", name="fetch_history")
