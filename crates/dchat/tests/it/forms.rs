@@ -77,6 +77,14 @@ async fn registering_a_taken_name_with_its_password_signs_in_and_unknown_rooms_m
         (StatusCode::SEE_OTHER, "/chat"),
         "the account's own password signs in"
     );
+    // Two users of one name registering at once (the ramp-up): both get in.
+    let (a, b) = (form_client(), form_client());
+    let both = |client: &Client| {
+        client.post(url("/register")).form(&[("username", "user2"), ("password", "long secret 2")]).send()
+    };
+    let (a, b) = tokio::join!(both(&a), both(&b));
+    assert_eq!((a.unwrap().status(), b.unwrap().status()), (StatusCode::SEE_OTHER, StatusCode::SEE_OTHER));
+
     let stranger = form_client();
     let refused = register(&stranger, "another one").await.unwrap();
     assert_eq!(refused.status(), StatusCode::CONFLICT, "another password is refused");
