@@ -69,6 +69,24 @@ fn session_id(raw: &str) -> Result<&str, Status> {
     Ok(if raw.is_empty() { "default" } else { raw })
 }
 
+impl PresenceGrpc {
+    /// JOIN for everyone online in the room now, then JOIN and LEAVE as they happen.
+    fn events(&self, request: pb::RoomId) -> Result<Response<BoxStream<pb::PresenceEvent>>, Status> {
+        let room_id = parse_room_id(&request.room_id)?;
+        let (snapshot, receiver) = self.service.subscribe(&room_id);
+        let snapshot = futures::stream::iter(snapshot.into_iter().map(|event| Ok(event_to_pb(event))));
+        let live = BroadcastStream::new(receiver).map(|event| match event {
+            Ok(event) => Ok(event_to_pb(event)),
+            // A subscriber that missed events would show a wrong roster: make it start over.
+            Err(BroadcastStreamRecvError::Lagged(n)) => {
+                Err(Status::data_loss(format!("presence stream fell {n} events behind; resubscribe")))
+            }
+        });
+        let stream = snapshot.chain(live).take_until(self.stopping.clone().cancelled_owned());
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
 #[tonic::async_trait]
 impl presence_service_server::PresenceService for PresenceGrpc {
     async fn heartbeat(&self, request: Request<pb::HeartbeatReq>) -> Result<Response<pb::Ack>, Status> {
@@ -104,18 +122,13 @@ impl presence_service_server::PresenceService for PresenceGrpc {
         &self,
         request: Request<pb::RoomId>,
     ) -> Result<Response<Self::SubscribePresenceStream>, Status> {
-        let room_id = parse_room_id(&request.into_inner().room_id)?;
-        let (snapshot, receiver) = self.service.subscribe(&room_id);
-        let snapshot = futures::stream::iter(snapshot.into_iter().map(|event| Ok(event_to_pb(event))));
-        let live = BroadcastStream::new(receiver).map(|event| match event {
-            Ok(event) => Ok(event_to_pb(event)),
-            // A subscriber that missed events would show a wrong roster: make it start over.
-            Err(BroadcastStreamRecvError::Lagged(n)) => {
-                Err(Status::data_loss(format!("presence stream fell {n} events behind; resubscribe")))
-            }
-        });
-        let stream = snapshot.chain(live).take_until(self.stopping.clone().cancelled_owned());
-        Ok(Response::new(Box::pin(stream)))
+        self.events(request.into_inner())
+    }
+
+    type SubscribeStream = BoxStream<pb::PresenceEvent>;
+
+    async fn subscribe(&self, request: Request<pb::RoomId>) -> Result<Response<Self::SubscribeStream>, Status> {
+        self.events(request.into_inner())
     }
 
     async fn typing(&self, request: Request<pb::HeartbeatReq>) -> Result<Response<pb::Ack>, Status> {

@@ -92,6 +92,15 @@ async fn the_seed_gateway_service_works_with_a_token_and_trusts_only_the_token(t
         ))
         .await
         .unwrap();
+    let again = gateway
+        .create_room(authed(
+            CreateRoomReq { room_id: "g".into(), name: "G again".into(), creator_user_id: String::new() },
+            &bob.access_token,
+        ))
+        .await
+        .expect("the seed's clients create the room they join, every time")
+        .into_inner();
+    assert!(again.success && !again.created, "{again:?}");
     let mut live = gateway
         .replay_and_subscribe(authed(ReplayReq { room_id: "general".into(), last_seen_offset: 1 }, &token))
         .await

@@ -88,3 +88,15 @@ async fn a_silent_user_leaves_when_the_ttl_expires() {
     assert_eq!((leave.r#type(), leave.user_id.as_str()), (Type::Leave, alice.user_id.as_str()));
     app.stop().await;
 }
+
+/// The seed's own gateway calls the presence stream `Subscribe`.
+#[tokio::test]
+async fn the_presence_stream_answers_under_the_name_the_seeds_gateway_uses_too() {
+    let (app, _dir) = spawn_app().await;
+    let alice = app.register("alice").await;
+    app.presence.clone().heartbeat(heartbeat(&alice, "Alice", "")).await.unwrap();
+    let mut events = app.presence.clone().subscribe(RoomId { room_id: "general".into() }).await.unwrap().into_inner();
+    let join = next_event(&mut events).await;
+    assert_eq!((join.r#type(), join.user_id.as_str()), (Type::Join, alice.user_id.as_str()), "who is online now");
+    app.stop().await;
+}
