@@ -63,7 +63,14 @@ impl Rooms {
 /// Serves the bare broadcast protocol on `GET /api/ws` until `shutdown`.
 pub async fn serve_bare(listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
     let app = Router::new().route("/api/ws", get(upgrade)).with_state(Arc::new(Rooms::default()));
-    dchat_gateway::serve(listener, app, shutdown).await
+    // The gateway's server loop with its timeouts, and no cap: a measuring stick, not a server.
+    let limits = dchat_gateway::ConnectionLimits {
+        max_connections: usize::MAX,
+        max_per_address: usize::MAX,
+        exempt: Vec::new(),
+    };
+    let config = dchat_gateway::ServeConfig { limits, ..dchat_gateway::ServeConfig::default() };
+    dchat_gateway::serve(listener, app, shutdown, config).await
 }
 
 async fn upgrade(State(rooms): State<Arc<Rooms>>, upgrade: UpgradeRequest) -> Response {

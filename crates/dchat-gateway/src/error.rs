@@ -8,13 +8,15 @@ use axum::{
     Json,
     extract::{
         FromRequest, FromRequestParts, Request,
-        rejection::{JsonRejection, QueryRejection},
+        rejection::{BytesRejection, JsonRejection, QueryRejection},
     },
     http::{StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
 use serde::de::DeserializeOwned;
 use tonic::Code;
+
+use crate::received::BodyTimedOut;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
@@ -28,6 +30,8 @@ pub(crate) enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -48,6 +52,7 @@ impl ApiError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
@@ -121,14 +126,22 @@ where
             Err(JsonRejection::MissingJsonContentType(_)) => {
                 Err(ApiError::UnsupportedMediaType("expected Content-Type: application/json".to_owned()))
             }
-            Err(JsonRejection::BytesRejection(rejection)) => {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    Err(ApiError::PayloadTooLarge("request body is larger than 64 KiB".to_owned()))
-                } else {
-                    Err(ApiError::BadRequest(rejection.body_text()))
-                }
-            }
+            Err(JsonRejection::BytesRejection(rejection)) => Err(ApiError::from_body(&rejection)),
             Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
+        }
+    }
+}
+
+impl ApiError {
+    /// A request body that could not be read: over the limit (413), not sent in time
+    /// (408), or broken (400).
+    pub(crate) fn from_body(rejection: &BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::PayloadTooLarge("request body is larger than 64 KiB".to_owned())
+        } else if BodyTimedOut::caused(rejection) {
+            Self::RequestTimeout("the request body did not arrive in time".to_owned())
+        } else {
+            Self::BadRequest(rejection.body_text())
         }
     }
 }

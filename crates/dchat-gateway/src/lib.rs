@@ -7,6 +7,7 @@
 //! Architecture Invariant: this is the only crate that knows JSON and HTTP, and it never
 //! touches a database.
 
+mod admission;
 mod auth;
 mod connections;
 mod dto;
@@ -19,6 +20,7 @@ mod names;
 mod ops;
 mod presence;
 mod proxy;
+mod received;
 mod rest;
 mod router;
 mod serve;
@@ -42,10 +44,11 @@ pub mod websocket {
 }
 
 pub use crate::{
+    admission::ConnectionLimits,
     limits::{Rate, RateLimits},
     proxy::ui_router,
     router::router,
-    serve::serve,
+    serve::{BODY_TIMEOUT, ServeConfig, serve},
     state::{GatewayConfig, GatewayState, Upstreams},
     web::web_router,
 };

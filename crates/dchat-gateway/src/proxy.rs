@@ -118,6 +118,10 @@ async fn forward(
     let client = if http2 { &proxy.h2 } else { &proxy.client };
     let mut response = match client.request(Request::from_parts(parts, body)).await {
         Ok(response) => response,
+        // The client's body stalled on its way through (`crate::received`): the client's fault.
+        Err(err) if crate::received::BodyTimedOut::caused(&err) => {
+            return ApiError::RequestTimeout("the request body did not arrive in time".to_owned()).into_response();
+        }
         Err(err) => {
             tracing::warn!(error = %err, "the gateway did not answer the ui proxy");
             return ApiError::Unavailable("the gateway is unavailable; try again shortly".to_owned()).into_response();

@@ -49,6 +49,8 @@ pub struct App {
     /// What the gRPC port requires of its callers (see [`InternalToken`]).
     internal_token: Option<InternalToken>,
     http: Option<(TcpListener, axum::Router)>,
+    /// The HTTP server's timeouts and connection limits.
+    serve: dchat_gateway::ServeConfig,
     grpc_addr: Option<SocketAddr>,
     http_addr: Option<SocketAddr>,
     /// Shared with the gRPC adapters: cancelling it ends their open streams.
@@ -162,7 +164,8 @@ impl App {
         }
         workers.close();
         tracing::info!(?role, ?grpc_addr, ?http_addr, "dchat is listening");
-        Ok(Self { grpc, internal_token, http, grpc_addr, http_addr, stopping, message, workers })
+        let serve = config.serve_config();
+        Ok(Self { grpc, internal_token, http, serve, grpc_addr, http_addr, stopping, message, workers })
     }
 
     /// The gRPC router of the role's services, with health and reflection.
@@ -262,7 +265,10 @@ impl App {
         });
         let http = self.http.map(|(listener, router)| {
             let stopping = self.stopping.clone();
-            tokio::spawn(async move { dchat_gateway::serve(listener, router, stopping).await.context("serve HTTP") })
+            let serve_config = self.serve.clone();
+            tokio::spawn(async move {
+                dchat_gateway::serve(listener, router, stopping, serve_config).await.context("serve HTTP")
+            })
         });
         let mut result = Ok(());
         let mut running: Vec<_> = [grpc, http].into_iter().flatten().collect();

@@ -117,6 +117,16 @@ pub struct Options {
     /// Comma-separated origins, besides the server's own, whose pages may open WebSockets [default: none].
     #[arg(long, global = true, env = "DCHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Option<Vec<String>>,
+    /// Connections an HTTP port holds at once; at the cap the one that waited longest for
+    /// its client is closed to make room [default: the file descriptor limit less 512].
+    #[arg(long, global = true, env = "DCHAT_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Connections one address (other than a trusted proxy) may hold at once [default: 512].
+    #[arg(long, global = true, env = "DCHAT_MAX_CONNECTIONS_PER_ADDRESS")]
+    pub max_connections_per_address: Option<usize>,
+    /// Seconds a client has to send a request's body after its head (then 408) [default: 30].
+    #[arg(long, global = true, env = "DCHAT_BODY_TIMEOUT_SECS")]
+    pub body_timeout_secs: Option<u64>,
     /// Mark the session cookie Secure, when served behind HTTPS [default: false].
     #[arg(long, global = true, env = "DCHAT_SECURE_COOKIES")]
     pub secure_cookies: Option<bool>,
@@ -206,6 +216,11 @@ impl Options {
         set(&mut config.gateway.addr, self.gateway_addr);
         set(&mut config.gateway.bind, self.gateway_bind);
         set(&mut config.gateway.secure_cookies, self.secure_cookies);
+        if self.max_connections.is_some() {
+            config.gateway.max_connections = self.max_connections;
+        }
+        set(&mut config.gateway.max_connections_per_address, self.max_connections_per_address);
+        set(&mut config.gateway.body_timeout_secs, self.body_timeout_secs);
         set(&mut config.gateway.rate_limit, self.rate_limit);
         set(&mut config.ui.bind, self.ui_bind);
         set(&mut config.gateway.trusted_proxies, self.trusted_proxies);

@@ -61,8 +61,19 @@ pub struct GatewaySection {
     /// Abuse limits on logins, registrations and messages (`DCHAT_RATE_LIMIT`, default on).
     pub rate_limit: bool,
     /// Peers whose `X-Forwarded-For` is believed, i.e. the ui role's addresses
-    /// (`DCHAT_TRUSTED_PROXIES`, default the loopback addresses).
+    /// (`DCHAT_TRUSTED_PROXIES`, default the loopback addresses). They front many clients,
+    /// so the per-address connection cap does not apply to them.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Connections an HTTP port holds at once, WebSockets included; at the cap the one that
+    /// has waited longest for its client is closed to make room (`DCHAT_MAX_CONNECTIONS`,
+    /// default the process's file descriptor limit less 512).
+    pub max_connections: Option<usize>,
+    /// Connections one address may hold at once (`DCHAT_MAX_CONNECTIONS_PER_ADDRESS`,
+    /// default 512).
+    pub max_connections_per_address: usize,
+    /// Seconds a client has to send a request's body once its head has arrived; a JSON
+    /// route answers 408 after that (`DCHAT_BODY_TIMEOUT_SECS`, default 30).
+    pub body_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +105,9 @@ impl Default for GatewaySection {
                 std::net::IpAddr::from([127, 0, 0, 1]),
                 std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
             ],
+            max_connections: None,
+            max_connections_per_address: 512,
+            body_timeout_secs: dchat_gateway::BODY_TIMEOUT.as_secs(),
         }
     }
 }
@@ -148,6 +162,18 @@ pub struct PresenceSection {
     pub bind: SocketAddr,
     /// Seconds a session stays online after its last heartbeat (`PRESENCE_TTL_SECS`, 20).
     pub ttl_secs: u64,
+}
+
+/// Descriptors kept back from HTTP connections, for databases, gRPC channels and logs.
+const DESCRIPTOR_RESERVE: u64 = 512;
+
+/// The default connection cap: the process's file descriptor limit, less the reserve.
+fn default_max_connections() -> usize {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit only writes the struct it is given, which lives on this stack.
+    let known = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    let descriptors = if known && limit.rlim_cur != libc::RLIM_INFINITY { limit.rlim_cur } else { 1024 };
+    usize::try_from(descriptors.saturating_sub(DESCRIPTOR_RESERVE).max(64)).unwrap_or(usize::MAX)
 }
 
 fn loopback(port: u16) -> SocketAddr {
@@ -279,6 +305,17 @@ impl Config {
             limits: dchat_gateway::RateLimits { enabled: self.gateway.rate_limit, ..Default::default() },
             metrics: crate::telemetry::metrics(),
         }
+    }
+
+    /// The HTTP server's limits, for the gateway and ui roles.
+    pub fn serve_config(&self) -> dchat_gateway::ServeConfig {
+        let limits = dchat_gateway::ConnectionLimits {
+            max_connections: self.gateway.max_connections.unwrap_or_else(default_max_connections),
+            max_per_address: self.gateway.max_connections_per_address,
+            exempt: self.gateway.trusted_proxies.clone(),
+        };
+        let body_timeout = Duration::from_secs(self.gateway.body_timeout_secs.max(1));
+        dchat_gateway::ServeConfig { limits, body_timeout, ..dchat_gateway::ServeConfig::default() }
     }
 
     pub fn presence_config(&self) -> dchat_presence::PresenceConfig {

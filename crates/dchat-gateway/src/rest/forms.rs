@@ -53,6 +53,7 @@ where
             Err(FormRejection::InvalidFormContentType(_)) => Err(ApiError::UnsupportedMediaType(
                 "expected Content-Type: application/x-www-form-urlencoded".to_owned(),
             )),
+            Err(FormRejection::BytesRejection(rejection)) => Err(ApiError::from_body(&rejection)),
             Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
         }
     }

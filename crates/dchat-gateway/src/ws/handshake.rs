@@ -22,7 +22,11 @@ use tokio::{
 };
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use crate::{error::ApiError, ws::inbound::SocketRead};
+use crate::{
+    admission::{Slot, Working},
+    error::ApiError,
+    ws::inbound::SocketRead,
+};
 
 /// The writing half of a connection's socket.
 pub type SocketWrite = Pin<Box<dyn AsyncWrite + Send>>;
@@ -33,6 +37,8 @@ pub type SocketWrite = Pin<Box<dyn AsyncWrite + Send>>;
 pub struct UpgradeRequest {
     accept: HeaderValue,
     on_upgrade: OnUpgrade,
+    /// The connection's place in the server's account, when served by `crate::serve`.
+    slot: Option<Slot>,
 }
 
 /// The upgraded connection: its two halves, and what the server read past the request.
@@ -42,6 +48,9 @@ pub struct Socket {
     /// Bytes the HTTP server read past the upgrade request: the first of the client's.
     pub already_read: Bytes,
     pub under: Under,
+    /// Keeps the connection counted as open and working (never shed for room) for as
+    /// long as the socket is held.
+    pub(crate) hold: Option<Working>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -88,7 +97,8 @@ impl UpgradeRequest {
             .extensions
             .remove::<OnUpgrade>()
             .ok_or_else(|| ApiError::BadRequest("this connection cannot be upgraded; use HTTP/1.1".into()))?;
-        Ok(Self { accept, on_upgrade })
+        let slot = parts.extensions.remove::<Slot>();
+        Ok(Self { accept, on_upgrade, slot })
     }
 
     /// The 101 answer, and the connection it gives once it is sent.
@@ -102,21 +112,28 @@ impl UpgradeRequest {
             ],
         )
             .into_response();
-        let on_upgrade = self.on_upgrade;
-        (response, async move { on_upgrade.await.ok().map(socket) })
+        let (on_upgrade, slot) = (self.on_upgrade, self.slot);
+        (response, async move { on_upgrade.await.ok().map(|upgraded| socket(upgraded, slot)) })
     }
 }
 
-fn socket(upgraded: hyper::upgrade::Upgraded) -> Socket {
+fn socket(upgraded: hyper::upgrade::Upgraded, slot: Option<Slot>) -> Socket {
+    let hold = slot.map(|slot| slot.start_work());
     match upgraded.downcast::<TokioIo<TcpStream>>() {
         Ok(parts) => {
             let (read, write) = parts.io.into_inner().into_split();
             let write: Pin<Box<OwnedWriteHalf>> = Box::pin(write);
-            Socket { read: Box::pin(read), write, already_read: parts.read_buf, under: Under::Tcp }
+            Socket { read: Box::pin(read), write, already_read: parts.read_buf, under: Under::Tcp, hold }
         }
         Err(upgraded) => {
             let (read, write) = tokio::io::split(TokioIo::new(upgraded));
-            Socket { read: Box::pin(read), write: Box::pin(write), already_read: Bytes::new(), under: Under::Upgraded }
+            Socket {
+                read: Box::pin(read),
+                write: Box::pin(write),
+                already_read: Bytes::new(),
+                under: Under::Upgraded,
+                hold,
+            }
         }
     }
 }

@@ -60,6 +60,8 @@ pub(crate) fn serve(
     let conn_id = state.next_connection_id();
     tracing::trace!(conn_id, under = ?socket.under, "WebSocket connection open");
     metrics::gauge!("dchat_ws_connections").increment(1.0);
+    // The socket's place in the server's account lasts as long as the connection.
+    let hold = socket.hold;
     let mut incoming = Reader::new(socket.read, socket.already_read, super::MAX_INBOUND_BYTES);
     let (queue, queued) = mailbox::mailbox();
     let limit = state.inner.config.ws_queue_frames.max(1);
@@ -76,6 +78,7 @@ pub(crate) fn serve(
     }
     let mut connection = Connection { state, user, outbox, sender: None, subscriptions: Subscriptions::default() };
     async move {
+        let _hold = hold;
         // The work each event starts (gRPC calls) is boxed: inline, its largest state would
         // make this future, which lives as long as the connection, several kilobytes for
         // every idle client.

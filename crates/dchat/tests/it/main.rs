@@ -21,6 +21,7 @@ mod presence;
 mod rest;
 mod rooms;
 mod split;
+mod stalls;
 mod support;
 mod tidy;
 mod web;
