@@ -8,6 +8,9 @@ use std::{
 
 use crate::{mailbox, state::GatewayState};
 
+/// The close code of a connection whose token was logged out.
+pub(crate) const LOGGED_OUT: u16 = 4001;
+
 /// What the gateway may tell a connection from outside.
 #[derive(Debug)]
 pub(crate) enum Control {
@@ -87,7 +90,7 @@ impl Connections {
     pub(crate) fn close_revoked(&self, revoked_sha256: &[u8]) {
         for entries in self.lock().values() {
             for entry in entries.iter().filter(|entry| entry.token_sha256 == revoked_sha256) {
-                let _ = entry.control.send(Control::Close { code: 4001, reason: "logged out" }, None);
+                let _ = entry.control.send(Control::Close { code: LOGGED_OUT, reason: "logged out" }, None);
             }
         }
     }

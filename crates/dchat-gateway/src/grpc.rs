@@ -3,7 +3,9 @@
 //!
 //! Callers authenticate with `authorization: Bearer <token>` metadata. Identities come from
 //! the token only: a request's `user_id` field may be left empty, and one that names
-//! somebody else is refused.
+//! somebody else is refused. A live stream (`ReplayAndSubscribe`, `SubscribePresence`)
+//! lasts only as long as its token: it ends with UNAUTHENTICATED when the token is logged
+//! out, on any gateway, or expires, as a WebSocket is closed then.
 
 use dchat_proto::{
     BoxStream,
@@ -13,10 +15,20 @@ use dchat_proto::{
     presence::v1 as presence,
     room::v1 as room,
 };
-use futures::StreamExt;
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use futures::Stream;
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 
-use crate::state::GatewayState;
+use crate::{
+    connections::{Connections, Control, LOGGED_OUT},
+    mailbox,
+    state::GatewayState,
+};
 
 #[derive(Debug, Clone)]
 pub(crate) struct GatewayGrpc {
@@ -58,10 +70,54 @@ fn check_claim(claimed: &str, user: &auth::User) -> Result<(), Status> {
 
 impl GatewayGrpc {
     async fn caller(&self, metadata: &MetadataMap) -> Result<auth::User, Status> {
+        Ok(self.session(metadata).await?.0)
+    }
+
+    /// The caller and the token that vouches for them.
+    async fn session(&self, metadata: &MetadataMap) -> Result<(auth::User, String), Status> {
         let Some(token) = bearer(metadata) else {
             return Err(Status::unauthenticated("send `authorization: Bearer <token>` metadata"));
         };
-        self.state.verify(&token).await
+        let user = self.state.verify(&token).await?;
+        Ok((user, token))
+    }
+
+    /// `stream`, for as long as `token` is good: it ends with UNAUTHENTICATED once the
+    /// token is logged out (the revocation reaches the registry of connections, as it does
+    /// for WebSockets) or expires, and quietly when the gateway stops.
+    fn while_signed_in<T: Send + 'static>(
+        &self,
+        user: &auth::User,
+        token: String,
+        stream: impl Stream<Item = Result<T, Status>> + Send + 'static,
+    ) -> BoxStream<T> {
+        let state = self.state.clone();
+        let (control_tx, mut control) = mailbox::mailbox();
+        let registration = Connections::register(&state, &user.user_id, &token, state.next_connection_id(), control_tx);
+        let expires_in =
+            Duration::from_millis(u64::try_from(user.token_expires_ms - dchat_core::now_ms()).unwrap_or(0));
+        let ended = async move {
+            let _registration = registration;
+            let expiry = tokio::time::sleep(expires_in);
+            tokio::pin!(expiry);
+            loop {
+                tokio::select! {
+                    () = &mut expiry => return Some(Status::unauthenticated("the token expired; log in again")),
+                    () = state.inner.stopping.cancelled() => return None,
+                    order = control.recv() => match order {
+                        Control::Close { code: LOGGED_OUT, .. } => return Some(Status::unauthenticated("logged out")),
+                        // The gateway is stopping.
+                        Control::Close { .. } => return None,
+                        // Revocations may have been missed while the watch was down.
+                        Control::Reverify if state.verify(&token).await.is_err() => {
+                            return Some(Status::unauthenticated("logged out"));
+                        }
+                        Control::Reverify | Control::Ping | Control::Left { .. } => {}
+                    },
+                }
+            }
+        };
+        Box::pin(Guarded { inner: Box::pin(stream), ended: Some(Box::pin(ended)) })
     }
 
     async fn require_member(&self, room_id: &str, user: &auth::User) -> Result<(), Status> {
@@ -174,10 +230,11 @@ impl gateway_service_server::GatewayService for GatewayGrpc {
         &self,
         request: Request<presence::RoomId>,
     ) -> Result<Response<Self::SubscribePresenceStream>, Status> {
-        let user = self.caller(request.metadata()).await?;
+        let (user, token) = self.session(request.metadata()).await?;
         let req = request.into_inner();
         self.require_member(&req.room_id, &user).await?;
-        Ok(forward(self.state.presence().subscribe_presence(req).await?))
+        let events = self.state.presence().subscribe_presence(req).await?.into_inner();
+        Ok(Response::new(self.while_signed_in(&user, token, events)))
     }
 
     async fn roster(&self, request: Request<presence::RoomId>) -> Result<Response<presence::RosterReply>, Status> {
@@ -212,12 +269,39 @@ impl gateway_service_server::GatewayService for GatewayGrpc {
         &self,
         request: Request<ReplayReq>,
     ) -> Result<Response<Self::ReplayAndSubscribeStream>, Status> {
-        let user = self.caller(request.metadata()).await?;
+        let (user, token) = self.session(request.metadata()).await?;
         let req = request.into_inner();
-        let subscribe =
-            message::RoomId { room_id: req.room_id, user_id: user.user_id, after: Some(req.last_seen_offset.max(0)) };
+        let subscribe = message::RoomId {
+            room_id: req.room_id,
+            user_id: user.user_id.clone(),
+            after: Some(req.last_seen_offset.max(0)),
+        };
         let stream = self.state.messages().subscribe(subscribe).await?.into_inner();
-        let stopping = self.state.inner.stopping.clone();
-        Ok(Response::new(Box::pin(stream.take_until(stopping.cancelled_owned()))))
+        Ok(Response::new(self.while_signed_in(&user, token, stream)))
+    }
+}
+
+/// A stream that ends when `ended` completes, with its status as the last item if it gives
+/// one (see [`GatewayGrpc::while_signed_in`]).
+struct Guarded<T> {
+    inner: BoxStream<T>,
+    ended: Option<Pin<Box<dyn Future<Output = Option<Status>> + Send>>>,
+}
+
+impl<T> Stream for Guarded<T> {
+    type Item = Result<T, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some(ended) = self.ended.as_mut() else { return Poll::Ready(None) };
+        if let Poll::Ready(reason) = ended.as_mut().poll(cx) {
+            self.ended = None;
+            return Poll::Ready(reason.map(Err));
+        }
+        let next = self.inner.as_mut().poll_next(cx);
+        if matches!(next, Poll::Ready(None)) {
+            // The stream is over: let go of its registration now.
+            self.ended = None;
+        }
+        next
     }
 }

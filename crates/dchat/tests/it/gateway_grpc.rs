@@ -120,4 +120,69 @@ async fn the_seed_gateway_service_works_with_a_token_and_trusts_only_the_token(t
     app.stop().await;
 }
 
-in_both_topologies!(the_seed_gateway_service_works_with_a_token_and_trusts_only_the_token,);
+async fn register_over(gateway: &mut GatewayServiceClient<Channel>, name: &str) -> String {
+    let request = RegisterRequest {
+        email: String::new(),
+        password: "correct horse".into(),
+        display_name: String::new(),
+        username: name.into(),
+    };
+    gateway.register(request).await.unwrap().into_inner().access_token
+}
+
+/// Waits (at most 10 s) for a stream to end with an error, skipping what it delivers first.
+async fn ending<T>(stream: &mut tonic::Streaming<T>) -> tonic::Status {
+    let ended = async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the stream ended without a status"),
+                Err(status) => return status,
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), ended).await.expect("the stream ends")
+}
+
+/// The probe found `ReplayAndSubscribe` and `SubscribePresence` delivering 50 s after their
+/// token's logout; they must end as a WebSocket does.
+async fn live_streams_end_with_unauthenticated_when_their_token_is_logged_out_on_any_gateway(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
+    let mut here = GatewayServiceClient::new(Channel::from_shared(app.http.clone()).unwrap().connect_lazy());
+    let other = app.spawn_gateway().await;
+    let mut there = GatewayServiceClient::new(Channel::from_shared(other).unwrap().connect_lazy());
+    for (logout_on, name) in [("the same gateway", "ada"), ("another gateway", "bea")] {
+        let token = register_over(&mut here, name).await;
+        let replay = ReplayReq { room_id: "general".into(), last_seen_offset: 0 };
+        let mut messages = here.replay_and_subscribe(authed(replay, &token)).await.unwrap().into_inner();
+        let room = dchat_proto::presence::v1::RoomId { room_id: "general".into() };
+        let mut presence = here.subscribe_presence(authed(room, &token)).await.unwrap().into_inner();
+        let logout = authed(dchat_proto::auth::v1::Token { access_token: token.clone() }, &token);
+        if logout_on == "the same gateway" { here.logout(logout).await } else { there.logout(logout).await }.unwrap();
+        for (stream, status) in [("messages", ending(&mut messages).await), ("presence", ending(&mut presence).await)] {
+            assert_eq!(status.code(), Code::Unauthenticated, "{stream}, logged out on {logout_on}: {status:?}");
+        }
+    }
+    app.stop().await;
+}
+
+in_both_topologies!(
+    the_seed_gateway_service_works_with_a_token_and_trusts_only_the_token,
+    live_streams_end_with_unauthenticated_when_their_token_is_logged_out_on_any_gateway,
+);
+
+#[tokio::test]
+async fn a_live_stream_ends_with_unauthenticated_when_its_token_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::support::test_config(dir.path());
+    config.auth.token_ttl_secs = 1;
+    let app = crate::support::spawn_app_with(config).await;
+    let mut gateway = GatewayServiceClient::new(Channel::from_shared(app.http.clone()).unwrap().connect_lazy());
+    let token = register_over(&mut gateway, "ada").await;
+    let replay = ReplayReq { room_id: "general".into(), last_seen_offset: 0 };
+    let mut messages = gateway.replay_and_subscribe(authed(replay, &token)).await.unwrap().into_inner();
+    let status = ending(&mut messages).await;
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert!(status.message().contains("expired"), "{status:?}");
+    app.stop().await;
+}
