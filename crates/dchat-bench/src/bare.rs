@@ -68,6 +68,7 @@ pub async fn serve_bare(listener: TcpListener, shutdown: CancellationToken) -> s
         max_connections: usize::MAX,
         max_per_address: usize::MAX,
         exempt: Vec::new(),
+        exempt_loopback: true,
     };
     let config = dchat_gateway::ServeConfig { limits, ..dchat_gateway::ServeConfig::default() };
     dchat_gateway::serve(listener, app, shutdown, config).await

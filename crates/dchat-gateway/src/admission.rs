@@ -10,12 +10,13 @@
 //! a new connection is admitted by shedding the oldest waiting one, and refused only when
 //! every connection is working. Peers that front many clients (the ui role, a reverse
 //! proxy: the trusted proxies) are exempt from the per-address cap, which they must apply
-//! themselves.
+//! themselves; so, when asked, are loopback addresses: processes on this machine (a load
+//! generator among them) are held by the total cap only.
 
 use std::{
     collections::{BTreeMap, HashMap},
     net::IpAddr,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard, PoisonError, Weak},
     time::{Duration, Instant},
 };
 
@@ -30,11 +31,13 @@ pub struct ConnectionLimits {
     pub max_per_address: usize,
     /// Addresses the per-address cap does not apply to.
     pub exempt: Vec<IpAddr>,
+    /// Whether the per-address cap spares every loopback address too.
+    pub exempt_loopback: bool,
 }
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
-        Self { max_connections: 10_000, max_per_address: 512, exempt: Vec::new() }
+        Self { max_connections: 10_000, max_per_address: 512, exempt: Vec::new(), exempt_loopback: false }
     }
 }
 
@@ -59,24 +62,17 @@ struct Shared {
     state: Mutex<State>,
 }
 
+/// Everything behind the one lock. Each connection's own part lives in its slot
+/// ([`Connection`]), changed only under this lock, so that an idle WebSocket costs the
+/// registry nothing but its counts.
 #[derive(Debug, Default)]
 struct State {
-    next_id: u64,
+    /// Connections open, upgraded ones included.
+    open: usize,
+    per_address: HashMap<IpAddr, usize>,
     /// Stamps of waits, in the order they began: the first is the longest wait.
     next_wait: u64,
-    open: HashMap<u64, Open>,
-    per_address: HashMap<IpAddr, usize>,
-    waiting: BTreeMap<u64, u64>,
-}
-
-#[derive(Debug)]
-struct Open {
-    address: IpAddr,
-    /// Requests received and not yet answered (1 for a WebSocket, for good).
-    working: usize,
-    /// The stamp and start of the current wait, while `working` is 0.
-    wait: Option<(u64, Instant)>,
-    shed: Arc<Notify>,
+    waiting: BTreeMap<u64, Weak<SlotInner>>,
 }
 
 impl Admission {
@@ -85,24 +81,29 @@ impl Admission {
     }
 
     /// Admits a connection from `address`, shedding the longest-waiting one if the server
-    /// is full. The connection counts until the returned slot and its clones are dropped.
+    /// is full. The connection counts until the returned slot and its clones are dropped
+    /// (or, once upgraded, until its [`Upgraded`] is).
     pub(crate) fn admit(&self, address: IpAddr) -> Result<Slot, Refused> {
         let limits = &self.shared.limits;
         let mut state = self.shared.lock();
         let from_address = state.per_address.get(&address).copied().unwrap_or(0);
-        if from_address >= limits.max_per_address && !limits.exempt.contains(&address) {
+        let exempt = limits.exempt.contains(&address) || (limits.exempt_loopback && address.is_loopback());
+        if from_address >= limits.max_per_address && !exempt {
             return Err(Refused::AddressFull);
         }
-        if state.open.len() >= limits.max_connections && !state.shed_longest_waiting() {
+        if state.open >= limits.max_connections && !state.shed_longest_waiting() {
             return Err(Refused::Full);
         }
-        let id = state.next_id;
-        state.next_id += 1;
-        let shed = Arc::new(Notify::new());
-        let wait = state.begin_wait(id);
-        state.open.insert(id, Open { address, working: 0, wait: Some(wait), shed: Arc::clone(&shed) });
+        state.open += 1;
         *state.per_address.entry(address).or_default() += 1;
-        Ok(Slot(Arc::new(SlotInner { shared: Arc::clone(&self.shared), id, shed })))
+        let inner = Arc::new(SlotInner {
+            shared: Arc::clone(&self.shared),
+            address,
+            shed: Notify::new(),
+            connection: Mutex::new(Connection::default()),
+        });
+        inner.begin_wait(&mut state);
+        Ok(Slot(inner))
     }
 
     /// Closes the connection that has waited longest for its client, if any; for when the
@@ -114,7 +115,7 @@ impl Admission {
     /// Connections open now.
     #[cfg(test)]
     pub(crate) fn open(&self) -> usize {
-        self.shared.lock().open.len()
+        self.shared.lock().open
     }
 }
 
@@ -122,28 +123,47 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // The state is consistent after every statement that changes it; a panic elsewhere
         // while it was held leaves nothing half done.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stops counting a connection from `address`.
+    fn close(&self, address: IpAddr) {
+        let mut state = self.lock();
+        state.open = state.open.saturating_sub(1);
+        if let Some(count) = state.per_address.get_mut(&address) {
+            *count -= 1;
+            if *count == 0 {
+                state.per_address.remove(&address);
+            }
+        }
     }
 }
 
 impl State {
-    fn begin_wait(&mut self, id: u64) -> (u64, Instant) {
-        let stamp = self.next_wait;
-        self.next_wait += 1;
-        self.waiting.insert(stamp, id);
-        (stamp, Instant::now())
-    }
-
     /// Tells the longest-waiting connection to close, and stops counting it as waiting.
     /// (It still counts as open until its task lets go of it.)
     fn shed_longest_waiting(&mut self) -> bool {
-        let Some((_, id)) = self.waiting.pop_first() else { return false };
-        if let Some(open) = self.open.get_mut(&id) {
-            open.wait = None;
-            open.shed.notify_one();
+        while let Some((_, slot)) = self.waiting.pop_first() {
+            // A slot being dropped right now has left nothing to shed.
+            if let Some(slot) = slot.upgrade() {
+                slot.connection().wait = None;
+                slot.shed.notify_one();
+                return true;
+            }
         }
-        true
+        false
     }
+}
+
+/// One connection's part of the account, changed only under the registry's lock.
+#[derive(Debug, Default)]
+struct Connection {
+    /// Requests received and not yet answered.
+    working: usize,
+    /// The stamp and start of the current wait, while `working` is 0.
+    wait: Option<(u64, Instant)>,
+    /// Counted by an [`Upgraded`] from now on.
+    upgraded: bool,
 }
 
 /// One admitted connection. Clones share it; the last one dropped closes its account.
@@ -153,8 +173,29 @@ pub(crate) struct Slot(Arc<SlotInner>);
 #[derive(Debug)]
 struct SlotInner {
     shared: Arc<Shared>,
-    id: u64,
-    shed: Arc<Notify>,
+    address: IpAddr,
+    shed: Notify,
+    connection: Mutex<Connection>,
+}
+
+impl SlotInner {
+    /// Its own part; callers hold the registry's lock, so this one is never contended.
+    fn connection(&self) -> MutexGuard<'_, Connection> {
+        self.connection.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn begin_wait(self: &Arc<Self>, state: &mut State) {
+        let stamp = state.next_wait;
+        state.next_wait += 1;
+        state.waiting.insert(stamp, Arc::downgrade(self));
+        self.connection().wait = Some((stamp, Instant::now()));
+    }
+
+    fn end_wait(&self, state: &mut State) {
+        if let Some((stamp, _)) = self.connection().wait.take() {
+            state.waiting.remove(&stamp);
+        }
+    }
 }
 
 impl Slot {
@@ -166,35 +207,40 @@ impl Slot {
     /// A request was wholly received: the connection works until the guard is dropped.
     pub(crate) fn start_work(&self) -> Working {
         let mut state = self.0.shared.lock();
-        if let Some(open) = state.open.get_mut(&self.0.id) {
-            open.working += 1;
-            if let Some((stamp, _)) = open.wait.take() {
-                state.waiting.remove(&stamp);
-            }
-        }
+        self.0.end_wait(&mut state);
+        self.0.connection().working += 1;
         Working(self.clone())
+    }
+
+    /// The connection became a WebSocket: it works, and counts, for as long as the guard
+    /// lives, which holds no more than the registry and the address.
+    pub(crate) fn upgrade(&self) -> Upgraded {
+        let mut state = self.0.shared.lock();
+        self.0.end_wait(&mut state);
+        self.0.connection().upgraded = true;
+        Upgraded { shared: Arc::clone(&self.0.shared), address: self.0.address }
     }
 
     /// Whether the connection has been waiting for its client, without a break, for
     /// longer than `limit`.
     pub(crate) fn waited_longer_than(&self, limit: Duration) -> bool {
-        let state = self.0.shared.lock();
-        state.open.get(&self.0.id).and_then(|open| open.wait).is_some_and(|(_, since)| since.elapsed() > limit)
+        let _state = self.0.shared.lock();
+        self.0.connection().wait.is_some_and(|(_, since)| since.elapsed() > limit)
     }
 }
 
 impl Drop for SlotInner {
     fn drop(&mut self) {
-        let mut state = self.shared.lock();
-        let Some(open) = state.open.remove(&self.id) else { return };
-        if let Some((stamp, _)) = open.wait {
-            state.waiting.remove(&stamp);
-        }
-        if let Some(count) = state.per_address.get_mut(&open.address) {
-            *count -= 1;
-            if *count == 0 {
-                state.per_address.remove(&open.address);
+        let upgraded = {
+            let mut state = self.shared.lock();
+            let connection = self.connection.get_mut().unwrap_or_else(PoisonError::into_inner);
+            if let Some((stamp, _)) = connection.wait.take() {
+                state.waiting.remove(&stamp);
             }
+            connection.upgraded
+        };
+        if !upgraded {
+            self.shared.close(self.address);
         }
     }
 }
@@ -205,20 +251,29 @@ pub(crate) struct Working(Slot);
 
 impl Drop for Working {
     fn drop(&mut self) {
-        let inner = &(self.0).0;
-        let mut state = inner.shared.lock();
-        let Some(open) = state.open.get(&inner.id) else { return };
-        if open.working > 1 {
-            if let Some(open) = state.open.get_mut(&inner.id) {
-                open.working -= 1;
-            }
-            return;
+        let slot = &(self.0).0;
+        let mut state = slot.shared.lock();
+        let idle = {
+            let mut connection = slot.connection();
+            connection.working = connection.working.saturating_sub(1);
+            connection.working == 0 && !connection.upgraded
+        };
+        if idle {
+            slot.begin_wait(&mut state);
         }
-        let wait = state.begin_wait(inner.id);
-        if let Some(open) = state.open.get_mut(&inner.id) {
-            open.working = 0;
-            open.wait = Some(wait);
-        }
+    }
+}
+
+/// A WebSocket's place in the account (see [`Slot::upgrade`]).
+#[derive(Debug)]
+pub(crate) struct Upgraded {
+    shared: Arc<Shared>,
+    address: IpAddr,
+}
+
+impl Drop for Upgraded {
+    fn drop(&mut self) {
+        self.shared.close(self.address);
     }
 }
 
@@ -230,7 +285,7 @@ mod tests {
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
 
     fn admission(max_connections: usize, max_per_address: usize, exempt: Vec<IpAddr>) -> Admission {
-        Admission::new(ConnectionLimits { max_connections, max_per_address, exempt })
+        Admission::new(ConnectionLimits { max_connections, max_per_address, exempt, exempt_loopback: false })
     }
 
     #[tokio::test]

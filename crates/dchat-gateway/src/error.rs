@@ -121,6 +121,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        refuse_declared_oversize(&request)?;
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(Self(value)),
             Err(JsonRejection::MissingJsonContentType(_)) => {
@@ -130,6 +131,20 @@ where
             Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
         }
     }
+}
+
+/// Refuses a request whose declared body is over the limit at once, before reading any of
+/// it: waiting for ten gigabytes that will be refused anyway would only hold the connection.
+pub(crate) fn refuse_declared_oversize(request: &Request) -> Result<(), ApiError> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok())
+        .and_then(|length| length.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > crate::router::MAX_BODY_BYTES as u64) {
+        return Err(ApiError::PayloadTooLarge("request body is larger than 64 KiB".to_owned()));
+    }
+    Ok(())
 }
 
 impl ApiError {

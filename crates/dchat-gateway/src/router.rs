@@ -2,17 +2,14 @@
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, Request},
-    http::header,
-    middleware::Next,
-    response::{IntoResponse, Response},
+    extract::DefaultBodyLimit,
     routing::{get, post},
 };
 
 use crate::{error::ApiError, rest, state::GatewayState};
 
 /// Request bodies larger than this are refused with 413.
-const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Every HTTP route of the gateway.
 pub fn router(state: GatewayState) -> Router {
@@ -49,23 +46,8 @@ pub fn router(state: GatewayState) -> Router {
         .route("/metrics", get(crate::ops::metrics))
         .route("/openapi.json", get(crate::ops::openapi))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::ops::record))
-        .layer(axum::middleware::from_fn(refuse_declared_oversize))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
         .merge(grpc)
         .merge(crate::web::web_router())
-}
-
-/// Refuses a request whose declared body is over the limit at once, before reading any of
-/// it: waiting for ten gigabytes that will be refused anyway would only hold the connection.
-async fn refuse_declared_oversize(request: Request, next: Next) -> Response {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|length| length.to_str().ok())
-        .and_then(|length| length.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return ApiError::PayloadTooLarge("request body is larger than 64 KiB".to_owned()).into_response();
-    }
-    next.run(request).await
 }

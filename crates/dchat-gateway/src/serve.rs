@@ -486,7 +486,8 @@ mod tests {
 
     #[tokio::test]
     async fn at_the_cap_the_longest_waiting_connection_makes_room_for_a_new_one() {
-        let limits = ConnectionLimits { max_connections: 2, max_per_address: 10, exempt: Vec::new() };
+        let limits =
+            ConnectionLimits { max_connections: 2, max_per_address: 10, exempt: Vec::new(), exempt_loopback: false };
         let (addr, stop, served) = server_with(ServeConfig { limits, ..ServeConfig::default() }).await;
         let mut oldest = TcpStream::connect(addr).await.unwrap();
         let mut younger = TcpStream::connect(addr).await.unwrap();
@@ -507,7 +508,8 @@ mod tests {
 
     #[tokio::test]
     async fn when_every_connection_works_a_new_one_is_refused_with_503() {
-        let limits = ConnectionLimits { max_connections: 2, max_per_address: 10, exempt: Vec::new() };
+        let limits =
+            ConnectionLimits { max_connections: 2, max_per_address: 10, exempt: Vec::new(), exempt_loopback: false };
         let (addr, stop, served) = server_with(ServeConfig { limits, ..ServeConfig::default() }).await;
         let mut busy = Vec::new();
         for _ in 0..2 {
@@ -534,7 +536,8 @@ mod tests {
 
     #[tokio::test]
     async fn one_address_gets_its_share_unless_it_is_exempt() {
-        let limits = ConnectionLimits { max_connections: 100, max_per_address: 1, exempt: Vec::new() };
+        let limits =
+            ConnectionLimits { max_connections: 100, max_per_address: 1, exempt: Vec::new(), exempt_loopback: false };
         let (addr, stop, served) = server_with(ServeConfig { limits, ..ServeConfig::default() }).await;
         let _first = TcpStream::connect(addr).await.unwrap();
         let mut second = TcpStream::connect(addr).await.unwrap();
@@ -544,7 +547,12 @@ mod tests {
         served.await.unwrap().unwrap();
 
         let loopback = "127.0.0.1".parse().unwrap();
-        let limits = ConnectionLimits { max_connections: 100, max_per_address: 1, exempt: vec![loopback] };
+        let limits = ConnectionLimits {
+            max_connections: 100,
+            max_per_address: 1,
+            exempt: vec![loopback],
+            exempt_loopback: false,
+        };
         let (addr, stop, served) = server_with(ServeConfig { limits, ..ServeConfig::default() }).await;
         let _first = TcpStream::connect(addr).await.unwrap();
         let mut second = TcpStream::connect(addr).await.unwrap();

@@ -69,7 +69,7 @@ pub struct GatewaySection {
     /// default the process's file descriptor limit less 512).
     pub max_connections: Option<usize>,
     /// Connections one address may hold at once (`DCHAT_MAX_CONNECTIONS_PER_ADDRESS`,
-    /// default 512).
+    /// default 512). Trusted proxies and loopback addresses are held by the total only.
     pub max_connections_per_address: usize,
     /// Seconds a client has to send a request's body once its head has arrived; a JSON
     /// route answers 408 after that (`DCHAT_BODY_TIMEOUT_SECS`, default 30).
@@ -313,6 +313,7 @@ impl Config {
             max_connections: self.gateway.max_connections.unwrap_or_else(default_max_connections),
             max_per_address: self.gateway.max_connections_per_address,
             exempt: self.gateway.trusted_proxies.clone(),
+            exempt_loopback: true,
         };
         let body_timeout = Duration::from_secs(self.gateway.body_timeout_secs.max(1));
         dchat_gateway::ServeConfig { limits, body_timeout, ..dchat_gateway::ServeConfig::default() }

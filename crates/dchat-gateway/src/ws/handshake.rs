@@ -23,7 +23,7 @@ use tokio::{
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use crate::{
-    admission::{Slot, Working},
+    admission::{Slot, Upgraded},
     error::ApiError,
     ws::inbound::SocketRead,
 };
@@ -50,7 +50,7 @@ pub struct Socket {
     pub under: Under,
     /// Keeps the connection counted as open and working (never shed for room) for as
     /// long as the socket is held.
-    pub(crate) hold: Option<Working>,
+    pub(crate) hold: Option<Upgraded>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -118,7 +118,7 @@ impl UpgradeRequest {
 }
 
 fn socket(upgraded: hyper::upgrade::Upgraded, slot: Option<Slot>) -> Socket {
-    let hold = slot.map(|slot| slot.start_work());
+    let hold = slot.map(|slot| slot.upgrade());
     match upgraded.downcast::<TokioIo<TcpStream>>() {
         Ok(parts) => {
             let (read, write) = parts.io.into_inner().into_split();
