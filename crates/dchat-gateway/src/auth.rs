@@ -32,14 +32,19 @@ pub(crate) fn token_from_headers(headers: &HeaderMap) -> Option<String> {
     {
         return Some(token);
     }
+    cookie(headers, COOKIE_NAME).map(str::to_owned)
+}
+
+/// The value of the cookie `name`, if the request carries it.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, token)| token.to_owned())
+        .find(|(cookie, _)| *cookie == name)
+        .map(|(_, value)| value)
 }
 
 impl FromRequestParts<GatewayState> for CurrentUser {
@@ -116,16 +121,32 @@ impl FromRequestParts<GatewayState> for ClientIp {
     }
 }
 
-/// Logs in through the auth service, under the failed-login limits of `ip` and `account`.
+/// A login that worked: the session, and the `Set-Cookie` that marks the browser as a
+/// known device of the account (see `device`).
+#[derive(Debug)]
+pub(crate) struct LoggedIn {
+    pub(crate) session: dchat_proto::auth::v1::AuthResponse,
+    pub(crate) device_cookie: String,
+}
+
+/// Logs in through the auth service, under the failed-login limits: of `ip`, of the
+/// account from `ip`, and of the account, which a device that signed in to it before
+/// (`headers` carry its cookie) does not wait for.
 pub(crate) async fn limited_login(
     state: &GatewayState,
     ip: std::net::IpAddr,
+    headers: &HeaderMap,
     request: dchat_proto::auth::v1::LoginRequest,
-) -> Result<dchat_proto::auth::v1::AuthResponse, ApiError> {
+) -> Result<LoggedIn, ApiError> {
     let account = if request.username.is_empty() { request.email.clone() } else { request.username.clone() };
-    state.check_login(ip, &account)?;
+    let account = crate::device::normalized(&account);
+    let device = &state.inner.config.device_key;
+    state.check_login(ip, &account, device.recognizes(headers, &account))?;
     match state.auth().login(request).await {
-        Ok(session) => Ok(session.into_inner()),
+        Ok(session) => Ok(LoggedIn {
+            session: session.into_inner(),
+            device_cookie: device.cookie(&account, state.inner.config.secure_cookies),
+        }),
         Err(status) => {
             if status.code() == tonic::Code::Unauthenticated {
                 state.login_failed(ip, &account);

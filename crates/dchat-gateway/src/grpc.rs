@@ -143,8 +143,9 @@ impl gateway_service_server::GatewayService for GatewayGrpc {
 
     async fn login(&self, request: Request<auth::LoginRequest>) -> Result<Response<auth::AuthResponse>, Status> {
         let ip = peer_ip(&request);
-        match crate::auth::limited_login(&self.state, ip, request.into_inner()).await {
-            Ok(session) => Ok(Response::new(session)),
+        // gRPC clients carry no cookies, so none is a known device.
+        match crate::auth::limited_login(&self.state, ip, &axum::http::HeaderMap::new(), request.into_inner()).await {
+            Ok(login) => Ok(Response::new(login.session)),
             Err(crate::error::ApiError::RateLimited { message, .. }) => Err(Status::resource_exhausted(message)),
             Err(_) => Err(Status::unauthenticated("invalid credentials")),
         }

@@ -10,6 +10,7 @@
 mod admission;
 mod auth;
 mod connections;
+mod device;
 mod dto;
 mod error;
 mod grpc;
@@ -45,6 +46,7 @@ pub mod websocket {
 
 pub use crate::{
     admission::ConnectionLimits,
+    device::DeviceKey,
     limits::{Rate, RateLimits},
     proxy::ui_router,
     router::router,

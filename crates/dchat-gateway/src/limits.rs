@@ -26,8 +26,13 @@ pub struct Rate {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateLimits {
     pub enabled: bool,
-    /// Failed logins per account and, separately, per IP (default 5, then 1 per 10 s).
+    /// Failed logins per address, and per account from one address (default 5, then 1 per
+    /// 10 s).
     pub failed_logins: Rate,
+    /// Failed logins per account from anywhere, softer (default 20, then 1 per 10 s): what
+    /// stops guessing from many addresses. A device that signed in to the account before
+    /// is not held by it, so strangers failing on purpose cannot lock the owner out.
+    pub failed_logins_per_account: Rate,
     /// Registrations per IP (default 20, then 1/s).
     pub registrations: Rate,
     /// Messages per user (default 20, then 10/s).
@@ -39,6 +44,7 @@ impl Default for RateLimits {
         Self {
             enabled: true,
             failed_logins: Rate { burst: 5.0, per_second: 0.1 },
+            failed_logins_per_account: Rate { burst: 20.0, per_second: 0.1 },
             registrations: Rate { burst: 20.0, per_second: 1.0 },
             messages: Rate { burst: 20.0, per_second: 10.0 },
         }

@@ -51,6 +51,8 @@ pub struct GatewayConfig {
     /// How often open WebSockets renew their presence; well inside the presence TTL.
     pub presence_heartbeat: Duration,
     pub limits: RateLimits,
+    /// Marks browsers that signed in before, whose logins skip the per-account limit.
+    pub device_key: crate::device::DeviceKey,
     /// Renders `/metrics`; `None` when this process records no metrics.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -59,12 +61,15 @@ pub struct GatewayConfig {
 #[derive(Debug)]
 pub(crate) struct Limiters {
     failed_logins_by_account: Limiter<String>,
+    failed_logins_by_pair: Limiter<(String, IpAddr)>,
     failed_logins_by_ip: Limiter<IpAddr>,
     registrations_by_ip: Limiter<IpAddr>,
     messages_by_user: Limiter<String>,
 }
 
-fn rate_limited(what: &str, wait: Duration) -> ApiError {
+/// A refusal by the limit named `limit` (a label of `dchat_rate_limited_total`).
+fn rate_limited(what: &str, limit: &'static str, wait: Duration) -> ApiError {
+    metrics::counter!("dchat_rate_limited_total", "limit" => limit).increment(1);
     ApiError::RateLimited { message: format!("too many {what}; slow down"), retry_after_secs: retry_after_secs(wait) }
 }
 
@@ -114,7 +119,8 @@ impl GatewayState {
         let auth = AuthServiceClient::new(upstreams.auth.clone());
         let limits = &config.limits;
         let limiters = Limiters {
-            failed_logins_by_account: Limiter::new(limits.failed_logins, limits.enabled),
+            failed_logins_by_account: Limiter::new(limits.failed_logins_per_account, limits.enabled),
+            failed_logins_by_pair: Limiter::new(limits.failed_logins, limits.enabled),
             failed_logins_by_ip: Limiter::new(limits.failed_logins, limits.enabled),
             registrations_by_ip: Limiter::new(limits.registrations, limits.enabled),
             messages_by_user: Limiter::new(limits.messages, limits.enabled),
@@ -200,28 +206,49 @@ impl GatewayState {
         );
     }
 
-    /// Refuses a login attempt while the account or the address has failed too often.
-    pub(crate) fn check_login(&self, ip: IpAddr, account: &str) -> Result<(), ApiError> {
+    /// Refuses a login attempt while the address, the account from this address, or (unless
+    /// the attempt comes from a `known_device` of the account) the account has failed too
+    /// often. `account` is normalized (`device::normalized`).
+    pub(crate) fn check_login(&self, ip: IpAddr, account: &str, known_device: bool) -> Result<(), ApiError> {
         let limiters = &self.inner.limiters;
-        let account = account.trim().to_lowercase();
-        limiters.failed_logins_by_account.check(&account).map_err(|wait| rate_limited("failed logins", wait))?;
-        limiters.failed_logins_by_ip.check(&ip).map_err(|wait| rate_limited("failed logins", wait))
+        let refused = |limit| move |wait| rate_limited("failed logins", limit, wait);
+        limiters.failed_logins_by_ip.check(&ip).map_err(refused("failed_logins_by_address"))?;
+        limiters
+            .failed_logins_by_pair
+            .check(&(account.to_owned(), ip))
+            .map_err(refused("failed_logins_by_account_and_address"))?;
+        if !known_device {
+            limiters
+                .failed_logins_by_account
+                .check(&account.to_owned())
+                .map_err(refused("failed_logins_by_account"))?;
+        }
+        Ok(())
     }
 
-    /// Counts a failed login against the account and the address. Accounts that do not
-    /// exist count the same, so the limit reveals nothing.
+    /// Counts a failed login against the address, the pair and the account. Accounts that
+    /// do not exist count the same, so the limits reveal nothing.
     pub(crate) fn login_failed(&self, ip: IpAddr, account: &str) {
         let limiters = &self.inner.limiters;
-        let _ = limiters.failed_logins_by_account.take(&account.trim().to_lowercase());
         let _ = limiters.failed_logins_by_ip.take(&ip);
+        let _ = limiters.failed_logins_by_pair.take(&(account.to_owned(), ip));
+        let _ = limiters.failed_logins_by_account.take(&account.to_owned());
     }
 
     pub(crate) fn limit_registration(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.inner.limiters.registrations_by_ip.take(&ip).map_err(|wait| rate_limited("registrations", wait))
+        self.inner
+            .limiters
+            .registrations_by_ip
+            .take(&ip)
+            .map_err(|wait| rate_limited("registrations", "registrations_by_address", wait))
     }
 
     pub(crate) fn limit_message(&self, user_id: &str) -> Result<(), ApiError> {
-        self.inner.limiters.messages_by_user.take(&user_id.to_owned()).map_err(|wait| rate_limited("messages", wait))
+        self.inner
+            .limiters
+            .messages_by_user
+            .take(&user_id.to_owned())
+            .map_err(|wait| rate_limited("messages", "messages_by_user", wait))
     }
 
     pub(crate) fn next_connection_id(&self) -> u64 {

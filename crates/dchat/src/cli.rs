@@ -124,6 +124,10 @@ pub struct Options {
     /// Connections one address (other than a trusted proxy) may hold at once [default: 512].
     #[arg(long, global = true, env = "DCHAT_MAX_CONNECTIONS_PER_ADDRESS")]
     pub max_connections_per_address: Option<usize>,
+    /// Secret that marks browsers as known devices (their logins skip the per-account limit
+    /// on failed logins); the same on every gateway [default: one per process].
+    #[arg(long, global = true, env = "DCHAT_DEVICE_KEY", hide_env_values = true)]
+    pub device_key: Option<String>,
     /// Seconds a client has to send a request's body after its head (then 408) [default: 30].
     #[arg(long, global = true, env = "DCHAT_BODY_TIMEOUT_SECS")]
     pub body_timeout_secs: Option<u64>,
@@ -221,6 +225,9 @@ impl Options {
         }
         set(&mut config.gateway.max_connections_per_address, self.max_connections_per_address);
         set(&mut config.gateway.body_timeout_secs, self.body_timeout_secs);
+        if self.device_key.is_some() {
+            config.gateway.device_key = self.device_key;
+        }
         set(&mut config.gateway.rate_limit, self.rate_limit);
         set(&mut config.ui.bind, self.ui_bind);
         set(&mut config.gateway.trusted_proxies, self.trusted_proxies);

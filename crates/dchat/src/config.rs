@@ -71,6 +71,10 @@ pub struct GatewaySection {
     /// Connections one address may hold at once (`DCHAT_MAX_CONNECTIONS_PER_ADDRESS`,
     /// default 512). Trusted proxies and loopback addresses are held by the total only.
     pub max_connections_per_address: usize,
+    /// Secret that marks browsers as known devices of an account, whose logins skip the
+    /// per-account limit on failed logins; the same for every gateway of a deployment
+    /// (`DCHAT_DEVICE_KEY`, default: one drawn per process, forgotten at restart).
+    pub device_key: Option<String>,
     /// Seconds a client has to send a request's body once its head has arrived; a JSON
     /// route answers 408 after that (`DCHAT_BODY_TIMEOUT_SECS`, default 30).
     pub body_timeout_secs: u64,
@@ -108,6 +112,7 @@ impl Default for GatewaySection {
             max_connections: None,
             max_connections_per_address: 512,
             body_timeout_secs: dchat_gateway::BODY_TIMEOUT.as_secs(),
+            device_key: None,
         }
     }
 }
@@ -303,6 +308,11 @@ impl Config {
             // A third of the TTL: two heartbeats may be lost before presence lapses.
             presence_heartbeat: Duration::from_secs(self.presence.ttl_secs.max(1)) / 3,
             limits: dchat_gateway::RateLimits { enabled: self.gateway.rate_limit, ..Default::default() },
+            device_key: self
+                .gateway
+                .device_key
+                .as_deref()
+                .map_or_else(dchat_gateway::DeviceKey::random, dchat_gateway::DeviceKey::from_secret),
             metrics: crate::telemetry::metrics(),
         }
     }

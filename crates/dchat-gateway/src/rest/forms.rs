@@ -13,7 +13,7 @@
 use axum::{
     Form, Json,
     extract::{FromRequest, Request, State, rejection::FormRejection},
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
 use dchat_proto::{
@@ -82,9 +82,14 @@ pub(crate) struct HistoryItem {
     content: String,
 }
 
-/// A session cookie and a redirect to the chat page.
-fn logged_in(state: &GatewayState, token: &str) -> Response {
-    ([(header::SET_COOKIE, session_cookie(token, state))], Redirect::to("/chat")).into_response()
+/// A session cookie (and, after a login, the known-device cookie) and a redirect to the
+/// chat page.
+fn logged_in(state: &GatewayState, token: &str, device_cookie: Option<String>) -> Response {
+    let mut response = ([(header::SET_COOKIE, session_cookie(token, state))], Redirect::to("/chat")).into_response();
+    if let Some(cookie) = device_cookie.and_then(|cookie| header::HeaderValue::try_from(cookie).ok()) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 /// # POST /register
@@ -95,6 +100,7 @@ fn logged_in(state: &GatewayState, token: &str) -> Response {
 pub(crate) async fn register(
     State(state): State<GatewayState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     ApiForm(form): ApiForm<Credentials>,
 ) -> Result<Response, ApiError> {
     state.limit_registration(ip)?;
@@ -105,13 +111,13 @@ pub(crate) async fn register(
         username: form.username.clone(),
     };
     let taken = match state.auth().register(request).await {
-        Ok(session) => return Ok(logged_in(&state, &session.into_inner().access_token)),
+        Ok(session) => return Ok(logged_in(&state, &session.into_inner().access_token, None)),
         Err(status) if status.code() == Code::AlreadyExists => status,
         Err(status) => return Err(status.into()),
     };
     let login = LoginRequest { email: String::new(), password: form.password, username: form.username };
-    match limited_login(&state, ip, login).await {
-        Ok(session) => Ok(logged_in(&state, &session.access_token)),
+    match limited_login(&state, ip, &headers, login).await {
+        Ok(login) => Ok(logged_in(&state, &login.session.access_token, Some(login.device_cookie))),
         Err(ApiError::Unauthenticated(_)) => Err(taken.into()),
         Err(err) => Err(err),
     }
@@ -123,11 +129,12 @@ pub(crate) async fn register(
 pub(crate) async fn login(
     State(state): State<GatewayState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     ApiForm(form): ApiForm<Credentials>,
 ) -> Result<Response, ApiError> {
     let request = LoginRequest { email: String::new(), password: form.password, username: form.username };
-    let session = limited_login(&state, ip, request).await?;
-    Ok(logged_in(&state, &session.access_token))
+    let login = limited_login(&state, ip, &headers, request).await?;
+    Ok(logged_in(&state, &login.session.access_token, Some(login.device_cookie)))
 }
 
 /// # POST /send

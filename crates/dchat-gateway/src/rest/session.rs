@@ -3,7 +3,7 @@
 use axum::{
     Json,
     extract::State,
-    http::header,
+    http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
 use dchat_proto::auth::v1::{AuthResponse, LoginRequest, RegisterRequest, SetDisplayNameRequest, Token, User, UserId};
@@ -19,8 +19,13 @@ fn user_view(user: User) -> UserView {
     UserView { user_id: user.user_id, email: user.email, username: user.username, display_name: user.display_name }
 }
 
-/// The session as JSON (for non-browser clients) and as an HttpOnly cookie (for browsers).
-fn session_response(state: &GatewayState, session: AuthResponse) -> Result<Response, ApiError> {
+/// The session as JSON (for non-browser clients) and as an HttpOnly cookie (for browsers),
+/// with the known-device cookie after a login.
+fn session_response(
+    state: &GatewayState,
+    session: AuthResponse,
+    device_cookie: Option<String>,
+) -> Result<Response, ApiError> {
     let user = session.user.ok_or(ApiError::Internal)?;
     state.inner.names.remember(&user.user_id, &user.display_name);
     let cookie = session_cookie(&session.access_token, state);
@@ -30,7 +35,11 @@ fn session_response(state: &GatewayState, session: AuthResponse) -> Result<Respo
         expires_at_ms: session.expires_at_ms,
         user: user_view(user),
     };
-    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+    let mut response = ([(header::SET_COOKIE, cookie)], Json(body)).into_response();
+    if let Some(cookie) = device_cookie.and_then(|cookie| header::HeaderValue::try_from(cookie).ok()) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
 }
 
 /// # POST /api/register
@@ -50,7 +59,7 @@ pub(crate) async fn register(
         username: body.username,
     };
     let session = state.auth().register(request).await?.into_inner();
-    session_response(&state, session)
+    session_response(&state, session, None)
 }
 
 /// # POST /api/login
@@ -59,11 +68,12 @@ pub(crate) async fn register(
 pub(crate) async fn login(
     State(state): State<GatewayState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
     let request = LoginRequest { email: body.email, password: body.password, username: body.username };
-    let session = limited_login(&state, ip, request).await?;
-    session_response(&state, session)
+    let login = limited_login(&state, ip, &headers, request).await?;
+    session_response(&state, login.session, Some(login.device_cookie))
 }
 
 /// # POST /api/logout

@@ -44,6 +44,54 @@ async fn five_failed_logins_then_429_with_retry_after_for_real_and_unknown_accou
     app.stop().await;
 }
 
+/// A login as `email` from `address` (as the trusted proxy in front reports it).
+async fn login_from(client: &reqwest::Client, app: &TestApp, address: &str, email: &str, password: &str) -> StatusCode {
+    client
+        .post(format!("{}/api/login", app.http))
+        .header("x-forwarded-for", address)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// The probe locked an account out for its owner with five wrong passwords from rotating
+/// addresses. Guessing from many addresses is still throttled per account, but a browser
+/// that signed in to the account before is not held by that limit.
+async fn strangers_failing_from_many_addresses_cannot_lock_out_the_owners_known_device(topology: Topology) {
+    let (app, _dir) = limited_app(topology).await;
+    register(&app, "ada").await;
+    let owner = browser();
+    assert_eq!(login_from(&owner, &app, "198.51.100.1", "ada@example.com", "correct horse").await, StatusCode::OK);
+    let stranger = reqwest::Client::new();
+    let mut refused = 0;
+    for n in 1..=25 {
+        let status = login_from(&stranger, &app, &format!("203.0.113.{n}"), "ada@example.com", "guess").await;
+        assert!(matches!(status, StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS), "{status}");
+        refused += usize::from(status == StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert!(refused > 0, "guessing one account from many addresses is throttled");
+    let fresh = login_from(&reqwest::Client::new(), &app, "192.0.2.7", "ada@example.com", "correct horse").await;
+    assert_eq!(fresh, StatusCode::TOO_MANY_REQUESTS, "a browser the account has not seen waits like the guesser");
+    let known = login_from(&owner, &app, "192.0.2.8", "ada@example.com", "correct horse").await;
+    assert_eq!(known, StatusCode::OK, "the owner's known device gets in, from any address");
+    let metrics = reqwest::get(format!("{}/metrics", app.gateway_http)).await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(r#"dchat_rate_limited_total{limit="failed_logins_by_account"}"#),
+        "each limit's refusals are counted"
+    );
+    // One address guessing one account is held after five, known device or not.
+    for _ in 0..5 {
+        login_from(&owner, &app, "192.0.2.9", "ada@example.com", "typo").await;
+    }
+    assert_eq!(
+        login_from(&owner, &app, "192.0.2.9", "ada@example.com", "correct horse").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    app.stop().await;
+}
+
 async fn twenty_registrations_per_address_then_429(topology: Topology) {
     let (app, _dir) = limited_app(topology).await;
     // Thirty at once: the limiter answers before any password is hashed.
@@ -106,6 +154,7 @@ async fn a_burst_of_twenty_messages_then_429_over_http_and_an_error_frame_over_w
 }
 
 in_both_topologies!(
+    strangers_failing_from_many_addresses_cannot_lock_out_the_owners_known_device,
     five_failed_logins_then_429_with_retry_after_for_real_and_unknown_accounts_alike,
     twenty_registrations_per_address_then_429,
     a_burst_of_twenty_messages_then_429_over_http_and_an_error_frame_over_websocket,
