@@ -51,8 +51,20 @@ impl FromRequestParts<GatewayState> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &GatewayState) -> Result<Self, Self::Rejection> {
-        let Some(token) = token_from_headers(&parts.headers) else {
-            return Err(ApiError::Unauthenticated("log in first".to_owned()));
+        let headers = &parts.headers;
+        let bearer = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok()).and_then(bearer_token);
+        let token = match bearer {
+            Some(token) => token,
+            None => {
+                let Some(token) = cookie(headers, COOKIE_NAME) else {
+                    return Err(ApiError::Unauthenticated("log in first".to_owned()));
+                };
+                // Another site's page can make the browser send the cookie, not a header.
+                if crate::origin::changes_state(&parts.method) {
+                    crate::origin::same_site_only(state, headers, "a request")?;
+                }
+                token.to_owned()
+            }
         };
         Self::from_token(state, token).await
     }
@@ -139,6 +151,8 @@ pub(crate) async fn limited_login(
     request: dchat_proto::auth::v1::LoginRequest,
 ) -> Result<LoggedIn, ApiError> {
     let account = if request.username.is_empty() { request.email.clone() } else { request.username.clone() };
+    // A foreign page must not sign the browser in to an account of its choosing.
+    crate::origin::same_site_only(state, headers, "a login")?;
     let account = crate::device::normalized(&account);
     let device = &state.inner.config.device_key;
     state.check_login(ip, &account, device.recognizes(headers, &account))?;

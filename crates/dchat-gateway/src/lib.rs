@@ -19,6 +19,7 @@ mod mailbox;
 mod members;
 mod names;
 mod ops;
+mod origin;
 mod presence;
 mod proxy;
 mod received;

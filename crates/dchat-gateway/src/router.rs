@@ -40,7 +40,7 @@ pub fn router(state: GatewayState) -> Router {
         .route("/login", post(rest::forms::login))
         .route("/send", post(rest::forms::send))
         .route("/history", get(rest::forms::history))
-        .route("/logout", get(rest::forms::logout))
+        .route("/logout", get(rest::forms::logout).post(rest::forms::logout))
         .route("/healthz", get(crate::ops::healthz))
         .route("/readyz", get(crate::ops::readyz))
         .route("/metrics", get(crate::ops::metrics))

@@ -103,6 +103,7 @@ pub(crate) async fn register(
     headers: HeaderMap,
     ApiForm(form): ApiForm<Credentials>,
 ) -> Result<Response, ApiError> {
+    crate::origin::same_site_only(&state, &headers, "a registration")?;
     state.limit_registration(ip)?;
     let request = RegisterRequest {
         email: String::new(),
@@ -194,10 +195,13 @@ pub(crate) async fn history(
     Ok(Json(items))
 }
 
-/// # GET /logout
+/// # GET /logout and POST /logout
 ///
-/// Revokes the session (if any), clears the cookie, and goes back to `/`.
-pub(crate) async fn logout(State(state): State<GatewayState>, headers: axum::http::HeaderMap) -> Response {
+/// Revokes the session (if any), clears the cookie, and goes back to `/`. The seed's pages
+/// link to `GET /logout`, so it stays, for this server's own pages only: a link or image on
+/// another site must not sign the user out (403).
+pub(crate) async fn logout(State(state): State<GatewayState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    crate::origin::same_site_only(&state, &headers, "a logout")?;
     if let Some(token) = token_from_headers(&headers) {
         if let Err(status) = state.auth().logout(Token { access_token: token.clone() }).await {
             tracing::debug!(%status, "logout of an unknown token");
@@ -205,5 +209,5 @@ pub(crate) async fn logout(State(state): State<GatewayState>, headers: axum::htt
         state.inner.verified.forget(&token);
         state.inner.connections.close_token(&token);
     }
-    ([(header::SET_COOKIE, expired_cookie())], Redirect::to("/")).into_response()
+    Ok(([(header::SET_COOKIE, expired_cookie())], Redirect::to("/")).into_response())
 }

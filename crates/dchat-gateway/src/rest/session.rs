@@ -49,8 +49,10 @@ fn session_response(
 pub(crate) async fn register(
     State(state): State<GatewayState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<Response, ApiError> {
+    crate::origin::same_site_only(&state, &headers, "a registration")?;
     state.limit_registration(ip)?;
     let request = RegisterRequest {
         email: body.email,

@@ -30,7 +30,7 @@ pub(crate) use feeds::RoomFeeds;
 
 use axum::{
     extract::{Query, State},
-    http::{HeaderMap, header},
+    http::HeaderMap,
     response::Response,
 };
 
@@ -59,7 +59,7 @@ pub(crate) async fn upgrade(
     user: Result<CurrentUser, ApiError>,
     upgrade: UpgradeRequest,
 ) -> Result<Response, ApiError> {
-    check_origin(&state, &headers)?;
+    crate::origin::same_site_only(&state, &headers, "a WebSocket")?;
     let user = match (user, query.access_token) {
         (Ok(user), _) => user,
         (Err(ApiError::Unauthenticated(_)), Some(token)) => CurrentUser::from_token(&state, token).await?,
@@ -75,17 +75,4 @@ pub(crate) async fn upgrade(
         }
     });
     Ok(response)
-}
-
-fn check_origin(state: &GatewayState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
-    let origin = origin.to_str().unwrap_or_default();
-    let host = headers.get(header::HOST).and_then(|host| host.to_str().ok()).unwrap_or_default();
-    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-    let same_origin = !host.is_empty() && origin_host == host;
-    if same_origin || state.inner.config.allowed_origins.iter().any(|allowed| allowed == origin) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!("origin {origin:?} may not open a WebSocket here")))
-    }
 }

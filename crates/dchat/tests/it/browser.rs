@@ -228,6 +228,17 @@ async fn rooms_are_created_and_joined_and_a_reload_keeps_history() {
     send(&alice, "first chapter tonight").await;
     until(&alice, "the message", &shows_message("first chapter tonight")).await;
 
+    // Creating a taken id changes nothing and says so; joining is the way in.
+    find(&bob, "#create summary").await.click().await.unwrap();
+    fill(&bob, "#create-id", "book-club").await;
+    fill(&bob, "#create-name", "Mine now").await;
+    find(&bob, "#create-form button[type=submit]").await.click().await.unwrap();
+    until(&bob, "the taken-id message", "document.getElementById('create-error').textContent.includes('taken')").await;
+    assert!(
+        bob.find(fantoccini::Locator::Css("#room-list button[data-room-id='book-club']")).await.is_err(),
+        "the taken room is not added to bob's list"
+    );
+
     find(&bob, "#browse summary").await.click().await.unwrap();
     find(&bob, "#public-list button[data-room-id='book-club']").await.click().await.unwrap();
     until(&bob, "the joined room", "document.getElementById('room-title').textContent === 'Book Club'").await;

@@ -8,6 +8,7 @@
 mod auth;
 mod bench;
 mod browser;
+mod csrf;
 mod errors;
 mod forms;
 mod gateway_grpc;
