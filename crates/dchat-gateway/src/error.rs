@@ -16,7 +16,7 @@ use axum::{
 use serde::de::DeserializeOwned;
 use tonic::Code;
 
-use crate::received::BodyTimedOut;
+use crate::received::ClientBodyError;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
@@ -90,13 +90,12 @@ impl From<tonic::Status> for ApiError {
             Code::NotFound => Self::NotFound(message),
             Code::AlreadyExists => Self::Conflict(message),
             Code::ResourceExhausted => Self::RateLimited { message, retry_after_secs: 1 },
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
+            // A service that failed, or a call whose connection broke (UNKNOWN: a service
+            // killed mid-call), is the client's cue to retry, not a fault of the request.
+            // The service logged its own failures; this is the gateway's side of them.
+            _ => {
                 tracing::warn!(%status, "a service is unavailable");
                 Self::Unavailable("a service is unavailable; try again shortly".to_owned())
-            }
-            _ => {
-                tracing::error!(%status, "a service failed");
-                Self::Internal
             }
         }
     }
@@ -153,7 +152,7 @@ impl ApiError {
     pub(crate) fn from_body(rejection: &BytesRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Self::PayloadTooLarge("request body is larger than 64 KiB".to_owned())
-        } else if BodyTimedOut::caused(rejection) {
+        } else if let Some(ClientBodyError::TimedOut(_)) = ClientBodyError::find(rejection) {
             Self::RequestTimeout("the request body did not arrive in time".to_owned())
         } else {
             Self::BadRequest(rejection.body_text())
@@ -177,5 +176,20 @@ where
             .await
             .map(|query| Self(query.0))
             .map_err(|rejection: QueryRejection| ApiError::BadRequest(rejection.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_that_failed_or_broke_off_mid_call_is_503_never_500() {
+        for code in [Code::Unknown, Code::Internal, Code::Unavailable, Code::DataLoss, Code::Aborted] {
+            let (status, _) = ApiError::from(tonic::Status::new(code, "connection reset")).status_and_code();
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{code:?}");
+        }
+        let (status, _) = ApiError::from(tonic::Status::invalid_argument("bad")).status_and_code();
+        assert_eq!(status, StatusCode::BAD_REQUEST);
     }
 }

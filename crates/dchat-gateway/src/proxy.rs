@@ -23,7 +23,7 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo},
 };
 
-use crate::error::ApiError;
+use crate::{error::ApiError, received::ClientBodyError};
 
 #[derive(Debug, Clone)]
 struct Proxy {
@@ -118,14 +118,7 @@ async fn forward(
     let client = if http2 { &proxy.h2 } else { &proxy.client };
     let mut response = match client.request(Request::from_parts(parts, body)).await {
         Ok(response) => response,
-        // The client's body stalled on its way through (`crate::received`): the client's fault.
-        Err(err) if crate::received::BodyTimedOut::caused(&err) => {
-            return ApiError::RequestTimeout("the request body did not arrive in time".to_owned()).into_response();
-        }
-        Err(err) => {
-            tracing::warn!(error = %err, "the gateway did not answer the ui proxy");
-            return ApiError::Unavailable("the gateway is unavailable; try again shortly".to_owned()).into_response();
-        }
+        Err(err) => return failed(&err),
     };
     if let Some(client_upgrade) = client_upgrade
         && response.status() == StatusCode::SWITCHING_PROTOCOLS
@@ -146,4 +139,19 @@ async fn forward(
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     Response::from_parts(parts, Body::new(body))
+}
+
+/// The answer when forwarding failed: the client's fault if its body stalled or broke on the
+/// way through (`crate::received`), the gateway's absence otherwise.
+fn failed(err: &hyper_util::client::legacy::Error) -> Response {
+    match ClientBodyError::find(err) {
+        Some(ClientBodyError::TimedOut(_)) => {
+            ApiError::RequestTimeout("the request body did not arrive in time".to_owned()).into_response()
+        }
+        Some(fault @ ClientBodyError::Broken(_)) => ApiError::BadRequest(fault.to_string()).into_response(),
+        None => {
+            tracing::warn!(error = %err, "the gateway did not answer the ui proxy");
+            ApiError::Unavailable("the gateway is unavailable; try again shortly".to_owned()).into_response()
+        }
+    }
 }

@@ -17,22 +17,27 @@ use crate::admission::{Slot, Working};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// What a request body fails with when the client did not send it in time.
+/// What a request body fails with when the fault is the client's: whoever reads it (a
+/// handler, the ui's proxy) answers 4xx, not as if a service had failed.
 #[derive(Debug, thiserror::Error)]
-#[error("the request body did not arrive within {0:?}")]
-pub(crate) struct BodyTimedOut(Duration);
+pub(crate) enum ClientBodyError {
+    #[error("the request body did not arrive within {0:?}")]
+    TimedOut(Duration),
+    #[error("the request body is malformed: {0}")]
+    Broken(#[source] BoxError),
+}
 
-impl BodyTimedOut {
-    /// Whether `err`, or anything it was caused by, is a body that did not arrive in time.
-    pub(crate) fn caused(err: &(dyn std::error::Error + 'static)) -> bool {
+impl ClientBodyError {
+    /// The client's fault that `err` was caused by, if it was.
+    pub(crate) fn find<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Self> {
         let mut cause = Some(err);
         while let Some(err) = cause {
-            if err.is::<Self>() {
-                return true;
+            if let Some(found) = err.downcast_ref::<Self>() {
+                return Some(found);
             }
             cause = err.source();
         }
-        false
+        None
     }
 }
 
@@ -101,7 +106,7 @@ where
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(err.into()))),
+            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(ClientBodyError::Broken(err.into()).into()))),
             Poll::Pending => {
                 let Some((sleep, timeout)) = &mut this.deadline else { return Poll::Pending };
                 if sleep.as_mut().poll(cx).is_pending() {
@@ -109,7 +114,7 @@ where
                 }
                 let timeout = *timeout;
                 this.deadline = None;
-                Poll::Ready(Some(Err(BodyTimedOut(timeout).into())))
+                Poll::Ready(Some(Err(ClientBodyError::TimedOut(timeout).into())))
             }
         }
     }

@@ -3,6 +3,8 @@
 use axum::{
     Router,
     extract::DefaultBodyLimit,
+    http::{HeaderMap, header},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 
@@ -50,4 +52,17 @@ pub fn router(state: GatewayState) -> Router {
         .with_state(state)
         .merge(grpc)
         .merge(crate::web::web_router())
+        .fallback(not_found)
+}
+
+/// Any other path: 404, or, to a gRPC client, UNIMPLEMENTED as gRPC says it.
+async fn not_found(headers: HeaderMap) -> Response {
+    let grpc = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|content_type| content_type.as_bytes().starts_with(b"application/grpc"));
+    if grpc {
+        tonic::Status::unimplemented("no such gRPC method").into_http()
+    } else {
+        ApiError::NotFound("no such page or route".to_owned()).into_response()
+    }
 }

@@ -1,6 +1,7 @@
-//! Clients that hold connections without finishing their requests: a stalled body, a
-//! body announced far over the limit, and more silent connections than the process has
-//! file descriptors. None of them may keep the server from answering everyone else.
+//! Clients that send broken or unfinished requests: a stalled body, a body announced far
+//! over the limit, a malformed chunked body, a path that does not exist, and more silent
+//! connections than the process has file descriptors. Each gets the 4xx that says what is
+//! wrong, the same in both topologies, and none keeps the server from answering the rest.
 
 use std::{process::Stdio, time::Duration};
 
@@ -49,7 +50,23 @@ async fn a_stalled_body_is_answered_408_and_an_oversized_one_413_at_once(topolog
     app.stop().await;
 }
 
-in_both_topologies!(a_stalled_body_is_answered_408_and_an_oversized_one_413_at_once);
+async fn a_malformed_chunked_body_is_400_and_an_unknown_path_404(topology: Topology) {
+    let (app, _dir) = crate::support::spawn(topology).await;
+    let broken = b"POST /api/login HTTP/1.1\r\nhost: dchat\r\ncontent-type: application/json\r\n\
+        transfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n";
+    let answer = exchange(&app.http, broken).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let unknown = b"GET /no/such/page HTTP/1.1\r\nhost: dchat\r\nconnection: close\r\n\r\n";
+    let answer = exchange(&app.http, unknown).await;
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(answer.contains("not_found") && !answer.contains("application/grpc"), "{answer}");
+    app.stop().await;
+}
+
+in_both_topologies!(
+    a_stalled_body_is_answered_408_and_an_oversized_one_413_at_once,
+    a_malformed_chunked_body_is_400_and_an_unknown_path_404,
+);
 
 /// More silent connections than the process has descriptors: the server sheds the ones
 /// that waited longest and goes on answering.
