@@ -58,8 +58,33 @@ pub(crate) async fn readyz(State(state): State<GatewayState>) -> Response {
 
 /// # GET /metrics
 ///
-/// Prometheus text format.
-pub(crate) async fn metrics(State(state): State<GatewayState>) -> Response {
+/// Prometheus text format, for the operator's scraper only: with `DCHAT_METRICS_TOKEN`, to
+/// callers that send it as `Authorization: Bearer`; without one, to this machine (loopback
+/// clients) only. Anyone else gets 403: the figures describe the deployment's load and
+/// limits, which are nobody else's business.
+pub(crate) async fn metrics(
+    State(state): State<GatewayState>,
+    crate::auth::ClientIp(client): crate::auth::ClientIp,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let allowed = match &state.inner.config.metrics_token {
+        Some(expected) => headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(crate::auth::bearer_token)
+            // In time that does not depend on where the two differ.
+            .is_some_and(|presented| {
+                bool::from(subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), expected.as_bytes()))
+            }),
+        None => client.is_loopback(),
+    };
+    if !allowed {
+        return crate::error::ApiError::Forbidden(
+            "metrics are for the operator: send DCHAT_METRICS_TOKEN as a bearer token, or scrape from this machine"
+                .to_owned(),
+        )
+        .into_response();
+    }
     match &state.inner.metrics {
         Some(handle) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response(),
         None => (StatusCode::NOT_FOUND, "metrics are not enabled in this process").into_response(),

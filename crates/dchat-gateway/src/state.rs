@@ -53,6 +53,8 @@ pub struct GatewayConfig {
     pub limits: RateLimits,
     /// Marks browsers that signed in before, whose logins skip the per-account limit.
     pub device_key: crate::device::DeviceKey,
+    /// The bearer token `/metrics` requires; without one it answers loopback clients only.
+    pub metrics_token: Option<String>,
     /// Renders `/metrics`; `None` when this process records no metrics.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }

@@ -59,9 +59,7 @@ impl InternalToken {
 
     /// Whether `presented` is this token, in time that does not depend on where they differ.
     fn matches(&self, presented: &[u8]) -> bool {
-        let expected = self.0.as_bytes();
-        let differences = expected.iter().zip(presented).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        expected.len() == presented.len() && differences == 0
+        bool::from(subtle::ConstantTimeEq::ct_eq(self.0.as_bytes(), presented))
     }
 }
 

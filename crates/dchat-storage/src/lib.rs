@@ -47,11 +47,16 @@ pub enum OpenError {
 ///
 /// `max_connections` bounds the pool; a service with a single writer passes 1 for its
 /// write pool so that SQLite never has to arbitrate between writers.
+///
+/// A folder this creates is readable by its owner only (0700), and so is a new database
+/// file (0600); SQLite gives its `-wal` and `-shm` files the database file's mode. Folders
+/// and files that already exist keep theirs: they are the operator's.
 pub async fn open_sqlite(path: &Path, durability: Durability, max_connections: u32) -> Result<SqlitePool, OpenError> {
     let display = path.display().to_string();
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|source| OpenError::CreateDir { path: display.clone(), source })?;
+        private_dir(parent).map_err(|source| OpenError::CreateDir { path: display.clone(), source })?;
     }
+    private_file(path).map_err(|source| OpenError::CreateDir { path: display.clone(), source })?;
     let synchronous = match durability {
         Durability::Full => SqliteSynchronous::Full,
         Durability::Normal => SqliteSynchronous::Normal,
@@ -70,6 +75,28 @@ pub async fn open_sqlite(path: &Path, durability: Durability, max_connections: u
         .connect_with(options)
         .await
         .map_err(|source| OpenError::Open { path: display, source })
+}
+
+/// Creates `dir` and any missing parents with mode 0700.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the file at `path` with mode 0600 unless it exists.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err),
+    }
 }
 
 /// Runs `migrator` against `pool`, naming `path` in any error.

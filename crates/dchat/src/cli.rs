@@ -124,6 +124,9 @@ pub struct Options {
     /// Connections one address (other than a trusted proxy) may hold at once [default: 512].
     #[arg(long, global = true, env = "DCHAT_MAX_CONNECTIONS_PER_ADDRESS")]
     pub max_connections_per_address: Option<usize>,
+    /// Bearer token /metrics requires [default: none, and /metrics answers this machine only].
+    #[arg(long, global = true, env = "DCHAT_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Secret that marks browsers as known devices (their logins skip the per-account limit
     /// on failed logins); the same on every gateway [default: one per process].
     #[arg(long, global = true, env = "DCHAT_DEVICE_KEY", hide_env_values = true)]
@@ -225,6 +228,9 @@ impl Options {
         }
         set(&mut config.gateway.max_connections_per_address, self.max_connections_per_address);
         set(&mut config.gateway.body_timeout_secs, self.body_timeout_secs);
+        if self.metrics_token.is_some() {
+            config.gateway.metrics_token = self.metrics_token;
+        }
         if self.device_key.is_some() {
             config.gateway.device_key = self.device_key;
         }

@@ -71,6 +71,9 @@ pub struct GatewaySection {
     /// Connections one address may hold at once (`DCHAT_MAX_CONNECTIONS_PER_ADDRESS`,
     /// default 512). Trusted proxies and loopback addresses are held by the total only.
     pub max_connections_per_address: usize,
+    /// Bearer token `/metrics` requires (`DCHAT_METRICS_TOKEN`); without one, `/metrics`
+    /// answers clients on this machine only.
+    pub metrics_token: Option<String>,
     /// Secret that marks browsers as known devices of an account, whose logins skip the
     /// per-account limit on failed logins; the same for every gateway of a deployment
     /// (`DCHAT_DEVICE_KEY`, default: one drawn per process, forgotten at restart).
@@ -113,6 +116,7 @@ impl Default for GatewaySection {
             max_connections_per_address: 512,
             body_timeout_secs: dchat_gateway::BODY_TIMEOUT.as_secs(),
             device_key: None,
+            metrics_token: None,
         }
     }
 }
@@ -313,6 +317,7 @@ impl Config {
                 .device_key
                 .as_deref()
                 .map_or_else(dchat_gateway::DeviceKey::random, dchat_gateway::DeviceKey::from_secret),
+            metrics_token: self.gateway.metrics_token.clone(),
             metrics: crate::telemetry::metrics(),
         }
     }

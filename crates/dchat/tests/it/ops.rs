@@ -117,3 +117,50 @@ async fn a_gateway_whose_services_are_down_is_alive_but_not_ready() {
     shutdown.cancel();
     server.await.unwrap().unwrap();
 }
+
+/// The probe found the database files world-readable: what dchat creates is its owner's.
+#[tokio::test]
+async fn the_data_folder_and_database_files_it_creates_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut config = crate::support::test_config(dir.path());
+    config.data_dir = data.clone();
+    let app = crate::support::spawn_app_with(config).await;
+    app.register("ada").await;
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data folder");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        files += 1;
+    }
+    assert!(files >= 3, "the databases and their -wal and -shm files were looked at");
+    app.stop().await;
+}
+
+/// The probe found `/metrics` open to anyone.
+#[tokio::test]
+async fn metrics_answer_this_machine_or_the_bearer_of_the_metrics_token_only() {
+    let (app, _dir) = crate::support::spawn_app().await;
+    let metrics = format!("{}/metrics", app.http);
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(&metrics).send().await.unwrap().status(), reqwest::StatusCode::OK, "from this machine");
+    let remote = client.get(&metrics).header("x-forwarded-for", "203.0.113.5").send().await.unwrap();
+    assert_eq!(remote.status(), reqwest::StatusCode::FORBIDDEN, "from elsewhere, through a proxy");
+    app.stop().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::support::test_config(dir.path());
+    config.gateway.metrics_token = Some("scrape-secret".to_owned());
+    let app = crate::support::spawn_app_with(config).await;
+    let metrics = format!("{}/metrics", app.http);
+    assert_eq!(client.get(&metrics).send().await.unwrap().status(), reqwest::StatusCode::FORBIDDEN, "no token");
+    let wrong = client.get(&metrics).bearer_auth("scrape-secreT").send().await.unwrap();
+    assert_eq!(wrong.status(), reqwest::StatusCode::FORBIDDEN);
+    let scraped = client.get(&metrics).bearer_auth("scrape-secret").send().await.unwrap();
+    assert_eq!(scraped.status(), reqwest::StatusCode::OK);
+    assert!(scraped.text().await.unwrap().contains("dchat_"), "the figures");
+    app.stop().await;
+}
