@@ -68,6 +68,22 @@ pub(crate) struct RoomQuery {
     pub(crate) room_id: String,
 }
 
+/// `GET /api/room/public?after=&limit=`: the page after the room id `after`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RoomsPageQuery {
+    #[serde(default)]
+    pub(crate) after: String,
+    #[serde(default)]
+    pub(crate) limit: Option<u32>,
+}
+
+/// One page of rooms; `next` is the `after` of the next page, absent on the last.
+#[derive(Debug, Serialize)]
+pub(crate) struct RoomsPageView {
+    pub(crate) rooms: Vec<RoomView>,
+    pub(crate) next: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct UserQuery {
     pub(crate) user_id: String,

@@ -176,6 +176,7 @@ impl gateway_service_server::GatewayService for GatewayGrpc {
         let user = self.caller(request.metadata()).await?;
         let mut req = request.into_inner();
         check_claim(&req.creator_user_id, &user)?;
+        self.state.limit_room_creation(&user.user_id).map_err(limited)?;
         req.creator_user_id = user.user_id;
         self.state.rooms().create_room(req).await
     }

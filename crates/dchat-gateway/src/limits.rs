@@ -37,6 +37,8 @@ pub struct RateLimits {
     pub registrations: Rate,
     /// Messages per user (default 20, then 10/s).
     pub messages: Rate,
+    /// Rooms created per user, a taken id included (default 10, then 1 per 30 s).
+    pub rooms: Rate,
 }
 
 impl Default for RateLimits {
@@ -47,6 +49,7 @@ impl Default for RateLimits {
             failed_logins_per_account: Rate { burst: 20.0, per_second: 0.1 },
             registrations: Rate { burst: 20.0, per_second: 1.0 },
             messages: Rate { burst: 20.0, per_second: 10.0 },
+            rooms: Rate { burst: 10.0, per_second: 1.0 / 30.0 },
         }
     }
 }

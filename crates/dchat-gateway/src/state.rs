@@ -45,6 +45,8 @@ pub struct GatewayConfig {
     /// Messages a room's live feed keeps for subscribers that fall behind it; one further
     /// behind fills the hole from history.
     pub ws_feed_frames: usize,
+    /// Rooms one WebSocket may be subscribed to at once (default 500).
+    pub ws_max_subscriptions: usize,
     /// How often every open WebSocket is pinged; one that sent nothing since the last ping
     /// is closed (4002). `None`: never.
     pub ws_ping: Option<Duration>,
@@ -67,6 +69,7 @@ pub(crate) struct Limiters {
     failed_logins_by_ip: Limiter<IpAddr>,
     registrations_by_ip: Limiter<IpAddr>,
     messages_by_user: Limiter<String>,
+    rooms_by_user: Limiter<String>,
 }
 
 /// A refusal by the limit named `limit` (a label of `dchat_rate_limited_total`).
@@ -126,6 +129,7 @@ impl GatewayState {
             failed_logins_by_ip: Limiter::new(limits.failed_logins, limits.enabled),
             registrations_by_ip: Limiter::new(limits.registrations, limits.enabled),
             messages_by_user: Limiter::new(limits.messages, limits.enabled),
+            rooms_by_user: Limiter::new(limits.rooms, limits.enabled),
         };
         Self {
             inner: Arc::new(Inner {
@@ -243,6 +247,14 @@ impl GatewayState {
             .registrations_by_ip
             .take(&ip)
             .map_err(|wait| rate_limited("registrations", "registrations_by_address", wait))
+    }
+
+    pub(crate) fn limit_room_creation(&self, user_id: &str) -> Result<(), ApiError> {
+        self.inner
+            .limiters
+            .rooms_by_user
+            .take(&user_id.to_owned())
+            .map_err(|wait| rate_limited("rooms created", "rooms_by_user", wait))
     }
 
     pub(crate) fn limit_message(&self, user_id: &str) -> Result<(), ApiError> {

@@ -109,6 +109,18 @@ impl room_service_server::RoomService for RoomGrpc {
         Ok(Response::new(pb::Ack { success: exists, error, created: false }))
     }
 
+    type ListRoomsPageStream = BoxStream<pb::Room>;
+
+    async fn list_rooms_page(
+        &self,
+        request: Request<pb::RoomsPage>,
+    ) -> Result<Response<Self::ListRoomsPageStream>, Status> {
+        let page = request.into_inner();
+        let limit = if page.limit == 0 { crate::service::DEFAULT_ROOMS_PAGE } else { page.limit };
+        let rooms = self.service.rooms_page(&page.after, limit).await?;
+        Ok(Response::new(stream_of(rooms.into_iter().map(to_pb).collect())))
+    }
+
     type ListUserRoomsStream = BoxStream<pb::Room>;
 
     async fn list_user_rooms(

@@ -10,6 +10,12 @@ use crate::{
 use dchat_core::{RoomId, RoomName, UserId, now_ms};
 use dchat_storage::{Durability, OpenError};
 
+/// The most rooms one page of [`RoomService::rooms_page`] holds.
+pub(crate) const MAX_ROOMS_PAGE: u32 = 500;
+
+/// Rooms in a page when the caller asks for none in particular.
+pub(crate) const DEFAULT_ROOMS_PAGE: u32 = 100;
+
 /// The room service's section of the configuration.
 #[derive(Debug, Clone)]
 pub struct RoomConfig {
@@ -100,6 +106,11 @@ impl RoomService {
 
     pub async fn rooms(&self) -> Result<Vec<Room>, RoomError> {
         Ok(self.store.rooms().await?)
+    }
+
+    /// One page of every room: up to `limit` (at most [`MAX_ROOMS_PAGE`]) after `after`.
+    pub async fn rooms_page(&self, after: &str, limit: u32) -> Result<Vec<Room>, RoomError> {
+        Ok(self.store.rooms_after(after, limit.clamp(1, MAX_ROOMS_PAGE)).await?)
     }
 
     pub async fn rooms_of(&self, user_id: UserId) -> Result<Vec<Room>, RoomError> {

@@ -108,6 +108,21 @@ impl RoomStore {
         .collect()
     }
 
+    /// Up to `limit` rooms with ids after `after`, by id.
+    pub(crate) async fn rooms_after(&self, after: &str, limit: u32) -> Result<Vec<Room>, sqlx::Error> {
+        sqlx::query(
+            "SELECT r.room_id, r.name, r.created_ms, (SELECT COUNT(*) FROM members m WHERE m.room_id = r.room_id)
+             FROM rooms r WHERE r.room_id > ? ORDER BY r.room_id LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(room_from_row)
+        .collect()
+    }
+
     /// The rooms `user_id` is a member of, by id.
     pub(crate) async fn rooms_of(&self, user_id: UserId) -> Result<Vec<Room>, sqlx::Error> {
         sqlx::query(

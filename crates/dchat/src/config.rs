@@ -53,6 +53,9 @@ pub struct GatewaySection {
     /// Messages a room's live feed keeps for subscribers that fall behind it; one further
     /// behind reads the hole from history (default 4096).
     pub ws_feed_frames: usize,
+    /// Rooms one WebSocket may be subscribed to at once; one more gets an error frame
+    /// (`too_many_subscriptions`, default 500).
+    pub ws_max_subscriptions: usize,
     /// Seconds between pings to every WebSocket; one that has sent nothing, not even the
     /// pong, by the next ping is closed with 4002. Keeps idle connections open through
     /// proxies that close quiet ones, and ends those whose client is gone (default 30; 0:
@@ -107,6 +110,7 @@ impl Default for GatewaySection {
             ws_queue_frames: 4096,
             ws_feed_frames: 4096,
             ws_ping_secs: 30,
+            ws_max_subscriptions: 500,
             rate_limit: true,
             trusted_proxies: vec![
                 std::net::IpAddr::from([127, 0, 0, 1]),
@@ -308,6 +312,7 @@ impl Config {
             trusted_proxies: self.gateway.trusted_proxies.clone(),
             ws_queue_frames: self.gateway.ws_queue_frames,
             ws_feed_frames: self.gateway.ws_feed_frames,
+            ws_max_subscriptions: self.gateway.ws_max_subscriptions.max(1),
             ws_ping: (self.gateway.ws_ping_secs > 0).then(|| Duration::from_secs(self.gateway.ws_ping_secs)),
             // A third of the TTL: two heartbeats may be lost before presence lapses.
             presence_heartbeat: Duration::from_secs(self.presence.ttl_secs.max(1)) / 3,

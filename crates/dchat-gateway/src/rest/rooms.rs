@@ -1,12 +1,15 @@
 //! Rooms: create, join, leave, and the lists of rooms and members.
 
 use axum::{Json, extract::State};
-use dchat_proto::room::v1::{CreateRoomReq, Empty, JoinLeaveReq, Room, RoomId, UserRef};
+use dchat_proto::room::v1::{CreateRoomReq, JoinLeaveReq, Room, RoomId, RoomsPage, UserRef};
 use tonic::Code;
 
 use crate::{
     auth::CurrentUser,
-    dto::{CreateRoomBody, MemberView, MembersView, OK, Ok, RoomBody, RoomCreatedView, RoomQuery, RoomView, RoomsView},
+    dto::{
+        CreateRoomBody, MemberView, MembersView, OK, Ok, RoomBody, RoomCreatedView, RoomQuery, RoomView,
+        RoomsPageQuery, RoomsPageView, RoomsView,
+    },
     error::{ApiError, ApiJson, ApiQuery},
     rest::require_member,
     state::GatewayState,
@@ -30,7 +33,7 @@ async fn collect_rooms(
 /// # POST /api/room/create
 ///
 /// Creates a room with `room_id` and `name`; the caller becomes its first member.
-/// 400 for an invalid id or name.
+/// 400 for an invalid id or name; 429 past 10 rooms, then 1 per 30 s, per user.
 /// - When the id is taken the answer is still 200 (the seed's clients create the room they
 ///   join every time), with `created: false`; nothing changes: the room keeps its name and
 ///   the caller is not made a member.
@@ -39,6 +42,7 @@ pub(crate) async fn create(
     user: CurrentUser,
     ApiJson(body): ApiJson<CreateRoomBody>,
 ) -> Result<Json<RoomCreatedView>, ApiError> {
+    state.limit_room_creation(&user.user_id)?;
     let request = CreateRoomReq { room_id: body.room_id, name: body.name, creator_user_id: user.user_id };
     let created = state.rooms().create_room(request).await?.into_inner().created;
     Ok(Json(RoomCreatedView { ok: true, created }))
@@ -80,11 +84,31 @@ pub(crate) async fn list(State(state): State<GatewayState>, user: CurrentUser) -
     Ok(Json(rooms))
 }
 
-/// # GET /api/room/public
+/// Rooms in a page of `GET /api/room/public`, unless the caller asks for fewer.
+const PUBLIC_PAGE: u32 = 100;
+
+/// Most rooms in one page of `GET /api/room/public`.
+const MAX_PUBLIC_PAGE: u32 = 500;
+
+/// # GET /api/room/public?after=&limit=
 ///
-/// Every room, for browsing and joining.
-pub(crate) async fn public(State(state): State<GatewayState>, _user: CurrentUser) -> Result<Json<RoomsView>, ApiError> {
-    Ok(Json(collect_rooms(state.rooms().list_rooms(Empty {}).await).await?))
+/// Every room, for browsing and joining, a page at a time in id order: `limit` (default
+/// 100, at most 500) rooms after the id `after`; `next` is the `after` of the next page.
+pub(crate) async fn public(
+    State(state): State<GatewayState>,
+    _user: CurrentUser,
+    ApiQuery(query): ApiQuery<RoomsPageQuery>,
+) -> Result<Json<RoomsPageView>, ApiError> {
+    let limit = match query.limit {
+        None => PUBLIC_PAGE,
+        Some(limit @ 1..=MAX_PUBLIC_PAGE) => limit,
+        Some(_) => return Err(ApiError::BadRequest(format!("limit: 1 to {MAX_PUBLIC_PAGE}"))),
+    };
+    let page = RoomsPage { after: query.after, limit };
+    let RoomsView { rooms } = collect_rooms(state.rooms().list_rooms_page(page).await).await?;
+    // A full page may have more after it; the next one says.
+    let next = (rooms.len() == limit as usize).then(|| rooms.last().map(|room| room.room_id.clone())).flatten();
+    Ok(Json(RoomsPageView { rooms, next }))
 }
 
 /// # GET /api/room/members?room_id=

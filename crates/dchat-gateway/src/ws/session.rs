@@ -243,6 +243,10 @@ impl Subscriptions {
         self.0.push((room_id, cancel));
     }
 
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
     fn remove(&mut self, room_id: &str) -> Option<Cancel> {
         let index = self.0.iter().position(|(room, _)| room == room_id)?;
         Some(self.0.swap_remove(index).1)
@@ -333,6 +337,12 @@ impl Connection {
                 "after: must not be negative",
                 Some(&room_id),
             ));
+            return;
+        }
+        let limit = self.state.inner.config.ws_max_subscriptions;
+        if !self.subscriptions.contains(&room_id) && self.subscriptions.len() >= limit {
+            let message = format!("at most {limit} rooms per connection; unsubscribe from one first");
+            self.outbox.push(protocol::error(reference.as_ref(), "too_many_subscriptions", &message, Some(&room_id)));
             return;
         }
         match self.state.is_member(&room_id, &self.user.user_id).await {

@@ -113,6 +113,20 @@ async fn rooms_can_be_created_joined_listed_and_left(topology: Topology) {
     let (_, public) = get(&bob, &app, "/api/room/public").await;
     assert_eq!(public["rooms"].as_array().unwrap().len(), 2, "bob can see the room he may join");
     assert_eq!(public["rooms"][0]["name"], "Chat Room 1", "creating a taken id does not rename the room");
+    assert_eq!(public["next"], Value::Null, "one page holds them all");
+    // A page at a time.
+    let (status, first) = get(&bob, &app, "/api/room/public?limit=1").await;
+    assert_eq!(
+        (status, first["rooms"][0]["room_id"].as_str(), first["next"].as_str()),
+        (StatusCode::OK, Some("001"), Some("001"))
+    );
+    let (_, second) = get(&bob, &app, "/api/room/public?limit=1&after=001").await;
+    assert_eq!(second["rooms"][0]["room_id"], "general");
+    let (_, past_the_end) = get(&bob, &app, "/api/room/public?limit=1&after=general").await;
+    assert_eq!((past_the_end["rooms"].as_array().unwrap().len(), &past_the_end["next"]), (0, &Value::Null));
+    for bad in ["/api/room/public?limit=0", "/api/room/public?limit=501", "/api/room/public?limit=x"] {
+        assert_eq!(get(&bob, &app, bad).await.0, StatusCode::BAD_REQUEST, "{bad}");
+    }
     assert_eq!(post(&bob, &app, "/api/room/join", json!({"room_id": "001"})).await.0, StatusCode::OK);
     let (status, members) = get(&bob, &app, "/api/room/members?room_id=001").await;
     assert_eq!(status, StatusCode::OK);

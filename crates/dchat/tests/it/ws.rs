@@ -239,6 +239,29 @@ async fn logout_on_one_gateway_closes_the_tokens_connections_on_another(topology
     app.stop().await;
 }
 
+/// The probe subscribed one socket to 4,000 rooms; a connection holds a bounded number.
+#[tokio::test]
+async fn a_connection_subscribes_to_at_most_so_many_rooms_and_one_more_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::support::test_config(dir.path());
+    config.gateway.ws_max_subscriptions = 2;
+    let app = crate::support::spawn_app_with(config).await;
+    let (owner, _, token) = user(&app, "owner").await;
+    for room_id in ["a", "b"] {
+        post(&owner, &app, "/api/room/create", json!({"room_id": room_id, "name": room_id})).await;
+    }
+    let mut client = WsClient::connect(&app, &token).await;
+    client.subscribe("general", Some(0)).await;
+    client.subscribe("a", Some(0)).await;
+    client.send(json!({"type": "subscribe", "room_id": "b", "after": 0, "ref": 3})).await;
+    let refused = client.next_of("error").await;
+    assert_eq!((refused["code"].as_str(), refused["ref"].as_i64()), (Some("too_many_subscriptions"), Some(3)));
+    client.subscribe("a", Some(0)).await;
+    client.send(json!({"type": "unsubscribe", "room_id": "a"})).await;
+    assert!(client.subscribe("b", Some(0)).await.is_empty(), "room is made by unsubscribing");
+    app.stop().await;
+}
+
 async fn leaving_a_room_ends_its_subscription_and_strangers_cannot_subscribe(topology: Topology) {
     let (app, _dir) = spawn(topology).await;
     let (owner, _, _) = user(&app, "owner").await;
