@@ -5,11 +5,13 @@
 //! receiving side (a service's gRPC adapter, the gateway's HTTP handlers) by calling `parse`.
 
 mod ids;
+mod offset;
 mod text;
 mod time;
 
 pub use crate::{
     ids::{RoomId, UserId},
+    offset::{MAX_OFFSET, check_offset},
     text::{DisplayName, Email, IdempotencyKey, MessageText, Password, RoomName, UserName},
     time::now_ms,
 };

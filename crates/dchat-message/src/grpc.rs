@@ -95,8 +95,9 @@ fn reader(user_id: &str) -> Result<Reader, Status> {
     if user_id.is_empty() { Ok(Reader::Service) } else { Ok(Reader::Member(parse_user_id(user_id)?)) }
 }
 
-fn non_negative(field: &'static str, value: i64) -> Result<i64, Status> {
-    if value < 0 { Err(Status::invalid_argument(format!("{field}: must not be negative"))) } else { Ok(value) }
+/// An offset the caller gave, checked as every route checks offsets.
+fn offset(field: &'static str, value: i64) -> Result<i64, Status> {
+    dchat_core::check_offset(field, value).map_err(from_validation)
 }
 
 #[tonic::async_trait]
@@ -123,8 +124,8 @@ impl message_service_server::MessageService for MessageGrpc {
             }
             limit => i64::from(limit),
         };
-        let before = non_negative("before", req.before)?;
-        let from_offset = non_negative("from_offset", req.from_offset)?;
+        let before = offset("before", req.before)?;
+        let from_offset = offset("from_offset", req.from_offset)?;
         let messages = if before > 0 {
             self.service.list_before(room_id, reader, before, limit).await?
         } else {
@@ -139,7 +140,7 @@ impl message_service_server::MessageService for MessageGrpc {
         let req = request.into_inner();
         let room_id = parse_room_id(&req.room_id)?;
         let reader = reader(&req.user_id)?;
-        let after = req.after.map(|after| non_negative("after", after)).transpose()?;
+        let after = req.after.map(|after| offset("after", after)).transpose()?;
         let deliveries = self.service.subscribe(room_id, reader, after).await?;
         let stream = deliveries
             .map(|delivery| delivery.map(|message| to_pb(&message)).map_err(Status::from))
@@ -187,7 +188,7 @@ impl message_service_server::MessageService for MessageGrpc {
     async fn tail(&self, request: Request<pb::TailReq>) -> Result<Response<Self::TailStream>, Status> {
         let req = request.into_inner();
         let room_id = parse_room_id(&req.room_id)?;
-        let after = req.after.map(|after| non_negative("after", after)).transpose()?;
+        let after = req.after.map(|after| offset("after", after)).transpose()?;
         let stream = self
             .service
             .tail(room_id, after)

@@ -330,13 +330,8 @@ impl Connection {
     }
 
     async fn subscribe(&mut self, room_id: String, after: Option<i64>, reference: Option<Value>) {
-        if after.is_some_and(|after| after < 0) {
-            self.outbox.push(protocol::error(
-                reference.as_ref(),
-                "invalid_argument",
-                "after: must not be negative",
-                Some(&room_id),
-            ));
+        if let Some(Err(err)) = after.map(|after| dchat_core::check_offset("after", after)) {
+            self.outbox.push(protocol::error(reference.as_ref(), "invalid_argument", &err.to_string(), Some(&room_id)));
             return;
         }
         let limit = self.state.inner.config.ws_max_subscriptions;

@@ -159,6 +159,12 @@ async fn bad_input_on_every_method_is_answered_with_the_right_status() {
     check("list with a negative limit", messages.list(list("general", &uid, 0, -1, 0)).await, InvalidArgument, f);
     check("list from a negative offset", messages.list(list("general", &uid, -5, 10, 0)).await, InvalidArgument, f);
     check("list before a negative offset", messages.list(list("general", &uid, 0, 10, -1)).await, InvalidArgument, f);
+    // Near 2^63 the history arithmetic would overflow: one bound for every offset.
+    let huge = dchat_core::MAX_OFFSET + 1;
+    check("list from a huge offset", messages.list(list("general", &uid, i64::MAX, 10, 0)).await, InvalidArgument, f);
+    check("list before a huge offset", messages.list(list("general", &uid, 0, 10, huge)).await, InvalidArgument, f);
+    let largest = list("general", &uid, dchat_core::MAX_OFFSET, 10, 0);
+    assert!(messages.list(largest).await.is_ok(), "the largest offset is a valid one");
     check("list as a malformed reader", messages.list(list("general", "x", 0, 10, 0)).await, InvalidArgument, f);
     check("list as a stranger", messages.list(list("general", &ghost, 0, 10, 0)).await, PermissionDenied, f);
     let sub = |room_id: &str, user_id: &str, after: Option<i64>| msg::RoomId {
@@ -170,6 +176,12 @@ async fn bad_input_on_every_method_is_answered_with_the_right_status() {
     check(
         "subscribe after a negative offset",
         messages.subscribe(sub("general", &uid, Some(-1))).await,
+        InvalidArgument,
+        f,
+    );
+    check(
+        "subscribe after a huge offset",
+        messages.subscribe(sub("general", &uid, Some(i64::MAX - 1))).await,
         InvalidArgument,
         f,
     );

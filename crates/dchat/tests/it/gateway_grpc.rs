@@ -112,6 +112,13 @@ async fn the_seed_gateway_service_works_with_a_token_and_trusts_only_the_token(t
     assert_eq!((three.offset, three.text.as_str()), (3, "three"), "then live");
     assert_code(
         gateway
+            .replay_and_subscribe(authed(ReplayReq { room_id: "general".into(), last_seen_offset: i64::MAX }, &token))
+            .await,
+        Code::InvalidArgument,
+        "an offset near 2^63",
+    );
+    assert_code(
+        gateway
             .replay_and_subscribe(authed(ReplayReq { room_id: "g".into(), last_seen_offset: 0 }, &bob.access_token))
             .await,
         Code::PermissionDenied,

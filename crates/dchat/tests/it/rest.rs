@@ -347,6 +347,16 @@ async fn malformed_requests_get_clear_4xx_answers_and_never_a_5xx(topology: Topo
             ada.get(url("/api/message/list?room_id=general&from_offset=99999999999999999999")),
             StatusCode::BAD_REQUEST,
         ),
+        (
+            "offset near 2^63",
+            ada.get(url("/api/message/list?room_id=general&from_offset=9223372036854775807")),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "before past the largest offset",
+            ada.get(url("/api/message/list?room_id=general&before=9007199254740992")),
+            StatusCode::BAD_REQUEST,
+        ),
         ("missing query", ada.get(url("/api/presence/roster")), StatusCode::BAD_REQUEST),
         ("bad user id", ada.get(url("/api/user/lookup?user_id=%00")), StatusCode::BAD_REQUEST),
         ("unknown route", ada.get(url("/api/nothing/here")), StatusCode::NOT_FOUND),

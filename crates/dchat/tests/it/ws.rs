@@ -324,6 +324,7 @@ async fn bad_frames_get_an_error_and_the_connection_stays_open(topology: Topolog
         r#"{"type":"fly"}"#,
         r#"{"type":"send","room_id":5}"#,
         r#"{"type":"subscribe","room_id":"general","after":-1,"ref":"neg"}"#,
+        r#"{"type":"subscribe","room_id":"general","after":9223372036854775807,"ref":"huge"}"#,
     ] {
         client.send_raw(bad).await;
         let error = client.next_of("error").await;
