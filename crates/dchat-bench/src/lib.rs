@@ -12,6 +12,7 @@ mod chart;
 mod client;
 mod connections;
 mod fanout;
+mod feeds;
 mod http1;
 mod ingest;
 mod member;
@@ -26,6 +27,7 @@ pub use crate::{
     chart::latency_chart,
     connections::{IdleConnections, IdleSetup, open_idle, prepare_idle},
     fanout::{FanoutOptions, fanout, fanout_bare},
+    feeds::{FeedsSetup, HeldFeeds, open_room_feeds, prepare_room_feeds},
     ingest::{IngestOptions, Transport, ingest},
     process::{ProcessSample, ProcessUsage, sample as sample_process, usage as process_usage},
     progress::Progress,

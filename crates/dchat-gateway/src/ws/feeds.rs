@@ -9,6 +9,12 @@
 //! subscriber that sees a hole fills it from history (see `forward`), so a feed that
 //! reconnects or a subscriber that lags loses nothing.
 //!
+//! A feed's channel starts small and grows when a subscriber falls behind it, up to
+//! `ws_feed_frames`: a quiet room costs a few kilobytes, not the ring a busy one needs
+//! (tokio's broadcast ring is allocated whole when made). Growing replaces the channel;
+//! subscribers on the old one find it closed once they have read what it held, and take
+//! the new one (`FeedHandle::refresh`) before filling the hole from history, as after a lag.
+//!
 //! Subscribers are woken through the feed's doorbells, not through the channel: each
 //! connection's writer registers its waker once, and reads the channel with `try_recv`.
 //! Waiting on the channel instead would enlist the writer in the channel's waiter list
@@ -17,7 +23,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard},
     task::Waker,
     time::Duration,
 };
@@ -58,25 +64,44 @@ pub(crate) struct PresenceNote {
     pub(crate) frame: Frame,
 }
 
+/// Frames a new feed's channel holds; it grows fourfold each time a subscriber falls
+/// behind it, up to `ws_feed_frames`.
+const FIRST_FEED_FRAMES: usize = 64;
+
 #[derive(Debug)]
 struct RoomFeed {
     feed: Feed,
     subscribers: usize,
     stop: CancellationToken,
+    /// What the current channel holds.
+    capacity: usize,
+    /// Counts the channel's replacements, so that a handle knows whether it is on the latest.
+    generation: u64,
 }
 
 /// A room's channel and its subscribers' doorbells: what the upstream followers send into.
 #[derive(Debug, Clone)]
 struct Feed {
-    events: broadcast::Sender<RoomEvent>,
+    /// The current channel; replaced, under the feeds' lock, when it grows.
+    events: Arc<RwLock<broadcast::Sender<RoomEvent>>>,
     doorbells: Arc<Doorbells>,
 }
 
 impl Feed {
+    fn new(capacity: usize) -> Self {
+        let (events, _) = broadcast::channel(capacity.max(1));
+        Self { events: Arc::new(RwLock::new(events)), doorbells: Arc::new(Doorbells::default()) }
+    }
+
+    fn sender(&self) -> RwLockReadGuard<'_, broadcast::Sender<RoomEvent>> {
+        self.events.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Sends an event to every subscriber and wakes them.
     fn send(&self, event: RoomEvent) {
         // Nobody listening right now is fine: the feed is about to stop.
-        if self.events.send(event).is_ok() {
+        let sent = self.sender().send(event).is_ok();
+        if sent {
             self.doorbells.ring();
         }
     }
@@ -136,6 +161,8 @@ pub(crate) struct FeedHandle {
     doorbells: Arc<Doorbells>,
     /// This handle's doorbell, while it has one.
     bell: Option<u64>,
+    /// The generation of the channel `events` belongs to.
+    generation: u64,
     pub(crate) room_id: String,
     state: GatewayState,
 }
@@ -157,9 +184,38 @@ impl FeedHandle {
     }
 
     /// The next event, if one is waiting. `Lagged` when the subscriber fell so far behind
-    /// that events it had not read were overwritten.
+    /// that events it had not read were overwritten; `Closed` when the channel was replaced
+    /// by a larger one (or the feed ended): `refresh` then.
     pub(crate) fn try_next(&mut self) -> Result<RoomEvent, TryRecvError> {
         self.events.try_recv()
+    }
+
+    /// This subscriber fell behind the channel: makes the room's channel larger, unless it
+    /// is as large as allowed or another subscriber's lag already grew it.
+    pub(crate) fn lagged(&self) {
+        let max = self.state.inner.config.ws_feed_frames.max(1);
+        let mut rooms = self.state.inner.feeds.lock();
+        let Some(room) = rooms.get_mut(&self.room_id) else { return };
+        if room.generation != self.generation || room.capacity >= max {
+            return;
+        }
+        room.capacity = (room.capacity * 4).min(max);
+        room.generation += 1;
+        let (events, _) = broadcast::channel(room.capacity);
+        *room.feed.events.write().unwrap_or_else(PoisonError::into_inner) = events;
+        metrics::counter!("dchat_ws_feed_growths_total").increment(1);
+    }
+
+    /// Moves onto the room's current channel if it was replaced; everything sent from now
+    /// on reaches this handle. False when the feed has ended.
+    pub(crate) fn refresh(&mut self) -> bool {
+        let rooms = self.state.inner.feeds.lock();
+        let Some(room) = rooms.get(&self.room_id) else { return false };
+        if room.generation != self.generation {
+            self.events = room.feed.sender().subscribe();
+            self.generation = room.generation;
+        }
+        true
     }
 }
 
@@ -188,19 +244,21 @@ impl RoomFeeds {
     pub(crate) fn join(state: &GatewayState, room_id: &str) -> FeedHandle {
         let mut rooms = state.inner.feeds.lock();
         let feed = rooms.entry(room_id.to_owned()).or_insert_with(|| {
-            // How far a local subscriber may fall behind before it must catch up from history.
-            let (events, _) = broadcast::channel(state.inner.config.ws_feed_frames.max(1));
+            // How far a local subscriber may fall behind before it must catch up from
+            // history: little at first, more once one has (see `FeedHandle::lagged`).
+            let capacity = FIRST_FEED_FRAMES.min(state.inner.config.ws_feed_frames.max(1));
             let stop = state.inner.stopping.child_token();
-            let feed = Feed { events, doorbells: Arc::new(Doorbells::default()) };
+            let feed = Feed::new(capacity);
             tokio::spawn(follow_messages(state.clone(), room_id.to_owned(), feed.clone(), stop.clone()));
             tokio::spawn(follow_presence(state.clone(), room_id.to_owned(), feed.clone(), stop.clone()));
-            RoomFeed { feed, subscribers: 0, stop }
+            RoomFeed { feed, subscribers: 0, stop, capacity, generation: 0 }
         });
         feed.subscribers += 1;
         FeedHandle {
-            events: feed.feed.events.subscribe(),
+            events: feed.feed.sender().subscribe(),
             doorbells: feed.feed.doorbells.clone(),
             bell: None,
+            generation: feed.generation,
             room_id: room_id.to_owned(),
             state: state.clone(),
         }
@@ -287,8 +345,9 @@ mod tests {
     use crate::ws::test_waker::counting;
 
     fn feed() -> (Feed, broadcast::Receiver<RoomEvent>) {
-        let (events, receiver) = broadcast::channel(4);
-        (Feed { events, doorbells: Arc::new(Doorbells::default()) }, receiver)
+        let feed = Feed::new(4);
+        let receiver = feed.sender().subscribe();
+        (feed, receiver)
     }
 
     fn event(offset: i64) -> RoomEvent {

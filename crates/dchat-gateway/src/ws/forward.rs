@@ -60,6 +60,11 @@ pub(crate) async fn subscribe(
 /// Fills the hole a live subscription found in its feed from history, then hands it back
 /// to the writer.
 pub(crate) async fn resume(state: GatewayState, subscriber: Subscriber, mut live: Live) {
+    // Onto the room's current channel first: whatever is sent after the history read
+    // below reaches it. A feed that ended has nothing more to give.
+    if !live.feed.refresh() {
+        return;
+    }
     let cancel = live.cancel.clone();
     let outcome = tokio::select! {
         () = cancel.cancelled() => return,

@@ -378,10 +378,6 @@ impl Inbox {
                     live.feed.quiet();
                     tokio::spawn(forward::resume(state.clone(), subscriber.clone(), live));
                 }
-                (taken, Next::Drop) => {
-                    took |= taken;
-                    lives.swap_remove(index);
-                }
             }
         }
         // Each source was polled until pending (the queue registers before it looks), and a
@@ -394,10 +390,9 @@ impl Inbox {
 /// What becomes of a live subscription after it was polled.
 enum Next {
     Keep,
-    /// Its feed skipped offsets: history must fill the hole before it is live again.
+    /// Its feed skipped offsets, or its channel was replaced: history must fill the hole
+    /// before it is live again.
     CatchUp,
-    /// Its feed ended (the gateway is stopping).
-    Drop,
 }
 
 /// Events a live subscription gives its writer in one look; a look that stops there rings
@@ -423,9 +418,14 @@ fn poll_live(live: &mut Live, alarm: &Waker, user_id: &str, pending: &mut VecDeq
                 }
             }
             // Messages may be among what was missed (presence, which is advisory, is set
-            // right by the next heartbeat).
-            Err(TryRecvError::Lagged(_)) => return (true, Next::CatchUp),
-            Err(TryRecvError::Closed) => return (read > 0, Next::Drop),
+            // right by the next heartbeat). The room's channel grows, so that this happens
+            // less; one that was replaced by a larger one is closed, and is caught up from
+            // the same way.
+            Err(TryRecvError::Lagged(_)) => {
+                live.feed.lagged();
+                return (true, Next::CatchUp);
+            }
+            Err(TryRecvError::Closed) => return (true, Next::CatchUp),
             Err(TryRecvError::Empty) => return (read > 0, Next::Keep),
         }
     }

@@ -4,6 +4,7 @@
 //! table (each run and the median of the runs) and, with `--json`, the reports as JSON.
 
 mod connections;
+mod feeds;
 mod launch;
 mod progress;
 
@@ -69,6 +70,15 @@ pub enum BenchCommand {
         /// Also measure the SQLite baseline in this run.
         #[arg(long)]
         baseline: bool,
+    },
+    /// One user subscribed to N rooms (500 to a connection): the server's memory per room
+    /// feed, the ring each room's live messages pass through on a gateway.
+    Feeds {
+        #[command(flatten)]
+        common: Common,
+        /// Rooms to create and subscribe to [default: 2000].
+        #[arg(long, default_value_t = 2000)]
+        rooms: usize,
     },
     /// N idle, subscribed WebSocket connections: the server's memory per connection and
     /// the connect rate. Above one process's descriptor limit, several processes share them.
@@ -255,6 +265,14 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             let report = repeat(&common, "connections", async || {
                 let (url, pid, _server) = common.target().await?;
                 connections::run(&url, pid, &plan).await
+            })
+            .await?;
+            (common, vec![report])
+        }
+        BenchCommand::Feeds { common, rooms } => {
+            let report = repeat(&common, "subscriptions", async || {
+                let (url, pid, _server) = common.target().await?;
+                feeds::run(&url, pid, rooms).await
             })
             .await?;
             (common, vec![report])
