@@ -131,6 +131,11 @@ pub async fn serve(
                 reserve.out_of_descriptors(shed);
                 match taken {
                     Some(Ok(accepted)) if shed => accepted,
+                    // Every connection works: this one is told so and let go.
+                    Some(Ok((stream, _))) => {
+                        refuse(&stream, Refused::Full);
+                        continue;
+                    }
                     _ => continue,
                 }
             }
@@ -139,8 +144,9 @@ pub async fn serve(
                 // has run, a moment from now.
                 let shed = admission.shed_one();
                 reserve.out_of_descriptors(shed);
+                let pause = if shed { SHED_PAUSE } else { ACCEPT_BACKOFF };
                 tokio::select! {
-                    () = tokio::time::sleep(SHED_PAUSE) => continue,
+                    () = tokio::time::sleep(pause) => continue,
                     () = stop.cancelled() => break,
                 }
             }
