@@ -55,6 +55,7 @@ impl RoomId {
         if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
             return Err(ValidationError::new("room_id", "may only contain letters, digits, '_', '-' and '.'"));
         }
+        crate::text::plain_machine_name("room_id", s)?;
         Ok(Self(s.to_owned()))
     }
 

@@ -2,8 +2,17 @@
 //!
 //! Lengths are counted in Unicode scalar values (what a person calls characters), and
 //! control characters are refused in names because they corrupt terminals and logs.
+//!
+//! Human names are NFKC-normalized, so that look-alike spellings of one name (full-width
+//! letters, ligatures, composed and decomposed accents) are stored as one, and the
+//! characters that make a name show something other than what it is are refused: the
+//! bidirectional overrides and isolates (which reorder what follows them) and the invisible
+//! ones (zero-width spaces, word joiners, the byte order mark, soft hyphens). The
+//! zero-width joiner and non-joiner stay: emoji sequences and several scripts need them.
 
 use std::fmt;
+
+use unicode_normalization::UnicodeNormalization;
 
 use crate::ValidationError;
 
@@ -11,19 +20,49 @@ fn has_control_chars(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
-/// Checks a single-line human name: trimmed, 1..=max characters, no control characters.
+/// Characters that reorder or hide text: they let a name pass for another.
+fn is_deceptive(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'                      // Arabic letter mark
+            | '\u{200E}' | '\u{200F}'    // left-to-right and right-to-left marks
+            | '\u{202A}'..='\u{202E}'    // embeddings and overrides
+            | '\u{2066}'..='\u{2069}'    // isolates
+            | '\u{200B}'                  // zero-width space
+            | '\u{2060}'..='\u{2064}'    // word joiner and invisible operators
+            | '\u{FEFF}'                  // zero-width no-break space (byte order mark)
+            | '\u{00AD}'                  // soft hyphen
+            | '\u{180E}' // Mongolian vowel separator
+    )
+}
+
+/// Checks a single-line human name: trimmed, NFKC-normalized, 1..=max characters, no
+/// control or deceptive characters.
 fn parse_name(field: &'static str, raw: &str, max_chars: usize) -> Result<String, ValidationError> {
-    let trimmed = raw.trim();
-    if trimmed.is_empty() {
+    let normalized: String = raw.trim().nfkc().collect();
+    let name = normalized.trim();
+    if name.is_empty() {
         return Err(ValidationError::new(field, "is required"));
     }
-    if trimmed.chars().count() > max_chars {
+    if name.chars().count() > max_chars {
         return Err(ValidationError::new(field, format!("is longer than {max_chars} characters")));
     }
-    if has_control_chars(trimmed) {
+    if has_control_chars(name) {
         return Err(ValidationError::new(field, "contains control characters"));
     }
-    Ok(trimmed.to_owned())
+    if name.chars().any(is_deceptive) {
+        return Err(ValidationError::new(field, "contains invisible or direction-changing characters"));
+    }
+    Ok(name.to_owned())
+}
+
+/// The shape every machine name (username, room id) shares beyond its alphabet: it starts
+/// with a letter or digit and has no `..`, so that none reads as a path or hides its start.
+pub(crate) fn plain_machine_name(field: &'static str, s: &str) -> Result<(), ValidationError> {
+    if !s.starts_with(|c: char| c.is_ascii_alphanumeric()) || s.contains("..") {
+        return Err(ValidationError::new(field, "must start with a letter or digit and may not contain '..'"));
+    }
+    Ok(())
 }
 
 macro_rules! string_newtype_accessors {
@@ -92,6 +131,7 @@ impl UserName {
         if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
             return Err(ValidationError::new("username", "may only contain letters, digits, '_', '-' and '.'"));
         }
+        plain_machine_name("username", s)?;
         Ok(Self(s.to_ascii_lowercase()))
     }
 }
@@ -221,6 +261,33 @@ mod tests {
         assert!(RoomName::parse(&"n".repeat(101)).is_err());
         assert!(DisplayName::parse("bad\u{0}name").is_err());
         assert!(DisplayName::parse(&"é".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn look_alike_spellings_of_a_name_are_one_and_hiding_characters_are_refused() {
+        // Full-width letters and a ligature normalize to the plain spelling (NFKC).
+        assert_eq!(DisplayName::parse("\u{FF21}lice").unwrap().as_str(), "Alice");
+        assert_eq!(RoomName::parse("of\u{FB01}ce").unwrap().as_str(), "office");
+        // A composed and a decomposed accent are one name.
+        assert_eq!(DisplayName::parse("Jose\u{301}").unwrap(), DisplayName::parse("Jos\u{E9}").unwrap());
+        for hiding in ["ad\u{202E}nimda", "ad\u{2066}min", "ad\u{200B}min", "\u{FEFF}admin", "ad\u{AD}min"] {
+            assert!(DisplayName::parse(hiding).is_err(), "{hiding:?} was accepted");
+            assert!(RoomName::parse(hiding).is_err(), "{hiding:?} was accepted");
+        }
+        // The joiner that emoji sequences need stays.
+        assert!(DisplayName::parse("\u{1F469}\u{200D}\u{1F4BB} Ada").is_ok());
+    }
+
+    #[test]
+    fn machine_names_start_with_a_letter_or_digit_and_have_no_double_dot() {
+        for bad in ["..", ".hidden", "a..b", "-dash", "_under"] {
+            assert!(UserName::parse(bad).is_err(), "username {bad:?} was accepted");
+            assert!(crate::RoomId::parse(bad).is_err(), "room id {bad:?} was accepted");
+        }
+        for good in ["001", "book-club", "v1.2", "locust_test"] {
+            assert!(crate::RoomId::parse(good).is_ok(), "{good:?}");
+        }
+        assert!(UserName::parse("a.b_c-d").is_ok());
     }
 
     #[test]

@@ -8,7 +8,8 @@ import { el, messageItem } from "./render.js";
 const PAGE = 50;
 const TYPING_SHOWN_MS = 4000;
 const TYPING_SENT_EVERY_MS = 2500;
-const ROOM_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+// The server's rule (dchat-core's RoomId): it starts with a letter or digit, no "..".
+const ROOM_ID_PATTERN = /^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -347,7 +348,7 @@ async function onCreate(event) {
   const room_id = $("create-id").value.trim();
   const name = $("create-name").value.trim();
   if (!ROOM_ID_PATTERN.test(room_id)) {
-    error.textContent = "Room id: 1 to 64 letters, digits, _ - or .";
+    error.textContent = "Room id: 1 to 64 letters, digits, _ - or ., starting with a letter or digit, no ..";
     return;
   }
   if (!name || name.length > 100) {
