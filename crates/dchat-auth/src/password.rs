@@ -21,6 +21,24 @@ pub(crate) struct PasswordHashing {
     permits: Arc<Semaphore>,
 }
 
+/// Guesses below which a new password is refused as common (see [`refuse_guessable`]).
+const MIN_GUESSES: u64 = 10_000;
+
+/// Refuses a new password that an attacker would try among the first ten thousand: one of
+/// the most common passwords, or one made of the account's own details (`user_inputs`:
+/// its username, email, display name). zxcvbn (Dropbox's estimator, whose lists hold the
+/// 30,000 most common passwords) says how many guesses a password takes.
+pub(crate) fn refuse_guessable(password: &Password, user_inputs: &[&str]) -> Result<(), AuthError> {
+    let estimate = zxcvbn::zxcvbn(password.expose(), user_inputs);
+    if estimate.guesses() < MIN_GUESSES {
+        return Err(AuthError::Invalid(dchat_core::ValidationError::new(
+            "password",
+            "is one of the most common passwords, or made of your own name or email; choose another",
+        )));
+    }
+    Ok(())
+}
+
 /// A hash of a password nobody has, verified when a login names an unknown account so that
 /// "no such user" costs as much time as "wrong password".
 static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {

@@ -26,6 +26,9 @@ pub struct AuthConfig {
     pub token_ttl: Duration,
     /// Shortest password accepted at registration, in characters (default 8).
     pub password_min_chars: usize,
+    /// Refuse new passwords that are among the most common or made of the account's own
+    /// details (default on).
+    pub refuse_common_passwords: bool,
 }
 
 /// An account as callers see it.
@@ -74,6 +77,7 @@ pub struct AuthService {
     rooms: RoomServiceClient<Transport>,
     token_ttl_ms: i64,
     password_min_chars: usize,
+    refuse_common_passwords: bool,
 }
 
 impl AuthService {
@@ -88,6 +92,7 @@ impl AuthService {
             rooms,
             token_ttl_ms: i64::try_from(config.token_ttl.as_millis()).unwrap_or(i64::MAX),
             password_min_chars: config.password_min_chars,
+            refuse_common_passwords: config.refuse_common_passwords,
         };
         // Expired tokens can never verify again; a day's grace keeps "expired" distinguishable
         // from "never issued" in the logs for a while.
@@ -113,6 +118,14 @@ impl AuthService {
             username: registration.username,
             display_name,
         };
+        if self.refuse_common_passwords {
+            let email = user.email.as_ref().map(Email::as_str);
+            let local_part = email.and_then(|email| email.split('@').next());
+            let details =
+                [user.username.as_ref().map(UserName::as_str), email, local_part, Some(user.display_name.as_str())];
+            let details: Vec<&str> = details.into_iter().flatten().collect();
+            crate::password::refuse_guessable(&password, &details)?;
+        }
         // Cheap check first so that a taken name does not cost a password hash. The insert
         // below still decides races between two registrations of one name.
         self.ensure_free(&user).await?;

@@ -231,3 +231,32 @@ async fn users_can_be_looked_up_and_renamed() {
     assert_code(auth.get_user(nobody).await, Code::NotFound, "unknown user");
     app.stop().await;
 }
+
+/// The probe registered with the most common passwords. Refused by default; the setting that
+/// lets the seed's load tests use "secret" and "pass" (a shorter minimum) lets them through.
+#[tokio::test]
+async fn the_most_common_passwords_and_ones_made_of_the_users_own_name_are_refused() {
+    let (app, _dir) = crate::support::spawn_app().await;
+    let mut auth = app.auth.clone();
+    let register = |username: &str, password: &str| RegisterRequest {
+        email: format!("{username}@example.com"),
+        password: password.to_owned(),
+        display_name: String::new(),
+        username: username.to_owned(),
+    };
+    for common in ["password123", "qwertyuiop", "iloveyou1", "12345678"] {
+        let refused = auth.register(register("ada", common)).await;
+        crate::support::assert_code(refused, tonic::Code::InvalidArgument, common);
+    }
+    let own_name = auth.register(register("adalovelace", "adalovelace")).await;
+    crate::support::assert_code(own_name, tonic::Code::InvalidArgument, "the username as the password");
+    assert!(auth.register(register("ada", "correct horse battery")).await.is_ok());
+    app.stop().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::support::test_config(dir.path());
+    config.auth.password_min_chars = 4;
+    let app = crate::support::spawn_app_with(config).await;
+    assert!(app.auth.clone().register(register("locust", "pass")).await.is_ok(), "the seed's load tests");
+    app.stop().await;
+}
