@@ -92,8 +92,18 @@ async fn deliver(
                             return Ok(());
                         }
                     }
-                    Ok(_) | Err(RecvError::Lagged(_)) => break,
-                    Err(RecvError::Closed) => return Ok(()),
+                    // A hole: the database fills it.
+                    Ok(_) => break,
+                    Err(RecvError::Lagged(_)) => {
+                        hub.lagged(room_id, &mut live);
+                        break;
+                    }
+                    // The room's channel was replaced by a larger one: onto it, first, and
+                    // then the database fills whatever passed meanwhile.
+                    Err(RecvError::Closed) => {
+                        live = hub.subscribe(room_id);
+                        break;
+                    }
                 },
                 news_item = news.recv() => {
                     let Some(user_id) = user_id else { continue };

@@ -409,3 +409,40 @@ async fn a_service_call_without_a_user_reads_history_and_live_messages_as_the_se
     assert_code(app.messages.clone().subscribe(stranger).await, Code::PermissionDenied, "a named non-member");
     app.stop().await;
 }
+
+/// A room's live channel in the message service starts small and is replaced by a larger
+/// one when a subscriber falls behind; every subscriber, the one that lagged and the ones
+/// moved off the old channel, still gets every offset once and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_get_every_offset_once_while_the_rooms_channel_grows_under_bursts() {
+    let (app, _dir) = spawn_app().await;
+    let writer = app.register("writer").await;
+    let mut subscribers = Vec::new();
+    for n in 0..3 {
+        let reader = app.register(&format!("reader{n}")).await;
+        subscribers.push(subscribe(&app, "general", &reader, None).await.unwrap());
+    }
+    const BURSTS: i64 = 4;
+    const PER_BURST: i64 = 500;
+    for burst in 0..BURSTS {
+        let appends = (0..PER_BURST)
+            .map(|i| dchat_proto::message::v1::AppendReq {
+                room_id: "general".into(),
+                user_id: writer.user_id.clone(),
+                text: format!("{burst}/{i}"),
+                idempotency_key: String::new(),
+            })
+            .collect();
+        let request = dchat_proto::message::v1::AppendManyReq { appends };
+        let results = app.messages.clone().append_many(request).await.unwrap().into_inner().results;
+        assert!(results.iter().all(|result| result.success));
+    }
+    for (n, stream) in subscribers.iter_mut().enumerate() {
+        let mut received = Vec::new();
+        while received.len() < (BURSTS * PER_BURST) as usize {
+            received.push(stream.message().await.unwrap().expect("the stream stays open"));
+        }
+        assert_eq!(offsets(&received), (1..=BURSTS * PER_BURST).collect::<Vec<_>>(), "subscriber {n}");
+    }
+    app.stop().await;
+}
