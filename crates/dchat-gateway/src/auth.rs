@@ -93,6 +93,17 @@ pub(crate) fn session_cookie(token: &str, state: &GatewayState) -> String {
     )
 }
 
+/// Adds the known-device cookie of a login (see `device`) to its answer.
+pub(crate) fn with_device_cookie(
+    mut response: axum::response::Response,
+    cookie: Option<String>,
+) -> axum::response::Response {
+    if let Some(cookie) = cookie.and_then(|cookie| axum::http::HeaderValue::try_from(cookie).ok()) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
 /// `Set-Cookie` that deletes the session cookie.
 pub(crate) fn expired_cookie() -> String {
     format!("{COOKIE_NAME}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0")

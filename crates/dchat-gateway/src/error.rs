@@ -152,10 +152,19 @@ impl ApiError {
     pub(crate) fn from_body(rejection: &BytesRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Self::PayloadTooLarge("request body is larger than 64 KiB".to_owned())
-        } else if let Some(ClientBodyError::TimedOut(_)) = ClientBodyError::find(rejection) {
-            Self::RequestTimeout("the request body did not arrive in time".to_owned())
+        } else if let Some(fault @ ClientBodyError::TimedOut(_)) = ClientBodyError::find(rejection) {
+            fault.into()
         } else {
             Self::BadRequest(rejection.body_text())
+        }
+    }
+}
+
+impl From<&ClientBodyError> for ApiError {
+    fn from(fault: &ClientBodyError) -> Self {
+        match fault {
+            ClientBodyError::TimedOut(_) => Self::RequestTimeout("the request body did not arrive in time".to_owned()),
+            ClientBodyError::Broken(_) => Self::BadRequest(fault.to_string()),
         }
     }
 }

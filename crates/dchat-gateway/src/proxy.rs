@@ -145,10 +145,7 @@ async fn forward(
 /// way through (`crate::received`), the gateway's absence otherwise.
 fn failed(err: &hyper_util::client::legacy::Error) -> Response {
     match ClientBodyError::find(err) {
-        Some(ClientBodyError::TimedOut(_)) => {
-            ApiError::RequestTimeout("the request body did not arrive in time".to_owned()).into_response()
-        }
-        Some(fault @ ClientBodyError::Broken(_)) => ApiError::BadRequest(fault.to_string()).into_response(),
+        Some(fault) => ApiError::from(fault).into_response(),
         None => {
             tracing::warn!(error = %err, "the gateway did not answer the ui proxy");
             ApiError::Unavailable("the gateway is unavailable; try again shortly".to_owned()).into_response()

@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 use tonic::Code;
 
 use crate::{
-    auth::{ClientIp, CurrentUser, expired_cookie, limited_login, session_cookie, token_from_headers},
+    auth::{
+        ClientIp, CurrentUser, expired_cookie, limited_login, session_cookie, token_from_headers, with_device_cookie,
+    },
     error::ApiError,
     rest::messages::room_error,
     state::GatewayState,
@@ -85,11 +87,8 @@ pub(crate) struct HistoryItem {
 /// A session cookie (and, after a login, the known-device cookie) and a redirect to the
 /// chat page.
 fn logged_in(state: &GatewayState, token: &str, device_cookie: Option<String>) -> Response {
-    let mut response = ([(header::SET_COOKIE, session_cookie(token, state))], Redirect::to("/chat")).into_response();
-    if let Some(cookie) = device_cookie.and_then(|cookie| header::HeaderValue::try_from(cookie).ok()) {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    response
+    let response = ([(header::SET_COOKIE, session_cookie(token, state))], Redirect::to("/chat")).into_response();
+    with_device_cookie(response, device_cookie)
 }
 
 /// # POST /register

@@ -9,7 +9,7 @@ use axum::{
 use dchat_proto::auth::v1::{AuthResponse, LoginRequest, RegisterRequest, SetDisplayNameRequest, Token, User, UserId};
 
 use crate::{
-    auth::{ClientIp, CurrentUser, expired_cookie, limited_login, session_cookie},
+    auth::{ClientIp, CurrentUser, expired_cookie, limited_login, session_cookie, with_device_cookie},
     dto::{LoginBody, LookupView, OK, RegisterBody, SessionView, SetNameBody, UserQuery, UserView},
     error::{ApiError, ApiJson, ApiQuery},
     state::GatewayState,
@@ -35,11 +35,7 @@ fn session_response(
         expires_at_ms: session.expires_at_ms,
         user: user_view(user),
     };
-    let mut response = ([(header::SET_COOKIE, cookie)], Json(body)).into_response();
-    if let Some(cookie) = device_cookie.and_then(|cookie| header::HeaderValue::try_from(cookie).ok()) {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    Ok(response)
+    Ok(with_device_cookie(([(header::SET_COOKIE, cookie)], Json(body)).into_response(), device_cookie))
 }
 
 /// # POST /api/register
