@@ -127,3 +127,62 @@ impl Connections {
         }
     }
 }
+
+/// How many live subscriptions each user holds through this gateway, over all their
+/// connections: WebSocket subscriptions and `gateway.v1` live streams alike. Each costs the
+/// gateway a room feed or an upstream stream, so one user may not hold without bound what a
+/// connection alone is limited in.
+#[derive(Debug, Default)]
+pub(crate) struct UserSubscriptions {
+    counts: Mutex<HashMap<String, usize>>,
+}
+
+/// One live subscription counted against its user; dropping it gives the place back.
+#[derive(Debug)]
+pub(crate) struct SubscriptionSlot {
+    state: GatewayState,
+    user_id: String,
+}
+
+/// A user already holds as many live subscriptions as allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TooManySubscriptions {
+    pub(crate) limit: usize,
+}
+
+impl std::fmt::Display for TooManySubscriptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "at most {} live subscriptions per user; end one first", self.limit)
+    }
+}
+
+impl UserSubscriptions {
+    // A std mutex: held for one map operation, never across an await.
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, usize>> {
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts one more live subscription of `user_id`, unless they hold the most allowed.
+    pub(crate) fn claim(state: &GatewayState, user_id: &str) -> Result<SubscriptionSlot, TooManySubscriptions> {
+        let limit = state.inner.config.ws_max_subscriptions_per_user;
+        let mut counts = state.inner.user_subscriptions.lock();
+        let count = counts.entry(user_id.to_owned()).or_default();
+        if *count >= limit {
+            return Err(TooManySubscriptions { limit });
+        }
+        *count += 1;
+        Ok(SubscriptionSlot { state: state.clone(), user_id: user_id.to_owned() })
+    }
+}
+
+impl Drop for SubscriptionSlot {
+    fn drop(&mut self) {
+        let mut counts = self.state.inner.user_subscriptions.lock();
+        if let Some(count) = counts.get_mut(&self.user_id) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.user_id);
+            }
+        }
+    }
+}

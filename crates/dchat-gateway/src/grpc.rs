@@ -25,7 +25,7 @@ use futures::Stream;
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 
 use crate::{
-    connections::{Connections, Control, LOGGED_OUT},
+    connections::{Connections, Control, LOGGED_OUT, SubscriptionSlot, UserSubscriptions},
     mailbox,
     state::GatewayState,
 };
@@ -82,13 +82,20 @@ impl GatewayGrpc {
         Ok((user, token))
     }
 
+    /// A place among the user's live subscriptions, for a live stream.
+    fn claim_subscription(&self, user: &auth::User) -> Result<SubscriptionSlot, Status> {
+        UserSubscriptions::claim(&self.state, &user.user_id).map_err(|too_many| Status::resource_exhausted(too_many.to_string()))
+    }
+
     /// `stream`, for as long as `token` is good: it ends with UNAUTHENTICATED once the
     /// token is logged out (the revocation reaches the registry of connections, as it does
-    /// for WebSockets) or expires, and quietly when the gateway stops.
+    /// for WebSockets) or expires, and quietly when the gateway stops. It holds `slot` as
+    /// long as it lasts.
     fn while_signed_in<T: Send + 'static>(
         &self,
         user: &auth::User,
         token: String,
+        slot: SubscriptionSlot,
         stream: impl Stream<Item = Result<T, Status>> + Send + 'static,
     ) -> BoxStream<T> {
         let state = self.state.clone();
@@ -98,6 +105,7 @@ impl GatewayGrpc {
             Duration::from_millis(u64::try_from(user.token_expires_ms - dchat_core::now_ms()).unwrap_or(0));
         let ended = async move {
             let _registration = registration;
+            let _slot = slot;
             let expiry = tokio::time::sleep(expires_in);
             tokio::pin!(expiry);
             loop {
@@ -165,10 +173,14 @@ impl gateway_service_server::GatewayService for GatewayGrpc {
     }
 
     async fn get_user(&self, request: Request<auth::UserId>) -> Result<Response<auth::User>, Status> {
-        self.caller(request.metadata()).await?;
-        let mut user = self.state.auth().get_user(request.into_inner()).await?.into_inner();
-        // The email is the account holder's business, not every caller's.
+        let caller = self.caller(request.metadata()).await?;
+        let req = request.into_inner();
+        self.state.may_look_up(&caller.user_id, &req.user_id).await?;
+        let mut user = self.state.auth().get_user(req).await?.into_inner();
+        // What a member needs (id, handle, display name); the email is the account holder's
+        // business.
         user.email.clear();
+        user.token_expires_ms = 0;
         Ok(Response::new(user))
     }
 
@@ -235,8 +247,9 @@ impl gateway_service_server::GatewayService for GatewayGrpc {
         let (user, token) = self.session(request.metadata()).await?;
         let req = request.into_inner();
         self.require_member(&req.room_id, &user).await?;
+        let slot = self.claim_subscription(&user)?;
         let events = self.state.presence().subscribe_presence(req).await?.into_inner();
-        Ok(Response::new(self.while_signed_in(&user, token, events)))
+        Ok(Response::new(self.while_signed_in(&user, token, slot, events)))
     }
 
     async fn roster(&self, request: Request<presence::RoomId>) -> Result<Response<presence::RosterReply>, Status> {
@@ -273,13 +286,14 @@ impl gateway_service_server::GatewayService for GatewayGrpc {
     ) -> Result<Response<Self::ReplayAndSubscribeStream>, Status> {
         let (user, token) = self.session(request.metadata()).await?;
         let req = request.into_inner();
+        let slot = self.claim_subscription(&user)?;
         let subscribe = message::RoomId {
             room_id: req.room_id,
             user_id: user.user_id.clone(),
             after: Some(req.last_seen_offset.max(0)),
         };
         let stream = self.state.messages().subscribe(subscribe).await?.into_inner();
-        Ok(Response::new(self.while_signed_in(&user, token, stream)))
+        Ok(Response::new(self.while_signed_in(&user, token, slot, stream)))
     }
 }
 

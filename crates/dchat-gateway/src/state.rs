@@ -18,7 +18,7 @@ use dchat_proto::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    connections::Connections,
+    connections::{Connections, UserSubscriptions},
     error::ApiError,
     limits::{Limiter, RateLimits, retry_after_secs},
     members::KnownMembers,
@@ -47,6 +47,9 @@ pub struct GatewayConfig {
     pub ws_feed_frames: usize,
     /// Rooms one WebSocket may be subscribed to at once (default 500).
     pub ws_max_subscriptions: usize,
+    /// Live subscriptions one user may hold through this gateway over all their connections,
+    /// `gateway.v1` live streams included (default 2,000).
+    pub ws_max_subscriptions_per_user: usize,
     /// How often every open WebSocket is pinged; one that sent nothing since the last ping
     /// is closed (4002). `None`: never.
     pub ws_ping: Option<Duration>,
@@ -107,6 +110,8 @@ pub(crate) struct Inner {
     pub(crate) names: DisplayNames,
     pub(crate) feeds: RoomFeeds,
     pub(crate) connections: Connections,
+    /// Live subscriptions per user (see `connections`).
+    pub(crate) user_subscriptions: UserSubscriptions,
     /// The presence sessions this gateway keeps alive for its WebSocket clients.
     pub(crate) presence_sessions: PresenceSessions,
     /// Tokens verified lately (see `verified`).
@@ -144,6 +149,7 @@ impl GatewayState {
                 config,
                 feeds: RoomFeeds::default(),
                 connections: Connections::default(),
+                user_subscriptions: UserSubscriptions::default(),
                 presence_sessions: PresenceSessions::new(RandomState::new().hash_one(std::process::id())),
                 verified: VerifiedTokens::default(),
                 members: KnownMembers::default(),
@@ -179,6 +185,21 @@ impl GatewayState {
             self.inner.members.remember(room_id, user_id, ticket);
         }
         Ok(member)
+    }
+
+    /// Whether `caller` may look `user_id` up: themself, or someone they share a room with.
+    /// Anyone else is answered as if there were no such user, so that accounts cannot be
+    /// listed by trying ids.
+    pub(crate) async fn may_look_up(&self, caller: &str, user_id: &str) -> Result<(), tonic::Status> {
+        if caller == user_id {
+            return Ok(());
+        }
+        let pair = dchat_proto::room::v1::UserPair { user_id: caller.to_owned(), other_user_id: user_id.to_owned() };
+        if self.rooms().shares_room(pair).await?.into_inner().success {
+            Ok(())
+        } else {
+            Err(tonic::Status::not_found(format!("user {user_id} does not exist")))
+        }
     }
 
     /// Background work of the gateway (following membership changes, keeping its clients'

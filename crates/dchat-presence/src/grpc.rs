@@ -75,10 +75,13 @@ impl PresenceGrpc {
         let room_id = parse_room_id(&request.room_id)?;
         let (snapshot, receiver) = self.service.subscribe(&room_id);
         let snapshot = futures::stream::iter(snapshot.into_iter().map(|event| Ok(event_to_pb(event))));
-        let live = BroadcastStream::new(receiver).map(|event| match event {
+        let service = self.service.clone();
+        let live = BroadcastStream::new(receiver).map(move |event| match event {
             Ok(event) => Ok(event_to_pb(event)),
-            // A subscriber that missed events would show a wrong roster: make it start over.
+            // A subscriber that missed events would show a wrong roster: make it start over,
+            // on a larger channel.
             Err(BroadcastStreamRecvError::Lagged(n)) => {
+                service.lagged(&room_id);
                 Err(Status::data_loss(format!("presence stream fell {n} events behind; resubscribe")))
             }
         });

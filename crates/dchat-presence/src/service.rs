@@ -47,9 +47,12 @@ pub struct Online {
 
 /// Sessions one user may hold in one room; a bound on what a client can make us remember.
 const MAX_SESSIONS: usize = 64;
-/// Events a subscriber may fall behind by before its stream is ended (it resubscribes and
-/// gets a fresh snapshot).
+/// Events a subscriber may fall behind by, at most, before its stream is ended (it
+/// resubscribes and gets a fresh snapshot).
 const EVENT_BUFFER: usize = 256;
+/// What a room's event channel holds when its first subscriber comes: most rooms are quiet,
+/// and tokio's broadcast ring is allocated whole when it is made.
+const FIRST_EVENT_BUFFER: usize = 16;
 
 #[derive(Debug)]
 struct UserPresence {
@@ -59,19 +62,75 @@ struct UserPresence {
     sessions: HashMap<String, Instant>,
 }
 
+/// One of a room's event channels and how many events it holds.
+#[derive(Debug)]
+struct Channel {
+    sender: broadcast::Sender<PresenceEvent>,
+    capacity: usize,
+}
+
+impl Channel {
+    fn new(capacity: usize) -> Self {
+        Self { sender: broadcast::channel(capacity).0, capacity }
+    }
+}
+
 #[derive(Debug, Default)]
 struct RoomPresence {
     users: HashMap<UserId, UserPresence>,
-    events: Option<broadcast::Sender<PresenceEvent>>,
+    /// The room's event channels, oldest first, each four times larger than the one before;
+    /// new subscribers take the last. A channel is made larger by adding one after it when
+    /// a subscriber falls behind, rather than by replacing it, so that no other subscriber
+    /// loses its place; an old one goes once its last subscriber has.
+    channels: Vec<Channel>,
 }
 
 impl RoomPresence {
     fn emit(&mut self, event: PresenceEvent) {
-        if let Some(sender) = &self.events
-            && sender.send(event).is_err()
-        {
-            self.events = None; // Nobody listens any more.
+        self.prune();
+        if let Some((newest, older)) = self.channels.split_last() {
+            for channel in older {
+                let _ = channel.sender.send(event.clone());
+            }
+            let _ = newest.sender.send(event);
         }
+    }
+
+    /// Lets go of older channels nobody listens to any more. The newest stays even then: it
+    /// may have just been made larger for a subscriber on its way back.
+    fn prune(&mut self) {
+        let newest = self.channels.len().saturating_sub(1);
+        let mut index = 0;
+        self.channels.retain(|channel| {
+            index += 1;
+            index > newest || channel.sender.receiver_count() > 0
+        });
+    }
+
+    fn subscribe(&mut self) -> broadcast::Receiver<PresenceEvent> {
+        self.prune();
+        match self.channels.last() {
+            Some(channel) => channel.sender.subscribe(),
+            None => {
+                let channel = Channel::new(FIRST_EVENT_BUFFER);
+                let receiver = channel.sender.subscribe();
+                self.channels.push(channel);
+                receiver
+            }
+        }
+    }
+
+    /// A subscriber fell behind: the next to subscribe gets a channel four times as large,
+    /// unless the newest is as large as allowed.
+    fn grow(&mut self) {
+        let capacity = self.channels.last().map_or(FIRST_EVENT_BUFFER, |channel| channel.capacity);
+        if capacity < EVENT_BUFFER {
+            self.channels.push(Channel::new((capacity * 4).min(EVENT_BUFFER)));
+        }
+    }
+
+    fn is_forgettable(&self) -> bool {
+        self.users.is_empty() && self.channels.iter().all(|channel| channel.sender.receiver_count() == 0)
     }
 }
 
@@ -187,15 +246,15 @@ impl PresenceService {
                 ts_ms: user.last_seen_ms,
             })
             .collect();
-        let receiver = match &room.events {
-            Some(sender) => sender.subscribe(),
-            None => {
-                let (sender, receiver) = broadcast::channel(EVENT_BUFFER);
-                room.events = Some(sender);
-                receiver
-            }
-        };
-        (snapshot, receiver)
+        (snapshot, room.subscribe())
+    }
+
+    /// A subscriber of `room_id` fell behind its events and is starting over: gives the
+    /// room's next subscribers more room (up to 256 events).
+    pub fn lagged(&self, room_id: &RoomId) {
+        if let Some(room) = self.lock().get_mut(room_id) {
+            room.grow();
+        }
     }
 
     /// Ends every session that expired by `now`; returns how many users went offline.
@@ -255,7 +314,7 @@ impl PresenceService {
     }
 
     fn forget_if_empty(rooms: &mut HashMap<RoomId, RoomPresence>, room_id: &RoomId) {
-        if rooms.get(room_id).is_some_and(|room| room.users.is_empty() && room.events.is_none()) {
+        if rooms.get(room_id).is_some_and(RoomPresence::is_forgettable) {
             rooms.remove(room_id);
         }
     }

@@ -9,6 +9,9 @@ pub enum RoomError {
     Invalid(#[from] ValidationError),
     #[error("room {0} does not exist")]
     NotFound(RoomId),
+    /// Another room's id differs from the one asked for only in case.
+    #[error("room id {requested} is taken: room {existing} differs from it only in case")]
+    IdTaken { requested: RoomId, existing: String },
     /// The database failed; the caller may retry later.
     #[error("room storage failed: {0}")]
     Storage(#[from] sqlx::Error),

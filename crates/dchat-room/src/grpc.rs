@@ -38,6 +38,7 @@ impl From<RoomError> for Status {
         match err {
             RoomError::Invalid(err) => from_validation(err),
             RoomError::NotFound(_) => Status::not_found(err.to_string()),
+            RoomError::IdTaken { .. } => Status::already_exists(err.to_string()),
             RoomError::Storage(err) => internal("access the room database", &err),
         }
     }
@@ -136,6 +137,12 @@ impl room_service_server::RoomService for RoomGrpc {
         let req = request.into_inner();
         let member = self.service.is_member(&parse_room_id(&req.room_id)?, parse_user_id(&req.user_id)?).await?;
         Ok(Response::new(pb::Ack { success: member, ..Default::default() }))
+    }
+
+    async fn shares_room(&self, request: Request<pb::UserPair>) -> Result<Response<pb::Ack>, Status> {
+        let req = request.into_inner();
+        let shared = self.service.share_a_room(parse_user_id(&req.user_id)?, parse_user_id(&req.other_user_id)?).await?;
+        Ok(Response::new(pb::Ack { success: shared, ..Default::default() }))
     }
 
     async fn get_room(&self, request: Request<pb::RoomId>) -> Result<Response<pb::Room>, Status> {

@@ -59,6 +59,8 @@ impl RoomService {
     /// when a room with this id exists: the seed's clients create the room they are about
     /// to join every time, and take anything but success as a failure. The existing room
     /// keeps its name and `creator` is not made a member (joining is a separate call).
+    /// An id that differs from an existing room's only in case is refused
+    /// ([`RoomError::IdTaken`]): `General` beside `general` would pass for it.
     #[tracing::instrument(skip_all, fields(room_id = %room_id))]
     pub async fn create_room(
         &self,
@@ -66,8 +68,10 @@ impl RoomService {
         name: RoomName,
         creator: Option<UserId>,
     ) -> Result<bool, RoomError> {
-        if !self.store.insert_room(&room_id, &name, creator, now_ms()).await? {
-            return Ok(false);
+        match self.store.insert_room(&room_id, &name, creator, now_ms()).await? {
+            None => {}
+            Some(holder) if holder == room_id.as_str() => return Ok(false),
+            Some(holder) => return Err(RoomError::IdTaken { requested: room_id, existing: holder }),
         }
         if let Some(user_id) = creator {
             self.feed.publish_and_wait(MembershipChange { room_id, user_id, member: true }).await;
@@ -129,6 +133,12 @@ impl RoomService {
 
     pub async fn is_member(&self, room_id: &RoomId, user_id: UserId) -> Result<bool, RoomError> {
         Ok(self.store.is_member(room_id, user_id).await?)
+    }
+
+    /// Whether two users are members of one room together (a user shares a room with
+    /// themself when they are in any).
+    pub async fn share_a_room(&self, user_id: UserId, other: UserId) -> Result<bool, RoomError> {
+        Ok(self.store.share_a_room(user_id, other).await?)
     }
 
     /// Registers a watcher of every membership change from now on.

@@ -19,17 +19,21 @@ impl RoomStore {
     }
 
     /// Inserts a room and, when given, its creator as first member, in one transaction.
-    /// Returns `false` (and changes nothing) when the id is taken.
+    /// When the id is taken, changes nothing and returns the id of the room that holds it,
+    /// which may differ from `room_id` in case.
     pub(crate) async fn insert_room(
         &self,
         room_id: &RoomId,
         name: &RoomName,
         creator: Option<UserId>,
         now_ms: i64,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<Option<String>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        // One statement: no room can be made between the check and the insert.
         let inserted = sqlx::query(
-            "INSERT INTO rooms (room_id, name, created_by, created_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO rooms (room_id, name, created_by, created_ms)
+             SELECT ?1, ?2, ?3, ?4
+             WHERE NOT EXISTS (SELECT 1 FROM rooms WHERE room_id = ?1 COLLATE NOCASE)",
         )
         .bind(room_id.as_str())
         .bind(name.as_str())
@@ -40,7 +44,15 @@ impl RoomStore {
         .rows_affected()
             == 1;
         if !inserted {
-            return Ok(false);
+            // The exact id first, if a database made before the rule holds several.
+            let holder: Option<String> = sqlx::query_scalar(
+                "SELECT room_id FROM rooms WHERE room_id = ?1 COLLATE NOCASE
+                 ORDER BY room_id = ?1 DESC, room_id LIMIT 1",
+            )
+            .bind(room_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            return Ok(Some(holder.unwrap_or_else(|| room_id.to_string())));
         }
         if let Some(user_id) = creator {
             sqlx::query("INSERT INTO members (room_id, user_id, joined_ms) VALUES (?, ?, ?)")
@@ -51,7 +63,7 @@ impl RoomStore {
                 .await?;
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(None)
     }
 
     /// Adds a member. Returns `None` when the room does not exist, `Some(false)` when the
@@ -160,6 +172,19 @@ impl RoomStore {
             .bind(user_id.to_string())
             .fetch_optional(&self.pool)
             .await?;
+        Ok(row.is_some())
+    }
+
+    /// Whether two users are members of one room together.
+    pub(crate) async fn share_a_room(&self, user_id: UserId, other: UserId) -> Result<bool, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT 1 FROM members mine JOIN members theirs ON theirs.room_id = mine.room_id
+             WHERE mine.user_id = ? AND theirs.user_id = ? LIMIT 1",
+        )
+        .bind(user_id.to_string())
+        .bind(other.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.is_some())
     }
 

@@ -56,6 +56,10 @@ pub struct GatewaySection {
     /// Rooms one WebSocket may be subscribed to at once; one more gets an error frame
     /// (`too_many_subscriptions`, default 500).
     pub ws_max_subscriptions: usize,
+    /// Live subscriptions one user may hold through a gateway over all their connections,
+    /// WebSocket subscriptions and `gateway.v1` live streams alike; one more is refused
+    /// (`too_many_subscriptions`, RESOURCE_EXHAUSTED; default 2000).
+    pub ws_max_subscriptions_per_user: usize,
     /// Seconds between pings to every WebSocket; one that has sent nothing, not even the
     /// pong, by the next ping is closed with 4002. Keeps idle connections open through
     /// proxies that close quiet ones, and ends those whose client is gone (default 30; 0:
@@ -111,6 +115,7 @@ impl Default for GatewaySection {
             ws_feed_frames: 4096,
             ws_ping_secs: 30,
             ws_max_subscriptions: 500,
+            ws_max_subscriptions_per_user: 2000,
             rate_limit: true,
             trusted_proxies: vec![
                 std::net::IpAddr::from([127, 0, 0, 1]),
@@ -316,6 +321,7 @@ impl Config {
             ws_queue_frames: self.gateway.ws_queue_frames,
             ws_feed_frames: self.gateway.ws_feed_frames,
             ws_max_subscriptions: self.gateway.ws_max_subscriptions.max(1),
+            ws_max_subscriptions_per_user: self.gateway.ws_max_subscriptions_per_user.max(1),
             ws_ping: (self.gateway.ws_ping_secs > 0).then(|| Duration::from_secs(self.gateway.ws_ping_secs)),
             // A third of the TTL: two heartbeats may be lost before presence lapses.
             presence_heartbeat: Duration::from_secs(self.presence.ttl_secs.max(1)) / 3,

@@ -114,12 +114,14 @@ pub(crate) async fn set_name(
 
 /// # GET /api/user/lookup?user_id=
 ///
-/// Any user's display name. Logged-in callers only.
+/// The display name of the caller or of someone they share a room with; anyone else is 404,
+/// as an unknown id is.
 pub(crate) async fn lookup(
     State(state): State<GatewayState>,
-    _user: CurrentUser,
+    caller: CurrentUser,
     ApiQuery(query): ApiQuery<UserQuery>,
 ) -> Result<Json<LookupView>, ApiError> {
+    state.may_look_up(&caller.user_id, &query.user_id).await?;
     let user = state.auth().get_user(UserId { user_id: query.user_id }).await?.into_inner();
     Ok(Json(LookupView { user_id: user.user_id, display_name: user.display_name }))
 }

@@ -18,7 +18,7 @@ use tonic::Code;
 
 use crate::{
     auth::CurrentUser,
-    connections::{Connections, Control},
+    connections::{Connections, Control, SubscriptionSlot, UserSubscriptions},
     mailbox,
     state::GatewayState,
     ws::{
@@ -231,29 +231,31 @@ fn error_code(status: &tonic::Status) -> &'static str {
 /// not a map: a connection holds one or a few, and a hash map holding one entry is about 150
 /// bytes of buckets for every idle client.
 #[derive(Debug, Default)]
-struct Subscriptions(Vec<(String, Cancel)>);
+struct Subscriptions(Vec<(String, Cancel, SubscriptionSlot)>);
 
 impl Subscriptions {
     fn contains(&self, room_id: &str) -> bool {
-        self.0.iter().any(|(room, _)| room == room_id)
+        self.0.iter().any(|(room, ..)| room == room_id)
     }
 
-    fn insert(&mut self, room_id: String, cancel: Cancel) {
+    fn insert(&mut self, room_id: String, cancel: Cancel, slot: SubscriptionSlot) {
         self.0.reserve_exact(1);
-        self.0.push((room_id, cancel));
+        self.0.push((room_id, cancel, slot));
     }
 
     fn len(&self) -> usize {
         self.0.len()
     }
 
-    fn remove(&mut self, room_id: &str) -> Option<Cancel> {
-        let index = self.0.iter().position(|(room, _)| room == room_id)?;
-        Some(self.0.swap_remove(index).1)
+    /// The subscription's cancellation, and its place in the user's count.
+    fn remove(&mut self, room_id: &str) -> Option<(Cancel, SubscriptionSlot)> {
+        let index = self.0.iter().position(|(room, ..)| room == room_id)?;
+        let (_, cancel, slot) = self.0.swap_remove(index);
+        Some((cancel, slot))
     }
 
     fn rooms(&self) -> Vec<String> {
-        self.0.iter().map(|(room, _)| room.clone()).collect()
+        self.0.iter().map(|(room, ..)| room.clone()).collect()
     }
 }
 
@@ -340,6 +342,24 @@ impl Connection {
             self.outbox.push(protocol::error(reference.as_ref(), "too_many_subscriptions", &message, Some(&room_id)));
             return;
         }
+        // A new subscription takes a place in the user's count; subscribing again keeps its own.
+        let claimed = if self.subscriptions.contains(&room_id) {
+            None
+        } else {
+            match UserSubscriptions::claim(&self.state, &self.user.user_id) {
+                Ok(slot) => Some(slot),
+                Err(too_many) => {
+                    let message = too_many.to_string();
+                    self.outbox.push(protocol::error(
+                        reference.as_ref(),
+                        "too_many_subscriptions",
+                        &message,
+                        Some(&room_id),
+                    ));
+                    return;
+                }
+            }
+        };
         match self.state.is_member(&room_id, &self.user.user_id).await {
             Ok(true) => {}
             Ok(_) => {
@@ -359,25 +379,29 @@ impl Connection {
         }
         // Subscribing again restarts the subscription from the new `after`; the connection's
         // presence in the room goes on as it was.
-        if let Some(previous) = self.subscriptions.remove(&room_id) {
+        let slot = if let Some((previous, slot)) = self.subscriptions.remove(&room_id) {
             previous.cancel();
             self.outbox.sweep();
-        } else {
+            slot
+        } else if let Some(slot) = claimed {
             let (state, user) = (&self.state, &self.user);
             let beat = state.inner.presence_sessions.enter(&room_id, &user.user_id, &user.display_name);
             // Before the subscription starts, so that the roster it sends includes the user.
             if let Err(status) = state.presence().heartbeat(beat).await {
                 tracing::debug!(%status, "presence heartbeat failed");
             }
-        }
+            slot
+        } else {
+            return; // Cannot be: the room was subscribed to above, and nothing else removes it.
+        };
         let cancel = Cancel::default();
-        self.subscriptions.insert(room_id.clone(), cancel.clone());
+        self.subscriptions.insert(room_id.clone(), cancel.clone(), slot);
         let subscriber = Subscriber { user_id: self.user.user_id.clone(), outbox: self.outbox.clone() };
         tokio::spawn(forward::subscribe(self.state.clone(), subscriber, room_id, after, reference, cancel));
     }
 
     async fn unsubscribe(&mut self, room_id: &str) {
-        if let Some(cancel) = self.subscriptions.remove(room_id) {
+        if let Some((cancel, _slot)) = self.subscriptions.remove(room_id) {
             cancel.cancel();
             self.outbox.sweep();
             self.disconnect(room_id).await;

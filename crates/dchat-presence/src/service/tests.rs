@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use dchat_core::{DisplayName, RoomId, UserId};
-use tokio::time::{Instant, advance};
+use tokio::{
+    sync::broadcast,
+    time::{Instant, advance},
+};
 use tokio_util::sync::CancellationToken;
 
 use super::*;
@@ -115,4 +118,56 @@ async fn one_user_cannot_open_unbounded_sessions() {
     }
     assert!(matches!(presence.heartbeat(general(), alice, None, "one more"), Err(PresenceError::TooManySessions)));
     presence.heartbeat(general(), alice, None, "s0").expect("an existing session may keep beating");
+}
+
+/// Sends `n` typing events to `general`.
+fn typing_burst(presence: &PresenceService, user: UserId, n: usize) {
+    for _ in 0..n {
+        presence.typing(general(), user, name("Alice"));
+    }
+}
+
+/// Reads what is waiting: how many events, or how many were missed.
+fn read_all(events: &mut broadcast::Receiver<PresenceEvent>) -> Result<usize, u64> {
+    let mut read = 0;
+    loop {
+        match events.try_recv() {
+            Ok(_) => read += 1,
+            Err(broadcast::error::TryRecvError::Lagged(n)) => return Err(n),
+            Err(_) => return Ok(read),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rooms_event_channel_starts_small_and_grows_for_those_who_fall_behind_without_moving_the_others() {
+    let presence = service();
+    let alice = UserId::generate();
+    presence.heartbeat(general(), alice, name("Alice"), "tab").unwrap();
+    let (_, mut slow) = presence.subscribe(&general());
+    let (_, mut keeping_up) = presence.subscribe(&general());
+
+    typing_burst(&presence, alice, FIRST_EVENT_BUFFER);
+    assert_eq!(read_all(&mut keeping_up), Ok(FIRST_EVENT_BUFFER), "a burst the size of the first channel fits");
+    typing_burst(&presence, alice, FIRST_EVENT_BUFFER);
+    assert_eq!(read_all(&mut keeping_up), Ok(FIRST_EVENT_BUFFER));
+    assert_eq!(read_all(&mut slow), Err(FIRST_EVENT_BUFFER as u64), "one that read nothing of two bursts lags");
+    presence.lagged(&general());
+
+    // The one that fell behind starts over on a channel four times as large, while the one
+    // that kept up holds its place on the first and misses nothing.
+    let (_, mut resubscribed) = presence.subscribe(&general());
+    typing_burst(&presence, alice, FIRST_EVENT_BUFFER);
+    assert_eq!(read_all(&mut keeping_up), Ok(FIRST_EVENT_BUFFER));
+    assert_eq!(read_all(&mut resubscribed), Ok(FIRST_EVENT_BUFFER));
+    typing_burst(&presence, alice, 4 * FIRST_EVENT_BUFFER);
+    assert_eq!(read_all(&mut resubscribed), Ok(4 * FIRST_EVENT_BUFFER));
+
+    // Growing stops at the largest channel.
+    for _ in 0..4 {
+        presence.lagged(&general());
+    }
+    let (_, mut largest) = presence.subscribe(&general());
+    typing_burst(&presence, alice, EVENT_BUFFER + 1);
+    assert_eq!(read_all(&mut largest), Err(1));
 }

@@ -89,6 +89,8 @@ impl LocalServer {
         config.grpc_bind = "127.0.0.1:0".parse()?;
         config.http_bind = "127.0.0.1:0".parse()?;
         config.gateway.rate_limit = false;
+        // `bench feeds` holds one user on as many rooms as it is asked to.
+        config.gateway.ws_max_subscriptions_per_user = usize::MAX;
         let app = App::build(config, Role::All).await?;
         self.url = format!("http://{}", app.http_addr().context("an HTTP listener")?);
         tokio::spawn(app.run_until_stopped(self.shutdown.clone()));

@@ -147,6 +147,26 @@ async fn rooms_can_be_created_joined_listed_and_left(topology: Topology) {
     app.stop().await;
 }
 
+async fn a_room_id_that_differs_from_an_existing_one_only_in_case_is_refused(topology: Topology) {
+    let (app, _dir) = spawn(topology).await;
+    let (ada, _) = register(&app, "ada").await;
+    post(&ada, &app, "/api/room/create", json!({"room_id": "club", "name": "Club"})).await;
+    for look_alike in ["Club", "CLUB", "General"] {
+        let (status, body) = post(&ada, &app, "/api/room/create", json!({"room_id": look_alike, "name": "Fake"})).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "{look_alike}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("only in case"), "{body}");
+    }
+    assert_eq!(
+        post(&ada, &app, "/api/room/create", json!({"room_id": "club", "name": "Again"})).await,
+        (StatusCode::OK, json!({"ok": true, "created": false})),
+        "the same id is the seed's repeated create"
+    );
+    let (_, public) = get(&ada, &app, "/api/room/public").await;
+    let ids: Vec<&str> = public["rooms"].as_array().unwrap().iter().map(|room| room["room_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["club", "general"]);
+    app.stop().await;
+}
+
 async fn messages_are_appended_idempotently_and_listed_both_ways_with_display_names(topology: Topology) {
     let (app, _dir) = spawn(topology).await;
     let (ada, ada_body) = register(&app, "ada").await;
@@ -231,6 +251,49 @@ async fn presence_profile_and_lookup_routes_answer_in_the_seed_shapes(topology: 
     );
     let (status, found) = get(&ada, &app, &format!("/api/user/lookup?user_id={ada_id}")).await;
     assert_eq!((status, found), (StatusCode::OK, json!({"user_id": ada_id, "display_name": "Ada L."})));
+    app.stop().await;
+}
+
+async fn users_can_be_looked_up_only_by_themselves_and_those_who_share_a_room_with_them(topology: Topology) {
+    use dchat_proto::{auth::v1::UserId, gateway::v1::gateway_service_client::GatewayServiceClient};
+    let (app, _dir) = spawn(topology).await;
+    let (ada, ada_body) = register(&app, "ada").await;
+    let (_, bob_body) = register(&app, "bob").await;
+    let (loner, loner_body) = register(&app, "loner").await;
+    assert_eq!(post(&loner, &app, "/api/room/leave", json!({"room_id": "general"})).await.0, StatusCode::OK);
+    let id = |body: &Value| body["user"]["user_id"].as_str().unwrap().to_owned();
+    let (ada_id, bob_id, loner_id) = (id(&ada_body), id(&bob_body), id(&loner_body));
+    let unknown = "0".repeat(32);
+
+    let lookup = |client: &reqwest::Client, user_id: &str| {
+        let (client, path) = (client.clone(), format!("/api/user/lookup?user_id={user_id}"));
+        let app = &app;
+        async move { get(&client, app, &path).await }
+    };
+    let (status, found) = lookup(&ada, &bob_id).await;
+    assert_eq!((status, found["display_name"].as_str()), (StatusCode::OK, Some("bob display")), "they share general");
+    assert_eq!(lookup(&ada, &ada_id).await.0, StatusCode::OK, "oneself");
+    assert_eq!(lookup(&loner, &loner_id).await.0, StatusCode::OK, "oneself, in no room at all");
+    let (stranger, unknown_answer) = (lookup(&ada, &loner_id).await, lookup(&ada, &unknown).await);
+    assert_eq!((stranger.0, unknown_answer.0), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(lookup(&loner, &ada_id).await.0, StatusCode::NOT_FOUND, "and the other way round");
+
+    let channel = tonic::transport::Channel::from_shared(app.http.clone()).unwrap().connect().await.unwrap();
+    let mut gateway = GatewayServiceClient::new(channel);
+    let token = ada_body["token"].as_str().unwrap();
+    let get_user = |user_id: &str| {
+        let mut request = tonic::Request::new(UserId { user_id: user_id.to_owned() });
+        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        request
+    };
+    let bob = gateway.get_user(get_user(&bob_id)).await.unwrap().into_inner();
+    assert_eq!((bob.user_id.as_str(), bob.display_name.as_str()), (bob_id.as_str(), "bob display"));
+    assert_eq!((bob.email.as_str(), bob.token_expires_ms), ("", 0), "not another member's business");
+    for (who, user_id) in [("a stranger", &loner_id), ("an unknown id", &unknown)] {
+        let status = gateway.get_user(get_user(user_id)).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::NotFound, "{who}: {status:?}");
+        assert!(status.message().ends_with("does not exist"), "{who}: the same answer for both: {status:?}");
+    }
     app.stop().await;
 }
 
@@ -391,9 +454,11 @@ in_both_topologies!(
     the_session_cookie_is_http_only_and_same_site_lax,
     taken_names_conflict_and_bad_input_is_a_400,
     rooms_can_be_created_joined_listed_and_left,
+    a_room_id_that_differs_from_an_existing_one_only_in_case_is_refused,
     messages_are_appended_idempotently_and_listed_both_ways_with_display_names,
     a_full_page_of_long_and_awkward_texts_comes_back_exactly,
     presence_profile_and_lookup_routes_answer_in_the_seed_shapes,
+    users_can_be_looked_up_only_by_themselves_and_those_who_share_a_room_with_them,
     the_authorization_matrix_has_no_unexpected_allow,
     malformed_requests_get_clear_4xx_answers_and_never_a_5xx,
 );

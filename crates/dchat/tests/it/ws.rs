@@ -304,6 +304,61 @@ async fn a_connection_subscribes_to_at_most_so_many_rooms_and_one_more_is_refuse
     app.stop().await;
 }
 
+/// A user's live subscriptions on a gateway are counted over all their connections and
+/// `gateway.v1` streams; a closed connection gives its places back.
+#[tokio::test]
+async fn a_user_holds_at_most_so_many_live_subscriptions_over_all_connections_and_streams() {
+    use dchat_proto::gateway::v1::{ReplayReq, gateway_service_client::GatewayServiceClient};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::support::test_config(dir.path());
+    config.gateway.ws_max_subscriptions = 2;
+    config.gateway.ws_max_subscriptions_per_user = 3;
+    let app = crate::support::spawn_app_with(config).await;
+    let (owner, _, token) = user(&app, "owner").await;
+    for room_id in ["a", "b"] {
+        post(&owner, &app, "/api/room/create", json!({"room_id": room_id, "name": room_id})).await;
+    }
+    let mut first = WsClient::connect(&app, &token).await;
+    first.subscribe("general", Some(0)).await;
+    first.subscribe("a", Some(0)).await;
+    let mut second = WsClient::connect(&app, &token).await;
+    second.subscribe("b", Some(0)).await;
+    second.send(json!({"type": "subscribe", "room_id": "general", "after": 0, "ref": 7})).await;
+    let refused = second.next_of("error").await;
+    assert_eq!((refused["code"].as_str(), refused["ref"].as_i64()), (Some("too_many_subscriptions"), Some(7)));
+    assert!(refused["message"].as_str().unwrap().contains("per user"), "{refused}");
+    // Subscribing again to a room one holds takes no new place.
+    second.subscribe("b", Some(0)).await;
+
+    let channel = tonic::transport::Channel::from_shared(app.http.clone()).unwrap().connect().await.unwrap();
+    let mut gateway = GatewayServiceClient::new(channel);
+    let mut replay = tonic::Request::new(ReplayReq { room_id: "general".into(), last_seen_offset: 0 });
+    replay.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let status = gateway.replay_and_subscribe(replay).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+
+    // Closing a connection gives its two places back (once the server has let go of it).
+    first.stream.close(None).await.unwrap();
+    first.until_closed().await;
+    let mut given_back = false;
+    for attempt in 0..100 {
+        second.send(json!({"type": "subscribe", "room_id": "general", "after": 0, "ref": attempt})).await;
+        let answer = loop {
+            let frame = second.next().await;
+            if frame["type"] == "subscribed" || frame["type"] == "error" {
+                break frame;
+            }
+        };
+        if answer["type"] == "subscribed" {
+            given_back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(given_back, "the closed connection's places are given back");
+    app.stop().await;
+}
+
 async fn leaving_a_room_ends_its_subscription_and_strangers_cannot_subscribe(topology: Topology) {
     let (app, _dir) = spawn(topology).await;
     let (owner, _, _) = user(&app, "owner").await;
