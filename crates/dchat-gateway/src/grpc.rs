@@ -84,7 +84,8 @@ impl GatewayGrpc {
 
     /// A place among the user's live subscriptions, for a live stream.
     fn claim_subscription(&self, user: &auth::User) -> Result<SubscriptionSlot, Status> {
-        UserSubscriptions::claim(&self.state, &user.user_id).map_err(|too_many| Status::resource_exhausted(too_many.to_string()))
+        UserSubscriptions::claim(&self.state, &user.user_id)
+            .map_err(|too_many| Status::resource_exhausted(too_many.to_string()))
     }
 
     /// `stream`, for as long as `token` is good: it ends with UNAUTHENTICATED once the

@@ -141,7 +141,8 @@ impl room_service_server::RoomService for RoomGrpc {
 
     async fn shares_room(&self, request: Request<pb::UserPair>) -> Result<Response<pb::Ack>, Status> {
         let req = request.into_inner();
-        let shared = self.service.share_a_room(parse_user_id(&req.user_id)?, parse_user_id(&req.other_user_id)?).await?;
+        let shared =
+            self.service.share_a_room(parse_user_id(&req.user_id)?, parse_user_id(&req.other_user_id)?).await?;
         Ok(Response::new(pb::Ack { success: shared, ..Default::default() }))
     }
 

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod authz;
 mod bench;
 mod browser;
 mod csrf;
