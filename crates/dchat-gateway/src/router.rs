@@ -3,7 +3,7 @@
 use axum::{
     Router,
     extract::DefaultBodyLimit,
-    http::{HeaderMap, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -33,7 +33,8 @@ pub fn router(state: GatewayState) -> Router {
         .route("/presence/heartbeat", post(rest::presence::heartbeat))
         .route("/presence/roster", get(rest::presence::roster))
         .route("/ws", get(crate::ws::upgrade))
-        .fallback(|| async { ApiError::NotFound("no such API route".to_owned()) });
+        .fallback(|| async { ApiError::NotFound("no such API route".to_owned()) })
+        .layer(axum::middleware::map_response(explain_method_not_allowed));
     // gRPC requests (`POST /gateway.v1.GatewayService/<Method>`) share the port with HTTP.
     let grpc = tonic::service::Routes::new(crate::grpc::service(state.clone())).into_axum_router();
     Router::new()
@@ -53,6 +54,24 @@ pub fn router(state: GatewayState) -> Router {
         .merge(grpc)
         .merge(crate::web::web_router())
         .fallback(not_found)
+}
+
+/// A route asked with a method it does not take: the JSON error every other refusal has,
+/// keeping the `Allow` header that lists the methods it does take.
+async fn explain_method_not_allowed(response: Response) -> Response {
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let message = match allow.as_ref().and_then(|allow| allow.to_str().ok()) {
+        Some(allow) => format!("this route takes {allow}"),
+        None => "this route does not take that method".to_owned(),
+    };
+    let mut explained = ApiError::MethodNotAllowed(message).into_response();
+    if let Some(allow) = allow {
+        explained.headers_mut().insert(header::ALLOW, allow);
+    }
+    explained
 }
 
 /// Any other path: 404, or, to a gRPC client, UNIMPLEMENTED as gRPC says it.

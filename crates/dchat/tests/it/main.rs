@@ -9,6 +9,7 @@ mod auth;
 mod authz;
 mod bench;
 mod browser;
+mod corpus;
 mod csrf;
 mod errors;
 mod forms;
