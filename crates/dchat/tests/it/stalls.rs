@@ -63,7 +63,55 @@ async fn a_malformed_chunked_body_is_400_and_an_unknown_path_404(topology: Topol
     app.stop().await;
 }
 
+/// The probe held 200 gRPC streams whose announced body never came for 45 s. Each now ends
+/// at the body deadline, and the connection goes on serving other calls meanwhile.
+async fn grpc_streams_whose_body_never_comes_end_at_the_body_deadline(topology: Topology) {
+    use http_body_util::{BodyExt, Empty, StreamBody};
+    use hyper::body::{Bytes, Frame};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.gateway.body_timeout_secs = 1;
+    let app = spawn_with(topology, config).await;
+    let stream = TcpStream::connect(authority(&app.http)).await.unwrap();
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+    let started = std::time::Instant::now();
+    let mut stalled = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let mut sender = sender.clone();
+        // Headers without END_STREAM, then nothing: a body announced and never sent.
+        let never = StreamBody::new(futures::stream::pending::<Result<Frame<Bytes>, std::convert::Infallible>>());
+        let request = hyper::Request::post(format!("{}/gateway.v1.GatewayService/Append", app.http))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(never.boxed())
+            .unwrap();
+        stalled.spawn(async move {
+            // The stream ends either way: an answer read to its end, or a reset.
+            if let Ok(response) = sender.send_request(request).await {
+                let _ = response.into_body().collect().await;
+            }
+        });
+    }
+    let health = hyper::Request::get(format!("{}/healthz", app.http)).body(Empty::<Bytes>::new().boxed()).unwrap();
+    let answer = sender.clone().send_request(health).await.unwrap();
+    assert_eq!(answer.status(), 200, "the connection serves other calls while the stalled ones wait");
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(joined) = stalled.join_next().await {
+            joined.unwrap();
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "every stalled stream ended within 15 s, not held for good");
+    assert!(started.elapsed() >= Duration::from_secs(1), "not before the deadline");
+    app.stop().await;
+}
+
 in_both_topologies!(
+    grpc_streams_whose_body_never_comes_end_at_the_body_deadline,
     a_stalled_body_is_answered_408_and_an_oversized_one_413_at_once,
     a_malformed_chunked_body_is_400_and_an_unknown_path_404,
 );
