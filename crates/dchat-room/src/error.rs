@@ -1,6 +1,7 @@
 //! What can go wrong in the room service, shaped by what the caller does next.
 
 use dchat_core::{RoomId, ValidationError};
+use dchat_storage::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RoomError {
@@ -12,7 +13,7 @@ pub enum RoomError {
     /// Another room's id differs from the one asked for only in case.
     #[error("room id {requested} is taken: room {existing} differs from it only in case")]
     IdTaken { requested: RoomId, existing: String },
-    /// The database failed; the caller may retry later.
+    /// The store failed (see [`StoreError`] for whether a retry may help).
     #[error("room storage failed: {0}")]
-    Storage(#[from] sqlx::Error),
+    Storage(#[from] StoreError),
 }

@@ -12,6 +12,8 @@ use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use dchat_storage::StoreError;
+
 use crate::{MembershipChange, Room, RoomError, RoomService, feed::Watcher};
 
 #[derive(Debug, Clone)]
@@ -39,6 +41,10 @@ impl From<RoomError> for Status {
             RoomError::Invalid(err) => from_validation(err),
             RoomError::NotFound(_) => Status::not_found(err.to_string()),
             RoomError::IdTaken { .. } => Status::already_exists(err.to_string()),
+            RoomError::Storage(StoreError::Unavailable(err)) => {
+                tracing::warn!(error = %err, "the room database is unavailable");
+                Status::unavailable("the room database is unavailable; retry")
+            }
             RoomError::Storage(err) => internal("access the room database", &err),
         }
     }

@@ -1,7 +1,8 @@
 //! Room service: creates rooms and manages who is in them.
 //!
 //! [`RoomService`] holds the rules, [`RoomGrpc`] exposes them as `room.v1.RoomService`,
-//! and the store persists them in the service's own SQLite file. Membership changes are
+//! and a [`RoomStore`] keeps them: [`SqliteRoomStore`] in the service's own SQLite file.
+//! The binary opens the database and hands the service its store. Membership changes are
 //! also published to watchers (`WatchMembership`), which is how the message service keeps
 //! its membership cache correct without asking on every message.
 //!
@@ -16,5 +17,6 @@ mod store;
 pub use crate::{
     error::RoomError,
     grpc::RoomGrpc,
-    service::{MembershipChange, Room, RoomConfig, RoomService},
+    service::{MembershipChange, Room, RoomService},
+    store::{RoomStore, SqliteRoomStore},
 };

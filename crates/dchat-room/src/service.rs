@@ -1,6 +1,6 @@
 //! The room rules: who may create, join and leave, and who gets told about it.
 
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::{
     RoomError,
@@ -8,21 +8,12 @@ use crate::{
     store::RoomStore,
 };
 use dchat_core::{RoomId, RoomName, UserId, now_ms};
-use dchat_storage::{Durability, OpenError};
 
 /// The most rooms one page of [`RoomService::rooms_page`] holds.
 pub(crate) const MAX_ROOMS_PAGE: u32 = 500;
 
 /// Rooms in a page when the caller asks for none in particular.
 pub(crate) const DEFAULT_ROOMS_PAGE: u32 = 100;
-
-/// The room service's section of the configuration.
-#[derive(Debug, Clone)]
-pub struct RoomConfig {
-    /// SQLite file of rooms and memberships (`ROOM_DB`).
-    pub db_path: PathBuf,
-    pub durability: Durability,
-}
 
 /// A room as callers see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,16 +34,14 @@ pub struct MembershipChange {
 
 #[derive(Debug, Clone)]
 pub struct RoomService {
-    store: RoomStore,
+    store: Arc<dyn RoomStore>,
     feed: ChangeFeed,
 }
 
 impl RoomService {
-    /// Opens (and migrates) the room database.
-    pub async fn open(config: &RoomConfig) -> Result<Self, OpenError> {
-        let pool = dchat_storage::open_sqlite(&config.db_path, config.durability, 4).await?;
-        dchat_storage::migrate(&pool, &crate::store::MIGRATOR, &config.db_path).await?;
-        Ok(Self { store: RoomStore::new(pool), feed: ChangeFeed::new() })
+    /// The room rules over `store`, whichever backend it is.
+    pub fn new(store: Arc<dyn RoomStore>) -> Self {
+        Self { store, feed: ChangeFeed::new() }
     }
 
     /// Creates a room; `creator` becomes its first member. Returns false, changing nothing,

@@ -111,3 +111,43 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// A store failed, shaped by what its caller does next: a conflict is the caller's to
+/// answer (the thing exists), an unavailable database may answer a retry, anything else is
+/// a fault to log. Service errors hold this, never a driver's error type.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness constraint refused the write; `constraint` names it where the
+    /// database says which.
+    #[error("conflict on {constraint}")]
+    Conflict { constraint: String },
+    /// The database could not be reached or gave up waiting (a busy pool, a lost
+    /// connection): the same call may succeed later.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Anything else: a bug, a corrupt row, a failed migration.
+    #[error("database failed: {0}")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// A row the store wrote could not be read back as the value it stands for.
+    pub fn corrupt(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Other(Box::new(err))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::Database(db_err) if db_err.is_unique_violation() => {
+                let constraint = db_err.constraint().map_or_else(|| db_err.message().to_owned(), str::to_owned);
+                Self::Conflict { constraint }
+            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => {
+                Self::Unavailable(Box::new(err))
+            }
+            err => Self::Other(Box::new(err)),
+        }
+    }
+}

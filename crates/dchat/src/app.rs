@@ -8,7 +8,7 @@
 //! protobuf and status codes, without a loopback socket in between). The same router is
 //! also served on the gRPC port for outside clients.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use dchat_auth::{AuthGrpc, AuthService};
@@ -16,7 +16,7 @@ use dchat_gateway::{GatewayState, Upstreams};
 use dchat_message::{MessageGrpc, MessageService};
 use dchat_presence::{PresenceGrpc, PresenceService};
 use dchat_proto::{InternalToken, RequireInternalToken, Transport, room::v1::room_service_client::RoomServiceClient};
-use dchat_room::{RoomGrpc, RoomService};
+use dchat_room::{RoomGrpc, RoomService, SqliteRoomStore};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::{
@@ -189,7 +189,10 @@ impl App {
         let mut rooms = None;
 
         if matches!(role, Role::All | Role::Room) {
-            let service = RoomService::open(&config.room_config()).await?;
+            let path = config.room_db_path();
+            let pool = dchat_storage::open_sqlite(&path, config.durability, 4).await?;
+            let store = SqliteRoomStore::migrate(pool, &path).await?;
+            let service = RoomService::new(Arc::new(store));
             let grpc = RoomGrpc::new(service, stopping.clone()).into_server();
             health.set_serving::<dchat_proto::room::v1::room_service_server::RoomServiceServer<RoomGrpc>>().await;
             routes = routes.add_service(grpc);

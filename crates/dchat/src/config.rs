@@ -296,11 +296,9 @@ impl Config {
         }
     }
 
-    pub fn room_config(&self) -> dchat_room::RoomConfig {
-        dchat_room::RoomConfig {
-            db_path: self.room.db.clone().unwrap_or_else(|| self.data_dir.join("room.db")),
-            durability: self.durability,
-        }
+    /// The room service's SQLite file (`ROOM_DB`, default `room.db` in the data folder).
+    pub fn room_db_path(&self) -> PathBuf {
+        self.room.db.clone().unwrap_or_else(|| self.data_dir.join("room.db"))
     }
 
     pub fn message_config(&self) -> dchat_message::MessageConfig {

@@ -1,33 +1,42 @@
-//! Persistence for rooms and memberships in the room service's SQLite file.
+//! [`RoomStore`] in the room service's own SQLite file.
+
+use std::path::Path;
 
 use dchat_core::{RoomId, RoomName, UserId};
+use dchat_storage::{OpenError, StoreError};
 use sqlx::{Row, SqlitePool, sqlite::SqliteRow};
 
+use super::RoomStore;
 use crate::service::Room;
 
-/// The room service's tables. Methods are ordered create, read, delete.
+/// The room service's tables in SQLite.
 #[derive(Debug, Clone)]
-pub(crate) struct RoomStore {
+pub struct SqliteRoomStore {
     pool: SqlitePool,
 }
 
-pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-impl RoomStore {
-    pub(crate) fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+impl SqliteRoomStore {
+    /// Brings the database behind `pool` (the file at `path`) up to date and keeps it.
+    pub async fn migrate(pool: SqlitePool, path: &Path) -> Result<Self, OpenError> {
+        dchat_storage::migrate(&pool, &MIGRATOR, path).await?;
+        Ok(Self { pool })
     }
+}
 
-    /// Inserts a room and, when given, its creator as first member, in one transaction.
+#[tonic::async_trait]
+impl RoomStore for SqliteRoomStore {
+    /// Inserts a room and, when given, its creator as first member, atomically.
     /// When the id is taken, changes nothing and returns the id of the room that holds it,
     /// which may differ from `room_id` in case.
-    pub(crate) async fn insert_room(
+    async fn insert_room(
         &self,
         room_id: &RoomId,
         name: &RoomName,
         creator: Option<UserId>,
         now_ms: i64,
-    ) -> Result<Option<String>, sqlx::Error> {
+    ) -> Result<Option<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
         // One statement: no room can be made between the check and the insert.
         let inserted = sqlx::query(
@@ -68,12 +77,7 @@ impl RoomStore {
 
     /// Adds a member. Returns `None` when the room does not exist, `Some(false)` when the
     /// user was already a member.
-    pub(crate) async fn insert_member(
-        &self,
-        room_id: &RoomId,
-        user_id: UserId,
-        now_ms: i64,
-    ) -> Result<Option<bool>, sqlx::Error> {
+    async fn insert_member(&self, room_id: &RoomId, user_id: UserId, now_ms: i64) -> Result<Option<bool>, StoreError> {
         // One statement, so a concurrent delete of the room cannot slip in between a check
         // and the insert.
         let inserted = sqlx::query(
@@ -95,7 +99,7 @@ impl RoomStore {
     }
 
     /// The room, or `None`.
-    pub(crate) async fn room(&self, room_id: &RoomId) -> Result<Option<Room>, sqlx::Error> {
+    async fn room(&self, room_id: &RoomId) -> Result<Option<Room>, StoreError> {
         sqlx::query(
             "SELECT r.room_id, r.name, r.created_ms, (SELECT COUNT(*) FROM members m WHERE m.room_id = r.room_id)
              FROM rooms r WHERE r.room_id = ?",
@@ -108,7 +112,7 @@ impl RoomStore {
     }
 
     /// Every room, by id.
-    pub(crate) async fn rooms(&self) -> Result<Vec<Room>, sqlx::Error> {
+    async fn rooms(&self) -> Result<Vec<Room>, StoreError> {
         sqlx::query(
             "SELECT r.room_id, r.name, r.created_ms, (SELECT COUNT(*) FROM members m WHERE m.room_id = r.room_id)
              FROM rooms r ORDER BY r.room_id",
@@ -121,7 +125,7 @@ impl RoomStore {
     }
 
     /// Up to `limit` rooms with ids after `after`, by id.
-    pub(crate) async fn rooms_after(&self, after: &str, limit: u32) -> Result<Vec<Room>, sqlx::Error> {
+    async fn rooms_after(&self, after: &str, limit: u32) -> Result<Vec<Room>, StoreError> {
         sqlx::query(
             "SELECT r.room_id, r.name, r.created_ms, (SELECT COUNT(*) FROM members m WHERE m.room_id = r.room_id)
              FROM rooms r WHERE r.room_id > ? ORDER BY r.room_id LIMIT ?",
@@ -136,7 +140,7 @@ impl RoomStore {
     }
 
     /// The rooms `user_id` is a member of, by id.
-    pub(crate) async fn rooms_of(&self, user_id: UserId) -> Result<Vec<Room>, sqlx::Error> {
+    async fn rooms_of(&self, user_id: UserId) -> Result<Vec<Room>, StoreError> {
         sqlx::query(
             "SELECT r.room_id, r.name, r.created_ms, (SELECT COUNT(*) FROM members m WHERE m.room_id = r.room_id)
              FROM members mine JOIN rooms r ON r.room_id = mine.room_id
@@ -151,7 +155,7 @@ impl RoomStore {
     }
 
     /// The members of a room with their join times, oldest first.
-    pub(crate) async fn members(&self, room_id: &RoomId) -> Result<Vec<(UserId, i64)>, sqlx::Error> {
+    async fn members(&self, room_id: &RoomId) -> Result<Vec<(UserId, i64)>, StoreError> {
         let rows = sqlx::query("SELECT user_id, joined_ms FROM members WHERE room_id = ? ORDER BY joined_ms, user_id")
             .bind(room_id.as_str())
             .fetch_all(&self.pool)
@@ -159,14 +163,14 @@ impl RoomStore {
         rows.into_iter()
             .map(|row| {
                 let user_id: String = row.try_get(0)?;
-                let user_id = UserId::parse(&user_id).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+                let user_id = UserId::parse(&user_id).map_err(StoreError::corrupt)?;
                 Ok((user_id, row.try_get(1)?))
             })
             .collect()
     }
 
     /// Whether `user_id` is a member of `room_id`.
-    pub(crate) async fn is_member(&self, room_id: &RoomId, user_id: UserId) -> Result<bool, sqlx::Error> {
+    async fn is_member(&self, room_id: &RoomId, user_id: UserId) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT 1 FROM members WHERE room_id = ? AND user_id = ?")
             .bind(room_id.as_str())
             .bind(user_id.to_string())
@@ -176,7 +180,7 @@ impl RoomStore {
     }
 
     /// Whether two users are members of one room together.
-    pub(crate) async fn share_a_room(&self, user_id: UserId, other: UserId) -> Result<bool, sqlx::Error> {
+    async fn share_a_room(&self, user_id: UserId, other: UserId) -> Result<bool, StoreError> {
         let row = sqlx::query(
             "SELECT 1 FROM members mine JOIN members theirs ON theirs.room_id = mine.room_id
              WHERE mine.user_id = ? AND theirs.user_id = ? LIMIT 1",
@@ -189,7 +193,7 @@ impl RoomStore {
     }
 
     /// Removes a member. Returns whether they were one.
-    pub(crate) async fn delete_member(&self, room_id: &RoomId, user_id: UserId) -> Result<bool, sqlx::Error> {
+    async fn delete_member(&self, room_id: &RoomId, user_id: UserId) -> Result<bool, StoreError> {
         let deleted = sqlx::query("DELETE FROM members WHERE room_id = ? AND user_id = ?")
             .bind(room_id.as_str())
             .bind(user_id.to_string())
@@ -200,13 +204,13 @@ impl RoomStore {
     }
 }
 
-fn room_from_row(row: SqliteRow) -> Result<Room, sqlx::Error> {
+fn room_from_row(row: SqliteRow) -> Result<Room, StoreError> {
     let room_id: String = row.try_get(0)?;
     let name: String = row.try_get(1)?;
     let member_count: i64 = row.try_get(3)?;
     Ok(Room {
-        room_id: RoomId::parse(&room_id).map_err(|err| sqlx::Error::Decode(Box::new(err)))?,
-        name: RoomName::parse(&name).map_err(|err| sqlx::Error::Decode(Box::new(err)))?,
+        room_id: RoomId::parse(&room_id).map_err(StoreError::corrupt)?,
+        name: RoomName::parse(&name).map_err(StoreError::corrupt)?,
         created_ms: row.try_get(2)?,
         member_count: u64::try_from(member_count).unwrap_or(0),
     })
