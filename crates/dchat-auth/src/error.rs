@@ -1,6 +1,7 @@
 //! What can go wrong in the auth service, shaped by what the caller does next.
 
 use dchat_core::{UserId, ValidationError};
+use dchat_storage::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -24,6 +25,7 @@ pub enum AuthError {
     /// Password hashing failed (it should not; logged as internal).
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    /// The store failed (see [`StoreError`] for whether a retry may help).
     #[error("auth storage failed: {0}")]
-    Storage(#[from] sqlx::Error),
+    Storage(#[from] StoreError),
 }

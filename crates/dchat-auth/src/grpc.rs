@@ -5,6 +5,7 @@ use dchat_proto::{
     auth::v1::{self as pb, auth_service_server},
     from_validation, internal,
 };
+use dchat_storage::StoreError;
 use futures::StreamExt;
 use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 use tokio_util::sync::CancellationToken;
@@ -39,6 +40,10 @@ impl From<AuthError> for Status {
             AuthError::NotFound(_) => Status::not_found(err.to_string()),
             AuthError::Unavailable(message) => Status::unavailable(message),
             AuthError::Hashing(message) => internal("hash a password", &std::io::Error::other(message)),
+            AuthError::Storage(StoreError::Unavailable(err)) => {
+                tracing::warn!(error = %err, "the auth database is unavailable");
+                Status::unavailable("the auth database is unavailable; retry")
+            }
             AuthError::Storage(err) => internal("access the auth database", &err),
         }
     }

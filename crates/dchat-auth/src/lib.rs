@@ -4,6 +4,9 @@
 //! random bits handed to the client once; the database keeps only their SHA-256, with an
 //! expiry and a persisted revocation, so a restart never brings a revoked token back.
 //!
+//! The service keeps its accounts in an [`AccountStore`] and its tokens in a [`TokenStore`]
+//! (both [`SqliteAuthStore`] today), which the binary opens and hands it.
+//!
 //! A new account joins the `general` room through the room service's gRPC client: this
 //! crate never touches the room service's tables.
 
@@ -18,4 +21,5 @@ pub use crate::{
     error::AuthError,
     grpc::AuthGrpc,
     service::{AuthConfig, AuthService, Login, Registration, Session, User},
+    store::{AccountStore, Credentials, SqliteAuthStore, TokenStore},
 };

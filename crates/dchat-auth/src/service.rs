@@ -1,27 +1,24 @@
 //! The auth rules: registration, login, token verification and revocation.
 
-use std::{path::PathBuf, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use dchat_core::{DisplayName, Email, Password, RoomId, UserId, UserName, now_ms};
 use dchat_proto::{
     Transport,
     room::v1::{JoinLeaveReq, room_service_client::RoomServiceClient},
 };
-use dchat_storage::{Durability, OpenError};
+use dchat_storage::StoreError;
 
 use crate::{
     AuthError,
     password::PasswordHashing,
-    store::{AuthStore, MIGRATOR},
+    store::{AccountStore, TokenStore},
     token,
 };
 
 /// The auth service's section of the configuration.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
-    /// SQLite file of accounts and token hashes (`AUTH_DB`).
-    pub db_path: PathBuf,
-    pub durability: Durability,
     /// How long a token works after login (`TOKEN_TTL_SECS`, default 1 h).
     pub token_ttl: Duration,
     /// Shortest password accepted at registration, in characters (default 8).
@@ -71,7 +68,8 @@ const REVOCATION_BUFFER: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct AuthService {
-    store: AuthStore,
+    accounts: Arc<dyn AccountStore>,
+    tokens: Arc<dyn TokenStore>,
     revocations: tokio::sync::broadcast::Sender<Vec<u8>>,
     hashing: PasswordHashing,
     rooms: RoomServiceClient<Transport>,
@@ -81,12 +79,17 @@ pub struct AuthService {
 }
 
 impl AuthService {
-    /// Opens (and migrates) the auth database. `rooms` is how new users join `general`.
-    pub async fn open(config: &AuthConfig, rooms: RoomServiceClient<Transport>) -> Result<Self, OpenError> {
-        let pool = dchat_storage::open_sqlite(&config.db_path, config.durability, 4).await?;
-        dchat_storage::migrate(&pool, &MIGRATOR, &config.db_path).await?;
+    /// The auth rules over the stores the binary opened. `rooms` is how new users join
+    /// `general`.
+    pub async fn new(
+        config: &AuthConfig,
+        accounts: Arc<dyn AccountStore>,
+        tokens: Arc<dyn TokenStore>,
+        rooms: RoomServiceClient<Transport>,
+    ) -> Self {
         let service = Self {
-            store: AuthStore::new(pool),
+            accounts,
+            tokens,
             revocations: tokio::sync::broadcast::channel(REVOCATION_BUFFER).0,
             hashing: PasswordHashing::new(),
             rooms,
@@ -96,12 +99,12 @@ impl AuthService {
         };
         // Expired tokens can never verify again; a day's grace keeps "expired" distinguishable
         // from "never issued" in the logs for a while.
-        match service.store.delete_tokens_expired_before(now_ms() - 86_400_000).await {
+        match service.tokens.delete_tokens_expired_before(now_ms() - 86_400_000).await {
             Ok(n) if n > 0 => tracing::info!(tokens = n, "forgot expired tokens"),
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "failed to delete expired tokens"),
         }
-        Ok(service)
+        service
     }
 
     /// Creates an account, puts it in `general`, and logs it in.
@@ -130,15 +133,15 @@ impl AuthService {
         // below still decides races between two registrations of one name.
         self.ensure_free(&user).await?;
         let password_hash = self.hashing.hash(password).await?;
-        if let Err(err) = self.store.insert_user(&user, &password_hash, now_ms()).await {
-            if dchat_storage::is_unique_violation(&err) {
+        if let Err(err) = self.accounts.insert_user(&user, &password_hash, now_ms()).await {
+            if let StoreError::Conflict { .. } = err {
                 self.ensure_free(&user).await?;
             }
             return Err(err.into());
         }
         if let Err(err) = self.join_general(user.user_id).await {
             // Without `general` the account is half made; undo it so that registering again works.
-            if let Err(delete_err) = self.store.delete_user(user.user_id).await {
+            if let Err(delete_err) = self.accounts.delete_user(user.user_id).await {
                 tracing::error!(error = %delete_err, "failed to delete a half-registered user");
             }
             return Err(err);
@@ -154,8 +157,8 @@ impl AuthService {
             return Err(AuthError::BadCredentials);
         };
         let credentials = match &login {
-            Login::Email(email) => self.store.credentials_by_email(email).await?,
-            Login::Username(username) => self.store.credentials_by_username(username).await?,
+            Login::Email(email) => self.accounts.credentials_by_email(email).await?,
+            Login::Username(username) => self.accounts.credentials_by_username(username).await?,
         };
         let (user, hash) = match credentials {
             Some(credentials) => (Some(credentials.user), Some(credentials.password_hash)),
@@ -175,7 +178,7 @@ impl AuthService {
         if !token::looks_valid(token) {
             return Err(AuthError::InvalidToken);
         }
-        self.store.user_by_token(&token::hash(token), now_ms()).await?.ok_or(AuthError::InvalidToken)
+        self.tokens.user_by_token(&token::hash(token), now_ms()).await?.ok_or(AuthError::InvalidToken)
     }
 
     /// Revokes a token for good. Revoking twice is fine; an unknown token is an error.
@@ -184,7 +187,7 @@ impl AuthService {
             return Err(AuthError::InvalidToken);
         }
         let token_hash = token::hash(token);
-        match self.store.revoke_token(&token_hash, now_ms()).await? {
+        match self.tokens.revoke_token(&token_hash, now_ms()).await? {
             None => Err(AuthError::InvalidToken),
             Some(_) => {
                 // Nobody watching is fine: no gateway holds connections.
@@ -200,18 +203,18 @@ impl AuthService {
     }
 
     pub async fn user(&self, user_id: UserId) -> Result<User, AuthError> {
-        self.store.user(user_id).await?.ok_or(AuthError::NotFound(user_id))
+        self.accounts.user(user_id).await?.ok_or(AuthError::NotFound(user_id))
     }
 
     pub async fn set_display_name(&self, user_id: UserId, display_name: DisplayName) -> Result<User, AuthError> {
-        if !self.store.update_display_name(user_id, &display_name).await? {
+        if !self.accounts.update_display_name(user_id, &display_name).await? {
             return Err(AuthError::NotFound(user_id));
         }
         self.user(user_id).await
     }
 
     async fn ensure_free(&self, user: &User) -> Result<(), AuthError> {
-        match self.store.taken(user.email.as_ref(), user.username.as_ref()).await? {
+        match self.accounts.taken(user.email.as_ref(), user.username.as_ref()).await? {
             (true, _) => Err(AuthError::AlreadyExists("email")),
             (_, true) => Err(AuthError::AlreadyExists("username")),
             (false, false) => Ok(()),
@@ -222,7 +225,7 @@ impl AuthService {
         let token = token::generate();
         let now = now_ms();
         let expires_at_ms = now.saturating_add(self.token_ttl_ms);
-        self.store.insert_token(&token::hash(&token), user.user_id, now, expires_at_ms).await?;
+        self.tokens.insert_token(&token::hash(&token), user.user_id, now, expires_at_ms).await?;
         Ok(Session { token, user, expires_at_ms })
     }
 

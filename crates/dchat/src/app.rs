@@ -11,7 +11,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use dchat_auth::{AuthGrpc, AuthService};
+use dchat_auth::{AuthGrpc, AuthService, SqliteAuthStore};
 use dchat_gateway::{GatewayState, Upstreams};
 use dchat_message::{MessageGrpc, MessageService};
 use dchat_presence::{PresenceGrpc, PresenceService};
@@ -206,7 +206,10 @@ impl App {
             Ok(RoomServiceClient::new(transport))
         };
         if matches!(role, Role::All | Role::Auth) {
-            let service = AuthService::open(&config.auth_config(), rooms_client()?).await?;
+            let path = config.auth_db_path();
+            let pool = dchat_storage::open_sqlite(&path, config.durability, 4).await?;
+            let store = Arc::new(SqliteAuthStore::migrate(pool, &path).await?);
+            let service = AuthService::new(&config.auth_config(), store.clone(), store, rooms_client()?).await;
             let grpc = AuthGrpc::new(service, stopping.clone()).into_server();
             health.set_serving::<dchat_proto::auth::v1::auth_service_server::AuthServiceServer<AuthGrpc>>().await;
             routes = routes.add_service(grpc);

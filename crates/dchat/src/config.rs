@@ -286,14 +286,17 @@ impl Config {
 
     pub fn auth_config(&self) -> dchat_auth::AuthConfig {
         dchat_auth::AuthConfig {
-            db_path: self.auth.db.clone().unwrap_or_else(|| self.data_dir.join("auth.db")),
-            durability: self.durability,
             token_ttl: Duration::from_secs(self.auth.token_ttl_secs),
             password_min_chars: self.auth.password_min_chars,
             // The seed's load tests register with "secret" and "pass"; the setting that lets
             // their length through lets their commonness through too.
             refuse_common_passwords: self.auth.password_min_chars >= AuthSection::default().password_min_chars,
         }
+    }
+
+    /// The auth service's SQLite file (`AUTH_DB`, default `auth.db` in the data folder).
+    pub fn auth_db_path(&self) -> PathBuf {
+        self.auth.db.clone().unwrap_or_else(|| self.data_dir.join("auth.db"))
     }
 
     /// The room service's SQLite file (`ROOM_DB`, default `room.db` in the data folder).

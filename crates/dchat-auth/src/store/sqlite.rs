@@ -1,34 +1,36 @@
-//! Persistence for accounts and token hashes in the auth service's SQLite file.
+//! [`AccountStore`] and [`TokenStore`] in the auth service's own SQLite file.
+
+use std::path::Path;
 
 use dchat_core::{DisplayName, Email, UserId, UserName};
+use dchat_storage::{OpenError, StoreError};
 use sqlx::{Row, SqlitePool, sqlite::SqliteRow};
 
+use super::{AccountStore, Credentials, TokenStore};
 use crate::service::User;
 
-pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// An account with its password hash, as the store returns it for a login.
-#[derive(Debug)]
-pub(crate) struct Credentials {
-    pub(crate) user: User,
-    pub(crate) password_hash: String,
-}
-
-/// The auth service's tables. Methods are ordered create, read, update, delete.
+/// The auth service's tables in SQLite: accounts and the tokens that open them.
 #[derive(Debug, Clone)]
-pub(crate) struct AuthStore {
+pub struct SqliteAuthStore {
     pool: SqlitePool,
 }
 
 const USER_COLUMNS: &str = "user_id, email, username, display_name, password_hash";
 
-impl AuthStore {
-    pub(crate) fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+impl SqliteAuthStore {
+    /// Brings the database behind `pool` (the file at `path`) up to date and keeps it.
+    pub async fn migrate(pool: SqlitePool, path: &Path) -> Result<Self, OpenError> {
+        dchat_storage::migrate(&pool, &MIGRATOR, path).await?;
+        Ok(Self { pool })
     }
+}
 
-    /// Inserts an account. A taken email or username is a unique violation.
-    pub(crate) async fn insert_user(&self, user: &User, password_hash: &str, now_ms: i64) -> Result<(), sqlx::Error> {
+#[tonic::async_trait]
+impl AccountStore for SqliteAuthStore {
+    /// Inserts an account. A taken email or username is a [`StoreError::Conflict`].
+    async fn insert_user(&self, user: &User, password_hash: &str, now_ms: i64) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO users (user_id, email, username, display_name, password_hash, created_ms)
              VALUES (?, ?, ?, ?, ?, ?)",
@@ -44,30 +46,8 @@ impl AuthStore {
         Ok(())
     }
 
-    /// Stores the hash of a new token.
-    pub(crate) async fn insert_token(
-        &self,
-        token_hash: &[u8],
-        user_id: UserId,
-        now_ms: i64,
-        expires_ms: i64,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO tokens (token_hash, user_id, created_ms, expires_ms) VALUES (?, ?, ?, ?)")
-            .bind(token_hash)
-            .bind(user_id.to_string())
-            .bind(now_ms)
-            .bind(expires_ms)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// Whether an account uses this email, and whether one uses this username.
-    pub(crate) async fn taken(
-        &self,
-        email: Option<&Email>,
-        username: Option<&UserName>,
-    ) -> Result<(bool, bool), sqlx::Error> {
+    async fn taken(&self, email: Option<&Email>, username: Option<&UserName>) -> Result<(bool, bool), StoreError> {
         let row = sqlx::query(
             "SELECT EXISTS (SELECT 1 FROM users WHERE email = ?), EXISTS (SELECT 1 FROM users WHERE username = ?)",
         )
@@ -79,7 +59,7 @@ impl AuthStore {
     }
 
     /// The account with this email, with its password hash.
-    pub(crate) async fn credentials_by_email(&self, email: &Email) -> Result<Option<Credentials>, sqlx::Error> {
+    async fn credentials_by_email(&self, email: &Email) -> Result<Option<Credentials>, StoreError> {
         sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?"))
             .bind(email.as_str())
             .fetch_optional(&self.pool)
@@ -89,10 +69,7 @@ impl AuthStore {
     }
 
     /// The account with this username, with its password hash.
-    pub(crate) async fn credentials_by_username(
-        &self,
-        username: &UserName,
-    ) -> Result<Option<Credentials>, sqlx::Error> {
+    async fn credentials_by_username(&self, username: &UserName) -> Result<Option<Credentials>, StoreError> {
         sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?"))
             .bind(username.as_str())
             .fetch_optional(&self.pool)
@@ -102,7 +79,7 @@ impl AuthStore {
     }
 
     /// The account by id.
-    pub(crate) async fn user(&self, user_id: UserId) -> Result<Option<User>, sqlx::Error> {
+    async fn user(&self, user_id: UserId) -> Result<Option<User>, StoreError> {
         sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = ?"))
             .bind(user_id.to_string())
             .fetch_optional(&self.pool)
@@ -111,12 +88,46 @@ impl AuthStore {
             .transpose()
     }
 
-    /// The account a live (unexpired, unrevoked) token belongs to, and when the token expires.
-    pub(crate) async fn user_by_token(
+    /// Sets a display name. Returns whether the account exists.
+    async fn update_display_name(&self, user_id: UserId, display_name: &DisplayName) -> Result<bool, StoreError> {
+        let updated = sqlx::query("UPDATE users SET display_name = ? WHERE user_id = ?")
+            .bind(display_name.as_str())
+            .bind(user_id.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(updated == 1)
+    }
+
+    /// Deletes an account that could not be completed (its tokens go with it).
+    async fn delete_user(&self, user_id: UserId) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM users WHERE user_id = ?").bind(user_id.to_string()).execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl TokenStore for SqliteAuthStore {
+    /// Stores the hash of a new token.
+    async fn insert_token(
         &self,
         token_hash: &[u8],
+        user_id: UserId,
         now_ms: i64,
-    ) -> Result<Option<(User, i64)>, sqlx::Error> {
+        expires_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO tokens (token_hash, user_id, created_ms, expires_ms) VALUES (?, ?, ?, ?)")
+            .bind(token_hash)
+            .bind(user_id.to_string())
+            .bind(now_ms)
+            .bind(expires_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The account a live (unexpired, unrevoked) token belongs to, and when the token expires.
+    async fn user_by_token(&self, token_hash: &[u8], now_ms: i64) -> Result<Option<(User, i64)>, StoreError> {
         sqlx::query(
             "SELECT u.user_id, u.email, u.username, u.display_name, u.password_hash, t.expires_ms
              FROM tokens t JOIN users u ON u.user_id = t.user_id
@@ -133,24 +144,9 @@ impl AuthStore {
         .transpose()
     }
 
-    /// Sets a display name. Returns whether the account exists.
-    pub(crate) async fn update_display_name(
-        &self,
-        user_id: UserId,
-        display_name: &DisplayName,
-    ) -> Result<bool, sqlx::Error> {
-        let updated = sqlx::query("UPDATE users SET display_name = ? WHERE user_id = ?")
-            .bind(display_name.as_str())
-            .bind(user_id.to_string())
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(updated == 1)
-    }
-
     /// Revokes a token. Returns `None` for a token we never issued, otherwise whether this
     /// call revoked it (false: it was revoked already).
-    pub(crate) async fn revoke_token(&self, token_hash: &[u8], now_ms: i64) -> Result<Option<bool>, sqlx::Error> {
+    async fn revoke_token(&self, token_hash: &[u8], now_ms: i64) -> Result<Option<bool>, StoreError> {
         let revoked = sqlx::query("UPDATE tokens SET revoked_ms = ? WHERE token_hash = ? AND revoked_ms IS NULL")
             .bind(now_ms)
             .bind(token_hash)
@@ -168,14 +164,8 @@ impl AuthStore {
         Ok(known.then_some(false))
     }
 
-    /// Deletes an account that could not be completed (its tokens go with it).
-    pub(crate) async fn delete_user(&self, user_id: UserId) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM users WHERE user_id = ?").bind(user_id.to_string()).execute(&self.pool).await?;
-        Ok(())
-    }
-
     /// Forgets tokens that expired before `cutoff_ms`: they can never verify again.
-    pub(crate) async fn delete_tokens_expired_before(&self, cutoff_ms: i64) -> Result<u64, sqlx::Error> {
+    async fn delete_tokens_expired_before(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
         Ok(sqlx::query("DELETE FROM tokens WHERE expires_ms < ?")
             .bind(cutoff_ms)
             .execute(&self.pool)
@@ -188,7 +178,7 @@ fn decode_err(err: dchat_core::ValidationError) -> sqlx::Error {
     sqlx::Error::Decode(Box::new(err))
 }
 
-fn credentials_from_row(row: SqliteRow) -> Result<Credentials, sqlx::Error> {
+fn credentials_from_row(row: SqliteRow) -> Result<Credentials, StoreError> {
     let user_id: String = row.try_get(0)?;
     let email: Option<String> = row.try_get(1)?;
     let username: Option<String> = row.try_get(2)?;

@@ -1,0 +1,71 @@
+//! Persistence for accounts and tokens: [`AccountStore`] and [`TokenStore`], the traits
+//! every backend implements, one file per backend, and the contract tests every backend
+//! must pass.
+//!
+//! Methods are ordered create, read, update, delete, with the same order and docs in every
+//! backend. The rules (password policy, who may log in) live in the service.
+
+mod sqlite;
+#[cfg(test)]
+mod tests;
+
+use dchat_core::{DisplayName, Email, UserId, UserName};
+use dchat_storage::StoreError;
+
+pub use self::sqlite::SqliteAuthStore;
+use crate::service::User;
+
+/// An account with its password hash, as the store returns it for a login.
+#[derive(Debug)]
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// Accounts: who they are and how they sign in.
+#[tonic::async_trait]
+pub trait AccountStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Inserts an account. A taken email or username is a [`StoreError::Conflict`].
+    async fn insert_user(&self, user: &User, password_hash: &str, now_ms: i64) -> Result<(), StoreError>;
+
+    /// Whether an account uses this email, and whether one uses this username.
+    async fn taken(&self, email: Option<&Email>, username: Option<&UserName>) -> Result<(bool, bool), StoreError>;
+
+    /// The account with this email, with its password hash.
+    async fn credentials_by_email(&self, email: &Email) -> Result<Option<Credentials>, StoreError>;
+
+    /// The account with this username, with its password hash.
+    async fn credentials_by_username(&self, username: &UserName) -> Result<Option<Credentials>, StoreError>;
+
+    /// The account by id.
+    async fn user(&self, user_id: UserId) -> Result<Option<User>, StoreError>;
+
+    /// Sets a display name. Returns whether the account exists.
+    async fn update_display_name(&self, user_id: UserId, display_name: &DisplayName) -> Result<bool, StoreError>;
+
+    /// Deletes an account that could not be completed (its tokens go with it).
+    async fn delete_user(&self, user_id: UserId) -> Result<(), StoreError>;
+}
+
+/// Tokens, kept only as their SHA-256, with an expiry and a revocation.
+#[tonic::async_trait]
+pub trait TokenStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Stores the hash of a new token.
+    async fn insert_token(
+        &self,
+        token_hash: &[u8],
+        user_id: UserId,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The account a live (unexpired, unrevoked) token belongs to, and when the token expires.
+    async fn user_by_token(&self, token_hash: &[u8], now_ms: i64) -> Result<Option<(User, i64)>, StoreError>;
+
+    /// Revokes a token. Returns `None` for a token we never issued, otherwise whether this
+    /// call revoked it (false: it was revoked already).
+    async fn revoke_token(&self, token_hash: &[u8], now_ms: i64) -> Result<Option<bool>, StoreError>;
+
+    /// Forgets tokens that expired before `cutoff_ms`: they can never verify again.
+    async fn delete_tokens_expired_before(&self, cutoff_ms: i64) -> Result<u64, StoreError>;
+}

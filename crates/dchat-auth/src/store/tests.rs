@@ -1,0 +1,83 @@
+//! The contract every [`AccountStore`] and [`TokenStore`] keeps, checked against each
+//! backend.
+
+use dchat_core::{DisplayName, Email, UserId, UserName};
+use dchat_storage::StoreError;
+
+use super::{AccountStore, SqliteAuthStore, TokenStore};
+use crate::User;
+
+fn user(email: Option<&str>, username: Option<&str>, name: &str) -> User {
+    User {
+        user_id: UserId::generate(),
+        email: email.map(|email| Email::parse(email).unwrap()),
+        username: username.map(|username| UserName::parse(username).unwrap()),
+        display_name: DisplayName::parse(name).unwrap(),
+    }
+}
+
+/// Runs the whole contract against stores that hold nothing yet.
+async fn keeps_the_contract(accounts: &dyn AccountStore, tokens: &dyn TokenStore) {
+    let ada = user(Some("ada@example.com"), Some("ada"), "Ada");
+    let bob = user(None, Some("bob"), "Bob");
+    accounts.insert_user(&ada, "hash-a", 1).await.unwrap();
+    accounts.insert_user(&bob, "hash-b", 2).await.unwrap();
+
+    // A taken email or username conflicts, in any case, and changes nothing.
+    for taken in [user(Some("ada@example.com"), None, "X"), user(None, Some("ADA"), "X"), user(None, Some("bob"), "X")]
+    {
+        let err = accounts.insert_user(&taken, "hash-x", 3).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+        assert!(accounts.user(taken.user_id).await.unwrap().is_none());
+    }
+    let email = Email::parse("ada@example.com").unwrap();
+    let username = UserName::parse("Bob").unwrap();
+    assert_eq!(accounts.taken(Some(&email), Some(&username)).await.unwrap(), (true, true));
+    let (free_email, free_name) = (Email::parse("cid@example.com").unwrap(), UserName::parse("cid").unwrap());
+    assert_eq!(accounts.taken(Some(&free_email), Some(&free_name)).await.unwrap(), (false, false));
+    assert_eq!(accounts.taken(None, None).await.unwrap(), (false, false));
+
+    // Reads: by email, by username (in any case), by id.
+    let found = accounts.credentials_by_email(&email).await.unwrap().unwrap();
+    assert_eq!((&found.user, found.password_hash.as_str()), (&ada, "hash-a"));
+    let found = accounts.credentials_by_username(&username).await.unwrap().unwrap();
+    assert_eq!((&found.user, found.password_hash.as_str()), (&bob, "hash-b"));
+    assert!(accounts.credentials_by_email(&free_email).await.unwrap().is_none());
+    assert_eq!(accounts.user(ada.user_id).await.unwrap(), Some(ada.clone()));
+
+    // Update.
+    let renamed = DisplayName::parse("Ada L.").unwrap();
+    assert!(accounts.update_display_name(ada.user_id, &renamed).await.unwrap());
+    assert!(!accounts.update_display_name(UserId::generate(), &renamed).await.unwrap());
+    assert_eq!(accounts.user(ada.user_id).await.unwrap().unwrap().display_name, renamed);
+
+    // Tokens: live until they expire or are revoked; revoking twice is known, a stranger's is not.
+    let (live, expiring, revoked) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    tokens.insert_token(&live, ada.user_id, 10, 1_000).await.unwrap();
+    tokens.insert_token(&expiring, bob.user_id, 10, 100).await.unwrap();
+    tokens.insert_token(&revoked, bob.user_id, 10, 1_000).await.unwrap();
+    let (owner, expires) = tokens.user_by_token(&live, 50).await.unwrap().unwrap();
+    assert_eq!((owner.user_id, expires), (ada.user_id, 1_000));
+    assert!(tokens.user_by_token(&expiring, 99).await.unwrap().is_some());
+    assert!(tokens.user_by_token(&expiring, 100).await.unwrap().is_none(), "expired at its expiry");
+    assert_eq!(tokens.revoke_token(&revoked, 60).await.unwrap(), Some(true));
+    assert_eq!(tokens.revoke_token(&revoked, 61).await.unwrap(), Some(false));
+    assert_eq!(tokens.revoke_token(&[9u8; 32], 62).await.unwrap(), None);
+    assert!(tokens.user_by_token(&revoked, 63).await.unwrap().is_none());
+    assert!(tokens.user_by_token(&[9u8; 32], 63).await.unwrap().is_none());
+
+    // Deletes: expired tokens go; a deleted account takes its tokens with it.
+    assert_eq!(tokens.delete_tokens_expired_before(500).await.unwrap(), 1);
+    accounts.delete_user(ada.user_id).await.unwrap();
+    assert!(accounts.user(ada.user_id).await.unwrap().is_none());
+    assert!(tokens.user_by_token(&live, 50).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn the_sqlite_store_keeps_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.db");
+    let pool = dchat_storage::open_sqlite(&path, dchat_storage::Durability::Normal, 2).await.unwrap();
+    let store = SqliteAuthStore::migrate(pool, &path).await.unwrap();
+    keeps_the_contract(&store, &store).await;
+}
