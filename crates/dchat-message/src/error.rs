@@ -1,6 +1,7 @@
 //! What can go wrong in the message service, shaped by what the caller does next.
 
 use dchat_core::{RoomId, ValidationError};
+use dchat_storage::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MessageError {
@@ -17,6 +18,7 @@ pub enum MessageError {
     /// A dependency (the room service) or the writer is not available; retry later.
     #[error("{0}")]
     Unavailable(String),
+    /// The store failed (see [`StoreError`] for whether a retry may help).
     #[error("message storage failed: {0}")]
-    Storage(#[from] sqlx::Error),
+    Storage(#[from] StoreError),
 }

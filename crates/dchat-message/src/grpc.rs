@@ -6,6 +6,7 @@ use dchat_proto::{
     message::v1::{self as pb, message_service_server},
     parse_room_id, parse_user_id, stream_of,
 };
+use dchat_storage::StoreError;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
@@ -38,6 +39,10 @@ impl From<MessageError> for Status {
             MessageError::NotMember(_) => Status::permission_denied(err.to_string()),
             MessageError::Overloaded => Status::resource_exhausted(err.to_string()),
             MessageError::Unavailable(message) => Status::unavailable(message),
+            MessageError::Storage(StoreError::Unavailable(err)) => {
+                tracing::warn!(error = %err, "the message database is unavailable");
+                Status::unavailable("the message database is unavailable; retry")
+            }
             MessageError::Storage(err) => internal("access the message database", &err),
         }
     }

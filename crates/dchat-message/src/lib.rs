@@ -21,6 +21,7 @@ mod heads;
 mod live;
 mod membership;
 mod pages;
+mod reader;
 mod service;
 mod store;
 mod subscription;
@@ -30,4 +31,5 @@ pub use crate::{
     error::MessageError,
     grpc::MessageGrpc,
     service::{Appended, MessageConfig, MessageService, Reader, StoredMessage},
+    store::{MessageAppender, MessageLog, SqliteMessageAppender, SqliteMessageStore},
 };

@@ -1,12 +1,10 @@
 //! The message rules: validation, authorization, and the entry points to the writer,
 //! history and live subscriptions.
 
-use std::{path::PathBuf, sync::Arc};
+use std::sync::Arc;
 
 use dchat_core::{IdempotencyKey, MessageText, RoomId, UserId};
 use dchat_proto::{Transport, room::v1::room_service_client::RoomServiceClient};
-use dchat_storage::{Durability, OpenError};
-use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -16,7 +14,8 @@ use crate::{
     heads::CommittedHeads,
     live::LiveHub,
     membership::Membership,
-    store::{MIGRATOR, MessageReader},
+    reader::MessageReader,
+    store::{MessageAppender, MessageLog},
     subscription::{self, Delivery, Subscription},
     writer::{AppendCommand, Writer},
 };
@@ -24,10 +23,6 @@ use crate::{
 /// The message service's section of the configuration.
 #[derive(Debug, Clone)]
 pub struct MessageConfig {
-    /// SQLite file of messages (`MESSAGE_DB`).
-    pub db_path: PathBuf,
-    /// `full` (default): an append is acknowledged only once it is on disk.
-    pub durability: Durability,
     /// Longest message text accepted, in characters (default 4,000).
     pub max_text_chars: usize,
     /// Appends that may wait for the writer before new ones are refused with
@@ -79,7 +74,6 @@ pub struct MessageService {
 
 #[derive(Debug)]
 struct Inner {
-    pool: SqlitePool,
     reader: MessageReader,
     hub: LiveHub,
     membership: Membership,
@@ -90,28 +84,27 @@ struct Inner {
 }
 
 impl MessageService {
-    /// Opens (and migrates) the message database and starts the writer and the
-    /// membership watch. `rooms` answers membership questions.
-    pub async fn open(config: &MessageConfig, rooms: RoomServiceClient<Transport>) -> Result<Self, OpenError> {
-        let pool = dchat_storage::open_sqlite(&config.db_path, config.durability, 8).await?;
-        dchat_storage::migrate(&pool, &MIGRATOR, &config.db_path).await?;
-        let writer_conn = pool
-            .acquire()
-            .await
-            .map_err(|source| OpenError::Open { path: config.db_path.display().to_string(), source })?;
+    /// The message rules over the log and the appender the binary opened (one appender:
+    /// see [`MessageAppender`]); starts the writer and the membership watch. `rooms`
+    /// answers membership questions.
+    pub fn new(
+        config: &MessageConfig,
+        log: Arc<dyn MessageLog>,
+        appender: Box<dyn MessageAppender>,
+        rooms: RoomServiceClient<Transport>,
+    ) -> Self {
         let hub = LiveHub::default();
         let membership = Membership::new(rooms);
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
         let (appends, commands) = mpsc::channel(config.max_queued_appends.max(1));
         let heads = CommittedHeads::default();
-        tasks.spawn(Writer::new(writer_conn, heads.clone(), hub.clone()).run_until_stopped(commands, shutdown.clone()));
+        tasks.spawn(Writer::new(appender, heads.clone(), hub.clone()).run_until_stopped(commands, shutdown.clone()));
         tasks.spawn(membership.clone().run_until_stopped(shutdown.clone()));
         tasks.close();
-        Ok(Self {
+        Self {
             inner: Arc::new(Inner {
-                reader: MessageReader::new(pool.clone(), heads),
-                pool,
+                reader: MessageReader::new(log, heads),
                 hub,
                 membership,
                 appends,
@@ -119,7 +112,7 @@ impl MessageService {
                 shutdown,
                 tasks,
             }),
-        })
+        }
     }
 
     /// Stores a message once it is durable. Members only.
@@ -245,7 +238,7 @@ impl MessageService {
     pub async fn shutdown(&self) {
         self.inner.shutdown.cancel();
         self.inner.tasks.wait().await;
-        self.inner.pool.close().await;
+        self.inner.reader.close().await;
     }
 
     async fn authorize_reader(&self, room_id: &RoomId, reader: Reader) -> Result<(), MessageError> {

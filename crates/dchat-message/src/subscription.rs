@@ -17,8 +17,8 @@ use crate::{
     MessageError,
     live::LiveHub,
     membership::{Membership, MembershipNews},
+    reader::MessageReader,
     service::StoredMessage,
-    store::MessageReader,
 };
 
 /// Messages read from the database per query while catching up.

@@ -1,9 +1,8 @@
 //! The single writer: assigns offsets and commits appends in groups.
 //!
-//! Every append goes through one task that owns one database connection. It takes
+//! Every append goes through one task that owns the store's [`MessageAppender`]. It takes
 //! whatever appends are queued (up to [`MAX_BATCH`]), assigns each the next offset of its
-//! room, inserts them in one transaction (a single statement when they fit in one) and
-//! commits once. Only after the commit returns are the callers answered and the messages
+//! room, and inserts them all or none, committing once. Only after the commit returns are the callers answered and the messages
 //! published to live subscribers, so nobody ever sees a message that could still be lost. Being the only writer is what makes
 //! offsets gapless without locks: nothing else can take an offset between our read of the
 //! head and our insert.
@@ -11,7 +10,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use dchat_core::{IdempotencyKey, MessageText, RoomId, UserId, now_ms};
-use sqlx::{Connection, Sqlite, SqliteConnection, pool::PoolConnection};
+use dchat_storage::StoreError;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +19,7 @@ use crate::{
     heads::CommittedHeads,
     live::LiveHub,
     service::{Appended, StoredMessage},
-    store::write,
+    store::MessageAppender,
 };
 
 /// Appends committed in one transaction at most. Large enough to amortise an fsync over
@@ -46,7 +45,7 @@ enum Outcome {
 }
 
 pub(crate) struct Writer {
-    conn: PoolConnection<Sqlite>,
+    appender: Box<dyn MessageAppender>,
     /// Committed head offset per room, loaded on first use and shared with readers (see
     /// `heads`). Only this writer commits, so whatever a reader recorded is exact too.
     heads: CommittedHeads,
@@ -54,8 +53,8 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(conn: PoolConnection<Sqlite>, heads: CommittedHeads, live: LiveHub) -> Self {
-        Self { conn, heads, live }
+    pub(crate) fn new(appender: Box<dyn MessageAppender>, heads: CommittedHeads, live: LiveHub) -> Self {
+        Self { appender, heads, live }
     }
 
     /// Commits appends until `shutdown` fires, then commits whatever is still queued and
@@ -124,9 +123,9 @@ impl Writer {
     /// What the database already holds for the idempotency keys of `commands`: one lookup
     /// per (room, sender) instead of one per message.
     async fn stored_keys<'c>(
-        tx: &mut SqliteConnection,
+        appender: &mut dyn MessageAppender,
         commands: &'c [AppendCommand],
-    ) -> Result<HashMap<(&'c RoomId, UserId, &'c str), (i64, i64)>, sqlx::Error> {
+    ) -> Result<HashMap<(&'c RoomId, UserId, &'c str), (i64, i64)>, StoreError> {
         let mut by_sender: HashMap<(&RoomId, UserId), Vec<&str>> = HashMap::new();
         for command in commands {
             if let Some(key) = &command.key {
@@ -135,7 +134,7 @@ impl Writer {
         }
         let mut stored = HashMap::new();
         for ((room_id, user_id), keys) in by_sender {
-            for (key, earlier) in write::by_keys(tx, room_id, user_id, &keys).await? {
+            for (key, earlier) in appender.offsets_of_keys(room_id, user_id, &keys).await? {
                 // Borrow the key from the command, not from the row, so the map outlives the query.
                 if let Some(&own_key) = keys.iter().find(|candidate| **candidate == key) {
                     stored.insert((room_id, user_id, own_key), earlier);
@@ -148,19 +147,19 @@ impl Writer {
     /// Stores the new messages of `commands` and says what became of each.
     ///
     /// Retries are rare, so the batch is first written as if none of its keys were stored
-    /// yet: that saves a lookup, a round trip to SQLite, on every commit. When one was, the
-    /// unique index on keys makes the insert fail as a whole (one statement, or one
-    /// transaction), and the batch is written again with the stored keys looked up.
+    /// yet: that saves a lookup, a round trip to the database, on every commit. When one
+    /// was, the store refuses the whole batch (a conflict on the unique index of keys), and
+    /// the batch is written again with the stored keys looked up.
     async fn write_batch(
         &mut self,
         commands: &[AppendCommand],
         staged_heads: &mut HashMap<RoomId, i64>,
-    ) -> Result<Vec<Outcome>, sqlx::Error> {
+    ) -> Result<Vec<Outcome>, StoreError> {
         match self.write_new(commands, staged_heads, &HashMap::new()).await {
-            Err(err) if dchat_storage::is_unique_violation(&err) => {
+            Err(StoreError::Conflict { .. }) => {
                 tracing::debug!("a batch holds a retry of a stored message; looking its key up");
                 staged_heads.clear();
-                let stored_keys = Self::stored_keys(&mut self.conn, commands).await?;
+                let stored_keys = Self::stored_keys(self.appender.as_mut(), commands).await?;
                 self.write_new(commands, staged_heads, &stored_keys).await
             }
             written => written,
@@ -174,11 +173,10 @@ impl Writer {
         commands: &[AppendCommand],
         staged_heads: &mut HashMap<RoomId, i64>,
         stored_keys: &HashMap<(&RoomId, UserId, &str), (i64, i64)>,
-    ) -> Result<Vec<Outcome>, sqlx::Error> {
+    ) -> Result<Vec<Outcome>, StoreError> {
         let now = now_ms();
         let mut outcomes = Vec::with_capacity(commands.len());
         // Reads need no transaction: nothing but this writer changes the table.
-        let conn: &mut SqliteConnection = &mut self.conn;
         // Keys used earlier in this same batch, which the database cannot see yet.
         let mut batch_keys: HashMap<(&RoomId, UserId, &str), (i64, i64)> = HashMap::new();
         let mut new_messages = Vec::with_capacity(commands.len());
@@ -193,7 +191,7 @@ impl Writer {
             }
             let head = match staged_heads.get(&command.room_id).copied().or_else(|| self.heads.get(&command.room_id)) {
                 Some(head) => head,
-                None => write::head(conn, &command.room_id).await?,
+                None => self.appender.head(&command.room_id).await?,
             };
             let message = Arc::new(StoredMessage {
                 room_id: command.room_id.clone(),
@@ -210,15 +208,7 @@ impl Writer {
             new_messages.push(message.clone());
             outcomes.push(Outcome::New(message));
         }
-        if new_messages.len() <= write::ROWS_PER_INSERT {
-            // One statement is atomic and, outside a transaction, durable when it returns:
-            // BEGIN and COMMIT would only add two round trips to SQLite's worker thread.
-            write::insert_many(conn, &new_messages).await?;
-        } else {
-            let mut tx = conn.begin().await?;
-            write::insert_many(&mut tx, &new_messages).await?;
-            tx.commit().await?;
-        }
+        self.appender.insert_batch(&new_messages).await?;
         Ok(outcomes)
     }
 }
@@ -226,7 +216,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MIGRATOR;
+    use crate::store::{MessageLog, ROWS_PER_INSERT, SqliteMessageStore};
 
     fn command(
         room: &RoomId,
@@ -252,9 +242,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let path = dir.path().join("message.db");
         let pool = dchat_storage::open_sqlite(&path, dchat_storage::Durability::Full, 2).await.expect("open");
-        dchat_storage::migrate(&pool, &MIGRATOR, &path).await.expect("migrate");
-        let mut writer =
-            Writer::new(pool.acquire().await.expect("a connection"), CommittedHeads::default(), LiveHub::default());
+        let store = SqliteMessageStore::migrate(pool, &path).await.expect("migrate");
+        let appender = Box::new(store.appender().await.expect("a connection"));
+        let mut writer = Writer::new(appender, CommittedHeads::default(), LiveHub::default());
         let room = RoomId::parse("general").expect("a valid room id");
         let (alice, bob) = (UserId::generate(), UserId::generate());
 
@@ -262,7 +252,7 @@ mod tests {
         writer.commit_batch(&mut vec![first]).await;
         assert_eq!(answer.await.expect("answered").expect("stored").offset, 1);
 
-        let batch_len = write::ROWS_PER_INSERT + 100;
+        let batch_len = ROWS_PER_INSERT + 100;
         let last_offset = i64::try_from(batch_len).expect("small");
         let mut commands = Vec::new();
         let mut answers = Vec::new();
@@ -270,7 +260,7 @@ mod tests {
             // The retry sits in the second chunk, so the first chunk is already inserted
             // when the unique index refuses the batch.
             let (user, key) =
-                if i == write::ROWS_PER_INSERT + 50 { (alice, "key-1".to_owned()) } else { (bob, format!("b-{i}")) };
+                if i == ROWS_PER_INSERT + 50 { (alice, "key-1".to_owned()) } else { (bob, format!("b-{i}")) };
             let (command, answer) = command(&room, user, &format!("m{i}"), &key);
             commands.push(command);
             answers.push((key, answer));
@@ -292,10 +282,8 @@ mod tests {
             (2..=last_offset).collect::<Vec<_>>(),
             "the rest take the next offsets, in order, with no gap"
         );
-        let stored: Vec<i64> = sqlx::query_scalar("SELECT msg_offset FROM messages ORDER BY msg_offset")
-            .fetch_all(&pool)
-            .await
-            .expect("read back");
+        let stored: Vec<i64> =
+            store.range(&room, 1, last_offset + 10).await.expect("read back").iter().map(|m| m.offset).collect();
         assert_eq!(stored, (1..=last_offset).collect::<Vec<_>>());
     }
 }

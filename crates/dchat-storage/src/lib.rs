@@ -104,14 +104,6 @@ pub async fn migrate(pool: &SqlitePool, migrator: &sqlx::migrate::Migrator, path
     migrator.run(pool).await.map_err(|source| OpenError::Migrate { path: path.display().to_string(), source })
 }
 
-/// Whether `err` is a UNIQUE or PRIMARY KEY constraint violation.
-pub fn is_unique_violation(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::Database(db_err) => db_err.is_unique_violation(),
-        _ => false,
-    }
-}
-
 /// A store failed, shaped by what its caller does next: a conflict is the caller's to
 /// answer (the thing exists), an unavailable database may answer a retry, anything else is
 /// a fault to log. Service errors hold this, never a driver's error type.

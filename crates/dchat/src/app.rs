@@ -13,7 +13,7 @@ use std::{net::SocketAddr, sync::Arc};
 use anyhow::Context;
 use dchat_auth::{AuthGrpc, AuthService, SqliteAuthStore};
 use dchat_gateway::{GatewayState, Upstreams};
-use dchat_message::{MessageGrpc, MessageService};
+use dchat_message::{MessageGrpc, MessageService, SqliteMessageStore};
 use dchat_presence::{PresenceGrpc, PresenceService};
 use dchat_proto::{InternalToken, RequireInternalToken, Transport, room::v1::room_service_client::RoomServiceClient};
 use dchat_room::{RoomGrpc, RoomService, SqliteRoomStore};
@@ -215,7 +215,11 @@ impl App {
             routes = routes.add_service(grpc);
         }
         if matches!(role, Role::All | Role::Message) {
-            let service = MessageService::open(&config.message_config(), rooms_client()?).await?;
+            let path = config.message_db_path();
+            let pool = dchat_storage::open_sqlite(&path, config.durability, 8).await?;
+            let store = SqliteMessageStore::migrate(pool, &path).await?;
+            let appender = Box::new(store.appender().await.context("open the message writer's connection")?);
+            let service = MessageService::new(&config.message_config(), Arc::new(store), appender, rooms_client()?);
             let grpc = MessageGrpc::new(service.clone(), stopping.clone()).into_server();
             health
                 .set_serving::<dchat_proto::message::v1::message_service_server::MessageServiceServer<MessageGrpc>>()

@@ -299,6 +299,12 @@ impl Config {
         self.auth.db.clone().unwrap_or_else(|| self.data_dir.join("auth.db"))
     }
 
+    /// The message service's SQLite file (`MESSAGE_DB`, default `message.db` in the data
+    /// folder).
+    pub fn message_db_path(&self) -> PathBuf {
+        self.message.db.clone().unwrap_or_else(|| self.data_dir.join("message.db"))
+    }
+
     /// The room service's SQLite file (`ROOM_DB`, default `room.db` in the data folder).
     pub fn room_db_path(&self) -> PathBuf {
         self.room.db.clone().unwrap_or_else(|| self.data_dir.join("room.db"))
@@ -306,8 +312,6 @@ impl Config {
 
     pub fn message_config(&self) -> dchat_message::MessageConfig {
         dchat_message::MessageConfig {
-            db_path: self.message.db.clone().unwrap_or_else(|| self.data_dir.join("message.db")),
-            durability: self.durability,
             max_text_chars: self.message.max_text_chars,
             max_queued_appends: self.message.max_queued_appends,
         }
@@ -369,7 +373,7 @@ mod tests {
         assert_eq!(config.message.max_text_chars, 10);
         assert_eq!(config.durability, Durability::Normal);
         assert_eq!(config.message.addr, "127.0.0.1:50054");
-        assert_eq!(config.message_config().db_path, PathBuf::from("/srv/chat/message.db"));
+        assert_eq!(config.message_db_path(), PathBuf::from("/srv/chat/message.db"));
     }
 
     #[test]

@@ -71,3 +71,27 @@ fn service_crates_never_depend_on_each_other_and_only_the_binary_knows_them_all(
     }
     assert!(problems.is_empty(), "architecture problems:\n{}", problems.join("\n"));
 }
+
+/// A service's rules and errors know stores only through their traits: the database
+/// driver appears in a store's backend files (and the storage plumbing, the bench's raw
+/// SQLite baseline, and tests that look inside a database file), nowhere else, so that a
+/// second backend is a new file.
+#[test]
+fn only_store_backends_know_the_database_driver() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    rust_files(&root.join("crates"), &mut files);
+    let allowed = |name: &str| {
+        name.contains("/src/store/")
+            || name.starts_with("crates/dchat-storage/")
+            || name == "crates/dchat-bench/src/baseline.rs"
+            || name.starts_with("crates/dchat/tests/")
+    };
+    let problems: Vec<String> = files
+        .iter()
+        .map(|file| file.strip_prefix(&root).unwrap().display().to_string())
+        .filter(|name| !allowed(name))
+        .filter(|name| std::fs::read_to_string(root.join(name)).unwrap().contains("sqlx"))
+        .collect();
+    assert!(problems.is_empty(), "files outside a store backend that use sqlx:\n{}", problems.join("\n"));
+}
