@@ -1,5 +1,6 @@
 //! `auth.v1.AuthService` over gRPC: decode, call [`AuthService`], encode.
 
+use dchat_bus::BusEvent;
 use dchat_core::{DisplayName, Email, UserId, UserName, ValidationError};
 use dchat_proto::{
     auth::v1::{self as pb, auth_service_server},
@@ -7,7 +8,6 @@ use dchat_proto::{
 };
 use dchat_storage::StoreError;
 use futures::StreamExt;
-use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -129,11 +129,9 @@ impl auth_service_server::AuthService for AuthGrpc {
         &self,
         _request: Request<pb::WatchRevocationsRequest>,
     ) -> Result<Response<Self::WatchRevocationsStream>, Status> {
-        let revocations = BroadcastStream::new(self.service.revocations()).map(|revocation| match revocation {
-            Ok(token_sha256) => Ok(pb::Revocation { token_sha256 }),
-            Err(BroadcastStreamRecvError::Lagged(n)) => {
-                Err(Status::data_loss(format!("revocation watch fell {n} behind; reconnect")))
-            }
+        let revocations = self.service.revocations().map(|revocation| match revocation {
+            BusEvent::Payload(token_sha256) => Ok(pb::Revocation { token_sha256 }),
+            BusEvent::Gap => Err(Status::data_loss("the revocation watch fell behind; reconnect")),
         });
         let marker = futures::stream::once(async { Ok(pb::Revocation::default()) });
         Ok(Response::new(Box::pin(marker.chain(revocations).take_until(self.stopping.clone().cancelled_owned()))))

@@ -20,6 +20,6 @@ mod token;
 pub use crate::{
     error::AuthError,
     grpc::AuthGrpc,
-    service::{AuthConfig, AuthService, Login, Registration, Session, User},
+    service::{AuthConfig, AuthService, Login, Registration, RevocationBus, Session, User},
     store::{AccountStore, Credentials, SqliteAuthStore, TokenStore},
 };

@@ -2,6 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use dchat_bus::{Bus, BusStream, LocalBus, Topic};
 use dchat_core::{DisplayName, Email, Password, RoomId, UserId, UserName, now_ms};
 use dchat_proto::{
     Transport,
@@ -63,14 +64,15 @@ pub struct Session {
     pub expires_at_ms: i64,
 }
 
-/// Revocations a slow watcher may fall behind by before its stream ends (and it reconnects).
-const REVOCATION_BUFFER: usize = 1024;
+/// How revoked tokens' digests reach the gateways' watches: `Topic::Revocations`. A watch
+/// the bus gives a gap ends, and its gateway checks every open connection's token again.
+pub type RevocationBus = Arc<dyn Bus<Vec<u8>>>;
 
 #[derive(Debug, Clone)]
 pub struct AuthService {
     accounts: Arc<dyn AccountStore>,
     tokens: Arc<dyn TokenStore>,
-    revocations: tokio::sync::broadcast::Sender<Vec<u8>>,
+    revocations: RevocationBus,
     hashing: PasswordHashing,
     rooms: RoomServiceClient<Transport>,
     token_ttl_ms: i64,
@@ -79,18 +81,19 @@ pub struct AuthService {
 }
 
 impl AuthService {
-    /// The auth rules over the stores the binary opened. `rooms` is how new users join
-    /// `general`.
+    /// The auth rules over the stores the binary opened; revocations are published on
+    /// `revocations`. `rooms` is how new users join `general`.
     pub async fn new(
         config: &AuthConfig,
         accounts: Arc<dyn AccountStore>,
         tokens: Arc<dyn TokenStore>,
+        revocations: RevocationBus,
         rooms: RoomServiceClient<Transport>,
     ) -> Self {
         let service = Self {
             accounts,
             tokens,
-            revocations: tokio::sync::broadcast::channel(REVOCATION_BUFFER).0,
+            revocations,
             hashing: PasswordHashing::new(),
             rooms,
             token_ttl_ms: i64::try_from(config.token_ttl.as_millis()).unwrap_or(i64::MAX),
@@ -191,15 +194,21 @@ impl AuthService {
             None => Err(AuthError::InvalidToken),
             Some(_) => {
                 // Nobody watching is fine: no gateway holds connections.
-                let _ = self.revocations.send(token_hash);
+                self.revocations.publish(&Topic::Revocations, token_hash);
                 Ok(())
             }
         }
     }
 
     /// SHA-256 digests of tokens revoked from now on.
-    pub fn revocations(&self) -> tokio::sync::broadcast::Receiver<Vec<u8>> {
-        self.revocations.subscribe()
+    pub fn revocations(&self) -> BusStream<Vec<u8>> {
+        self.revocations.subscribe(&Topic::Revocations)
+    }
+
+    /// The bus of one process for revocations: 64 at first, growing fourfold to 1,024 for
+    /// a watch that falls behind.
+    pub fn local_bus() -> LocalBus<Vec<u8>> {
+        LocalBus::new(64, 1024)
     }
 
     pub async fn user(&self, user_id: UserId) -> Result<User, AuthError> {

@@ -9,7 +9,9 @@
 //! - The same `(room, user, idempotency key)` always answers the original offset: the key
 //!   is stored with the message and has a unique index, so this survives restarts.
 //! - A subscriber that starts after offset K gets K+1, K+2, ... then live messages, with
-//!   no gap and no duplicate ([`subscription`]).
+//!   no gap and no duplicate ([`subscription`]). Live messages come through the bus
+//!   ([`MessageBus`], topic `RoomMessages`), a fast path only: any gap is read from the
+//!   database.
 //! - History that is final (whole blocks of consecutive offsets) is served from memory
 //!   ([`pages`]); the growing tail of a room always comes from the database.
 //! - Only members append, read or subscribe ([`membership`] caches the room service's
@@ -18,7 +20,6 @@
 mod error;
 mod grpc;
 mod heads;
-mod live;
 mod membership;
 mod pages;
 mod reader;
@@ -30,6 +31,7 @@ mod writer;
 pub use crate::{
     error::MessageError,
     grpc::MessageGrpc,
+    service::MessageBus,
     service::{Appended, MessageConfig, MessageService, Reader, StoredMessage},
     store::{MessageAppender, MessageLog, SqliteMessageAppender, SqliteMessageStore},
 };

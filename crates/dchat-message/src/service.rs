@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use dchat_bus::{Bus, LocalBus};
 use dchat_core::{IdempotencyKey, MessageText, RoomId, UserId};
 use dchat_proto::{Transport, room::v1::room_service_client::RoomServiceClient};
 use tokio::sync::{mpsc, oneshot};
@@ -12,7 +13,6 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     MessageError,
     heads::CommittedHeads,
-    live::LiveHub,
     membership::Membership,
     reader::MessageReader,
     store::{MessageAppender, MessageLog},
@@ -50,6 +50,10 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
+/// How committed messages reach live subscribers: `Topic::RoomMessages`, a fast path only
+/// (a gap is read from the database).
+pub type MessageBus = Arc<dyn Bus<Arc<StoredMessage>>>;
+
 /// Who reads a room's history or subscribes to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reader {
@@ -75,7 +79,7 @@ pub struct MessageService {
 #[derive(Debug)]
 struct Inner {
     reader: MessageReader,
-    hub: LiveHub,
+    bus: MessageBus,
     membership: Membership,
     appends: mpsc::Sender<AppendCommand>,
     max_text_chars: usize,
@@ -91,21 +95,21 @@ impl MessageService {
         config: &MessageConfig,
         log: Arc<dyn MessageLog>,
         appender: Box<dyn MessageAppender>,
+        bus: MessageBus,
         rooms: RoomServiceClient<Transport>,
     ) -> Self {
-        let hub = LiveHub::default();
         let membership = Membership::new(rooms);
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
         let (appends, commands) = mpsc::channel(config.max_queued_appends.max(1));
         let heads = CommittedHeads::default();
-        tasks.spawn(Writer::new(appender, heads.clone(), hub.clone()).run_until_stopped(commands, shutdown.clone()));
+        tasks.spawn(Writer::new(appender, heads.clone(), bus.clone()).run_until_stopped(commands, shutdown.clone()));
         tasks.spawn(membership.clone().run_until_stopped(shutdown.clone()));
         tasks.close();
         Self {
             inner: Arc::new(Inner {
                 reader: MessageReader::new(log, heads),
-                hub,
+                bus,
                 membership,
                 appends,
                 max_text_chars: config.max_text_chars,
@@ -113,6 +117,13 @@ impl MessageService {
                 tasks,
             }),
         }
+    }
+
+    /// The bus of one process for live messages: a room's channel holds 64 messages at
+    /// first and grows fourfold, to 1,024, for a subscriber that falls behind it (one
+    /// further behind reads the database).
+    pub fn local_bus() -> LocalBus<Arc<StoredMessage>> {
+        LocalBus::new(64, 1024)
     }
 
     /// Stores a message once it is durable. Members only.
@@ -226,7 +237,7 @@ impl MessageService {
         tokio::spawn(subscription::run(
             subscription,
             inner.reader.clone(),
-            inner.hub.clone(),
+            inner.bus.clone(),
             inner.membership.clone(),
             out,
         ));

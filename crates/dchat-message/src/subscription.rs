@@ -10,15 +10,16 @@
 
 use std::sync::Arc;
 
+use dchat_bus::{BusEvent, Topic};
 use dchat_core::{RoomId, UserId};
+use futures::StreamExt;
 use tokio::sync::{broadcast::error::RecvError, mpsc};
 
 use crate::{
     MessageError,
-    live::LiveHub,
     membership::{Membership, MembershipNews},
     reader::MessageReader,
-    service::StoredMessage,
+    service::{MessageBus, StoredMessage},
 };
 
 /// Messages read from the database per query while catching up.
@@ -41,11 +42,11 @@ pub(crate) struct Subscription {
 pub(crate) async fn run(
     subscription: Subscription,
     reader: MessageReader,
-    hub: LiveHub,
+    bus: MessageBus,
     membership: Membership,
     out: mpsc::Sender<Delivery>,
 ) {
-    if let Err(err) = deliver(&subscription, &reader, &hub, &membership, &out).await {
+    if let Err(err) = deliver(&subscription, &reader, &bus, &membership, &out).await {
         let _ = out.send(Err(err)).await;
     }
 }
@@ -53,13 +54,13 @@ pub(crate) async fn run(
 async fn deliver(
     subscription: &Subscription,
     reader: &MessageReader,
-    hub: &LiveHub,
+    bus: &MessageBus,
     membership: &Membership,
     out: &mpsc::Sender<Delivery>,
 ) -> Result<(), MessageError> {
     let Subscription { room_id, user_id, after } = subscription;
     // Listen first, read second: see the module comment.
-    let mut live = hub.subscribe(room_id);
+    let mut live = bus.subscribe(&Topic::RoomMessages(room_id.clone()));
     let mut news = membership.news();
     let mut last_sent = match after {
         Some(after) => (*after).max(0),
@@ -84,26 +85,18 @@ async fn deliver(
         loop {
             tokio::select! {
                 () = out.closed() => return Ok(()),
-                received = live.recv() => match received {
-                    Ok(message) if message.offset <= last_sent => {}
-                    Ok(message) if message.offset == last_sent + 1 => {
+                received = live.next() => match received {
+                    Some(BusEvent::Payload(message)) if message.offset <= last_sent => {}
+                    Some(BusEvent::Payload(message)) if message.offset == last_sent + 1 => {
                         last_sent = message.offset;
                         if out.send(Ok(message)).await.is_err() {
                             return Ok(());
                         }
                     }
-                    // A hole: the database fills it.
-                    Ok(_) => break,
-                    Err(RecvError::Lagged(_)) => {
-                        hub.lagged(room_id, &mut live);
-                        break;
-                    }
-                    // The room's channel was replaced by a larger one: onto it, first, and
-                    // then the database fills whatever passed meanwhile.
-                    Err(RecvError::Closed) => {
-                        live = hub.subscribe(room_id);
-                        break;
-                    }
+                    // A hole, or the bus says it dropped something: the database fills it
+                    // (the subscription goes on where the bus put it).
+                    Some(BusEvent::Payload(_) | BusEvent::Gap) => break,
+                    None => return Err(MessageError::Unavailable("the live feed ended; resubscribe".to_owned())),
                 },
                 news_item = news.recv() => {
                     let Some(user_id) = user_id else { continue };

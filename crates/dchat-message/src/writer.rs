@@ -9,6 +9,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
+use dchat_bus::Topic;
 use dchat_core::{IdempotencyKey, MessageText, RoomId, UserId, now_ms};
 use dchat_storage::StoreError;
 use tokio::sync::{mpsc, oneshot};
@@ -17,8 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     MessageError,
     heads::CommittedHeads,
-    live::LiveHub,
-    service::{Appended, StoredMessage},
+    service::{Appended, MessageBus, StoredMessage},
     store::MessageAppender,
 };
 
@@ -49,11 +49,11 @@ pub(crate) struct Writer {
     /// Committed head offset per room, loaded on first use and shared with readers (see
     /// `heads`). Only this writer commits, so whatever a reader recorded is exact too.
     heads: CommittedHeads,
-    live: LiveHub,
+    live: MessageBus,
 }
 
 impl Writer {
-    pub(crate) fn new(appender: Box<dyn MessageAppender>, heads: CommittedHeads, live: LiveHub) -> Self {
+    pub(crate) fn new(appender: Box<dyn MessageAppender>, heads: CommittedHeads, live: MessageBus) -> Self {
         Self { appender, heads, live }
     }
 
@@ -99,7 +99,7 @@ impl Writer {
                     let appended = match outcome {
                         Outcome::New(message) => {
                             let appended = Appended { offset: message.offset, ts_ms: message.ts_ms, duplicate: false };
-                            self.live.publish(message);
+                            self.live.publish(&Topic::RoomMessages(message.room_id.clone()), message);
                             appended
                         }
                         Outcome::Duplicate { offset, ts_ms } => Appended { offset, ts_ms, duplicate: true },
@@ -244,7 +244,8 @@ mod tests {
         let pool = dchat_storage::open_sqlite(&path, dchat_storage::Durability::Full, 2).await.expect("open");
         let store = SqliteMessageStore::migrate(pool, &path).await.expect("migrate");
         let appender = Box::new(store.appender().await.expect("a connection"));
-        let mut writer = Writer::new(appender, CommittedHeads::default(), LiveHub::default());
+        let bus: MessageBus = Arc::new(crate::MessageService::local_bus());
+        let mut writer = Writer::new(appender, CommittedHeads::default(), bus);
         let room = RoomId::parse("general").expect("a valid room id");
         let (alice, bob) = (UserId::generate(), UserId::generate());
 

@@ -1,12 +1,12 @@
 //! `presence.v1.PresenceService` over gRPC: decode, call [`PresenceService`], encode.
 
+use dchat_bus::BusEvent;
 use dchat_core::DisplayName;
 use dchat_proto::{
     BoxStream, from_validation, parse_room_id, parse_user_id,
     presence::v1::{self as pb, presence_event::Type, presence_service_server},
 };
 use futures::StreamExt;
-use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -73,17 +73,13 @@ impl PresenceGrpc {
     /// JOIN for everyone online in the room now, then JOIN and LEAVE as they happen.
     fn events(&self, request: pb::RoomId) -> Result<Response<BoxStream<pb::PresenceEvent>>, Status> {
         let room_id = parse_room_id(&request.room_id)?;
-        let (snapshot, receiver) = self.service.subscribe(&room_id);
+        let (snapshot, events) = self.service.subscribe(&room_id);
         let snapshot = futures::stream::iter(snapshot.into_iter().map(|event| Ok(event_to_pb(event))));
-        let service = self.service.clone();
-        let live = BroadcastStream::new(receiver).map(move |event| match event {
-            Ok(event) => Ok(event_to_pb(event)),
-            // A subscriber that missed events would show a wrong roster: make it start over,
-            // on a larger channel.
-            Err(BroadcastStreamRecvError::Lagged(n)) => {
-                service.lagged(&room_id);
-                Err(Status::data_loss(format!("presence stream fell {n} events behind; resubscribe")))
-            }
+        let live = events.map(|event| match event {
+            BusEvent::Payload(event) => Ok(event_to_pb(event)),
+            // A subscriber that missed events would show a wrong roster: make it start over
+            // (the room's channel is larger when it comes back).
+            BusEvent::Gap => Err(Status::data_loss("the presence stream fell behind; resubscribe")),
         });
         let stream = snapshot.chain(live).take_until(self.stopping.clone().cancelled_owned());
         Ok(Response::new(Box::pin(stream)))

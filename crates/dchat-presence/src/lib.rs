@@ -14,5 +14,5 @@ mod service;
 pub use crate::{
     error::PresenceError,
     grpc::PresenceGrpc,
-    service::{Online, PresenceConfig, PresenceEvent, PresenceKind, PresenceService},
+    service::{Online, PresenceBus, PresenceConfig, PresenceEvent, PresenceKind, PresenceService},
 };

@@ -6,8 +6,9 @@ use std::{
     time::Duration,
 };
 
+use dchat_bus::{Bus, BusStream, LocalBus, Topic};
 use dchat_core::{DisplayName, RoomId, UserId, now_ms};
-use tokio::{sync::broadcast, time::Instant};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::PresenceError;
@@ -47,12 +48,10 @@ pub struct Online {
 
 /// Sessions one user may hold in one room; a bound on what a client can make us remember.
 const MAX_SESSIONS: usize = 64;
-/// Events a subscriber may fall behind by, at most, before its stream is ended (it
-/// resubscribes and gets a fresh snapshot).
-const EVENT_BUFFER: usize = 256;
-/// What a room's event channel holds when its first subscriber comes: most rooms are quiet,
-/// and tokio's broadcast ring is allocated whole when it is made.
-const FIRST_EVENT_BUFFER: usize = 16;
+
+/// How presence events reach subscribers: `Topic::RoomPresence`. Presence is not stored,
+/// so a subscriber the bus gives a gap starts over from a fresh snapshot.
+pub type PresenceBus = Arc<dyn Bus<PresenceEvent>>;
 
 #[derive(Debug)]
 struct UserPresence {
@@ -62,87 +61,33 @@ struct UserPresence {
     sessions: HashMap<String, Instant>,
 }
 
-/// One of a room's event channels and how many events it holds.
-#[derive(Debug)]
-struct Channel {
-    sender: broadcast::Sender<PresenceEvent>,
-    capacity: usize,
-}
-
-impl Channel {
-    fn new(capacity: usize) -> Self {
-        Self { sender: broadcast::channel(capacity).0, capacity }
-    }
-}
-
 #[derive(Debug, Default)]
 struct RoomPresence {
     users: HashMap<UserId, UserPresence>,
-    /// The room's event channels, oldest first, each four times larger than the one before;
-    /// new subscribers take the last. A channel is made larger by adding one after it when
-    /// a subscriber falls behind, rather than by replacing it, so that no other subscriber
-    /// loses its place; an old one goes once its last subscriber has.
-    channels: Vec<Channel>,
-}
-
-impl RoomPresence {
-    fn emit(&mut self, event: PresenceEvent) {
-        self.prune();
-        if let Some((newest, older)) = self.channels.split_last() {
-            for channel in older {
-                let _ = channel.sender.send(event.clone());
-            }
-            let _ = newest.sender.send(event);
-        }
-    }
-
-    /// Lets go of older channels nobody listens to any more. The newest stays even then: it
-    /// may have just been made larger for a subscriber on its way back.
-    fn prune(&mut self) {
-        let newest = self.channels.len().saturating_sub(1);
-        let mut index = 0;
-        self.channels.retain(|channel| {
-            index += 1;
-            index > newest || channel.sender.receiver_count() > 0
-        });
-    }
-
-    fn subscribe(&mut self) -> broadcast::Receiver<PresenceEvent> {
-        self.prune();
-        match self.channels.last() {
-            Some(channel) => channel.sender.subscribe(),
-            None => {
-                let channel = Channel::new(FIRST_EVENT_BUFFER);
-                let receiver = channel.sender.subscribe();
-                self.channels.push(channel);
-                receiver
-            }
-        }
-    }
-
-    /// A subscriber fell behind: the next to subscribe gets a channel four times as large,
-    /// unless the newest is as large as allowed.
-    fn grow(&mut self) {
-        let capacity = self.channels.last().map_or(FIRST_EVENT_BUFFER, |channel| channel.capacity);
-        if capacity < EVENT_BUFFER {
-            self.channels.push(Channel::new((capacity * 4).min(EVENT_BUFFER)));
-        }
-    }
-
-    fn is_forgettable(&self) -> bool {
-        self.users.is_empty() && self.channels.iter().all(|channel| channel.sender.receiver_count() == 0)
-    }
 }
 
 #[derive(Debug, Clone)]
 pub struct PresenceService {
     rooms: Arc<Mutex<HashMap<RoomId, RoomPresence>>>,
+    bus: PresenceBus,
     ttl: Duration,
 }
 
 impl PresenceService {
-    pub fn new(config: &PresenceConfig) -> Self {
-        Self { rooms: Arc::default(), ttl: config.ttl }
+    pub fn new(config: &PresenceConfig, bus: PresenceBus) -> Self {
+        Self { rooms: Arc::default(), bus, ttl: config.ttl }
+    }
+
+    /// The bus of one process for presence events: a room's channel holds 16 events at
+    /// first and grows fourfold, to 256, for a subscriber that falls behind it.
+    pub fn local_bus() -> LocalBus<PresenceEvent> {
+        LocalBus::new(16, 256)
+    }
+
+    /// Tells the room's subscribers. Called under the lock, so that events keep the order
+    /// of the changes and none falls between a snapshot and its subscription.
+    fn emit(&self, event: PresenceEvent) {
+        self.bus.publish(&Topic::RoomPresence(event.room_id.clone()), event);
     }
 
     // A std mutex: every critical section is a few map operations, never an await.
@@ -178,7 +123,7 @@ impl PresenceService {
         }
         if joined {
             let display_name = user.display_name.clone();
-            room.emit(PresenceEvent { kind: PresenceKind::Join, room_id, user_id, display_name, ts_ms: now });
+            self.emit(PresenceEvent { kind: PresenceKind::Join, room_id, user_id, display_name, ts_ms: now });
         }
         Ok(())
     }
@@ -191,7 +136,7 @@ impl PresenceService {
             .map(|name| name.to_string())
             .or_else(|| room.users.get(&user_id).map(|user| user.display_name.clone()))
             .unwrap_or_default();
-        room.emit(PresenceEvent { kind: PresenceKind::Typing, room_id, user_id, display_name, ts_ms: now_ms() });
+        self.emit(PresenceEvent { kind: PresenceKind::Typing, room_id, user_id, display_name, ts_ms: now_ms() });
     }
 
     /// Ends one session now. The user goes offline if it was their last.
@@ -205,7 +150,7 @@ impl PresenceService {
         };
         user.sessions.remove(session_id);
         if user.sessions.is_empty() {
-            Self::leave(room, room_id, user_id);
+            self.leave(room, room_id, user_id);
         }
         Self::forget_if_empty(&mut rooms, room_id);
     }
@@ -230,31 +175,27 @@ impl PresenceService {
         online
     }
 
-    /// A JOIN for everyone online now, and a receiver of every event from then on. Taken
-    /// under one lock, so no event falls between the snapshot and the subscription.
-    pub fn subscribe(&self, room_id: &RoomId) -> (Vec<PresenceEvent>, broadcast::Receiver<PresenceEvent>) {
-        let mut rooms = self.lock();
-        let room = rooms.entry(room_id.clone()).or_default();
-        let snapshot = room
-            .users
-            .iter()
-            .map(|(user_id, user)| PresenceEvent {
-                kind: PresenceKind::Join,
-                room_id: room_id.clone(),
-                user_id: *user_id,
-                display_name: user.display_name.clone(),
-                ts_ms: user.last_seen_ms,
+    /// A JOIN for everyone online now, and every event from then on. Taken under one lock,
+    /// so no event falls between the snapshot and the subscription.
+    pub fn subscribe(&self, room_id: &RoomId) -> (Vec<PresenceEvent>, BusStream<PresenceEvent>) {
+        let rooms = self.lock();
+        let events = self.bus.subscribe(&Topic::RoomPresence(room_id.clone()));
+        let snapshot = rooms
+            .get(room_id)
+            .map(|room| {
+                room.users
+                    .iter()
+                    .map(|(user_id, user)| PresenceEvent {
+                        kind: PresenceKind::Join,
+                        room_id: room_id.clone(),
+                        user_id: *user_id,
+                        display_name: user.display_name.clone(),
+                        ts_ms: user.last_seen_ms,
+                    })
+                    .collect()
             })
-            .collect();
-        (snapshot, room.subscribe())
-    }
-
-    /// A subscriber of `room_id` fell behind its events and is starting over: gives the
-    /// room's next subscribers more room (up to 256 events).
-    pub fn lagged(&self, room_id: &RoomId) {
-        if let Some(room) = self.lock().get_mut(room_id) {
-            room.grow();
-        }
+            .unwrap_or_default();
+        (snapshot, events)
     }
 
     /// Ends every session that expired by `now`; returns how many users went offline.
@@ -275,7 +216,7 @@ impl PresenceService {
             }
             n_left += gone.len();
             for user_id in gone {
-                Self::leave(room, &room_id, user_id);
+                self.leave(room, &room_id, user_id);
             }
             Self::forget_if_empty(&mut rooms, &room_id);
         }
@@ -300,11 +241,11 @@ impl PresenceService {
         }
     }
 
-    fn leave(room: &mut RoomPresence, room_id: &RoomId, user_id: UserId) {
+    fn leave(&self, room: &mut RoomPresence, room_id: &RoomId, user_id: UserId) {
         let Some(user) = room.users.remove(&user_id) else {
             return;
         };
-        room.emit(PresenceEvent {
+        self.emit(PresenceEvent {
             kind: PresenceKind::Leave,
             room_id: room_id.clone(),
             user_id,
@@ -314,7 +255,7 @@ impl PresenceService {
     }
 
     fn forget_if_empty(rooms: &mut HashMap<RoomId, RoomPresence>, room_id: &RoomId) {
-        if rooms.get(room_id).is_some_and(RoomPresence::is_forgettable) {
+        if rooms.get(room_id).is_some_and(|room| room.users.is_empty()) {
             rooms.remove(room_id);
         }
     }

@@ -209,7 +209,9 @@ impl App {
             let path = config.auth_db_path();
             let pool = dchat_storage::open_sqlite(&path, config.durability, 4).await?;
             let store = Arc::new(SqliteAuthStore::migrate(pool, &path).await?);
-            let service = AuthService::new(&config.auth_config(), store.clone(), store, rooms_client()?).await;
+            let revocations = Arc::new(AuthService::local_bus());
+            let service =
+                AuthService::new(&config.auth_config(), store.clone(), store, revocations, rooms_client()?).await;
             let grpc = AuthGrpc::new(service, stopping.clone()).into_server();
             health.set_serving::<dchat_proto::auth::v1::auth_service_server::AuthServiceServer<AuthGrpc>>().await;
             routes = routes.add_service(grpc);
@@ -219,7 +221,10 @@ impl App {
             let pool = dchat_storage::open_sqlite(&path, config.durability, 8).await?;
             let store = SqliteMessageStore::migrate(pool, &path).await?;
             let appender = Box::new(store.appender().await.context("open the message writer's connection")?);
-            let service = MessageService::new(&config.message_config(), Arc::new(store), appender, rooms_client()?);
+            // One process: live messages reach this process's subscribers only.
+            let bus = Arc::new(MessageService::local_bus());
+            let service =
+                MessageService::new(&config.message_config(), Arc::new(store), appender, bus, rooms_client()?);
             let grpc = MessageGrpc::new(service.clone(), stopping.clone()).into_server();
             health
                 .set_serving::<dchat_proto::message::v1::message_service_server::MessageServiceServer<MessageGrpc>>()
@@ -228,7 +233,7 @@ impl App {
             message = Some(service);
         }
         if matches!(role, Role::All | Role::Presence) {
-            let service = PresenceService::new(&config.presence_config());
+            let service = PresenceService::new(&config.presence_config(), Arc::new(PresenceService::local_bus()));
             workers.spawn(service.clone().run_sweeper(stopping.clone()));
             let grpc = PresenceGrpc::new(service, stopping.clone()).into_server();
             health

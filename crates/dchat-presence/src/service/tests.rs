@@ -2,17 +2,28 @@
 
 use std::time::Duration;
 
+use dchat_bus::BusEvent;
 use dchat_core::{DisplayName, RoomId, UserId};
-use tokio::{
-    sync::broadcast,
-    time::{Instant, advance},
-};
+use futures::{FutureExt, StreamExt};
+use tokio::time::{Instant, advance};
 use tokio_util::sync::CancellationToken;
+
+use std::sync::Arc;
+
+use dchat_bus::BusStream;
 
 use super::*;
 
 fn service() -> PresenceService {
-    PresenceService::new(&PresenceConfig { ttl: Duration::from_secs(20) })
+    PresenceService::new(&PresenceConfig { ttl: Duration::from_secs(20) }, Arc::new(PresenceService::local_bus()))
+}
+
+/// The next event, which must be one (not a gap).
+async fn next(events: &mut BusStream<PresenceEvent>) -> PresenceEvent {
+    match events.next().await {
+        Some(BusEvent::Payload(event)) => event,
+        other => panic!("expected an event, got {other:?}"),
+    }
 }
 
 fn general() -> RoomId {
@@ -29,7 +40,7 @@ async fn a_heartbeat_keeps_a_user_online_for_exactly_one_ttl() {
     let alice = UserId::generate();
     let (_, mut events) = presence.subscribe(&general());
     presence.heartbeat(general(), alice, name("Alice"), "tab").unwrap();
-    let join = events.recv().await.unwrap();
+    let join = next(&mut events).await;
     assert_eq!((join.kind, join.user_id, join.display_name.as_str()), (PresenceKind::Join, alice, "Alice"));
 
     advance(Duration::from_millis(19_999)).await;
@@ -38,7 +49,7 @@ async fn a_heartbeat_keeps_a_user_online_for_exactly_one_ttl() {
 
     advance(Duration::from_millis(1)).await;
     assert_eq!(presence.sweep_once(Instant::now()), 1);
-    let leave = events.recv().await.unwrap();
+    let leave = next(&mut events).await;
     assert_eq!((leave.kind, leave.user_id), (PresenceKind::Leave, alice));
     assert!(presence.roster(&general()).is_empty());
 }
@@ -65,14 +76,14 @@ async fn a_user_with_two_sessions_leaves_only_when_the_last_one_expires() {
     presence.heartbeat(general(), alice, name("Alice"), "phone").unwrap();
     advance(Duration::from_secs(10)).await;
     presence.heartbeat(general(), alice, name("Alice"), "laptop").unwrap();
-    assert_eq!(events.recv().await.unwrap().kind, PresenceKind::Join);
+    assert_eq!(next(&mut events).await.kind, PresenceKind::Join);
 
     advance(Duration::from_secs(11)).await;
     assert_eq!(presence.sweep_once(Instant::now()), 0, "the phone expired, the laptop is alive");
-    assert!(events.try_recv().is_err(), "no LEAVE while a session lives");
+    assert!(events.next().now_or_never().is_none(), "no LEAVE while a session lives");
     advance(Duration::from_secs(10)).await;
     assert_eq!(presence.sweep_once(Instant::now()), 1);
-    assert_eq!(events.recv().await.unwrap().kind, PresenceKind::Leave);
+    assert_eq!(next(&mut events).await.kind, PresenceKind::Leave);
 }
 
 #[tokio::test(start_paused = true)]
@@ -83,10 +94,10 @@ async fn the_sweeper_delivers_leave_on_its_own() {
     let alice = UserId::generate();
     let (_, mut events) = presence.subscribe(&general());
     presence.heartbeat(general(), alice, None, "").unwrap();
-    assert_eq!(events.recv().await.unwrap().kind, PresenceKind::Join);
+    assert_eq!(next(&mut events).await.kind, PresenceKind::Join);
     let started = Instant::now();
     // The paused clock jumps straight to the sweeper's next tick while we wait.
-    let leave = events.recv().await.unwrap();
+    let leave = next(&mut events).await;
     assert_eq!(leave.kind, PresenceKind::Leave);
     let waited = started.elapsed();
     assert!(waited >= Duration::from_secs(20) && waited <= Duration::from_secs(26), "left after {waited:?}");
@@ -127,47 +138,41 @@ fn typing_burst(presence: &PresenceService, user: UserId, n: usize) {
     }
 }
 
-/// Reads what is waiting: how many events, or how many were missed.
-fn read_all(events: &mut broadcast::Receiver<PresenceEvent>) -> Result<usize, u64> {
+/// How many events are waiting, or a gap.
+fn read_all(events: &mut BusStream<PresenceEvent>) -> Result<usize, ()> {
     let mut read = 0;
-    loop {
-        match events.try_recv() {
-            Ok(_) => read += 1,
-            Err(broadcast::error::TryRecvError::Lagged(n)) => return Err(n),
-            Err(_) => return Ok(read),
+    // Unconstrained: tokio's cooperative budget would otherwise answer "not yet" with events waiting.
+    while let Some(Some(event)) = tokio::task::unconstrained(events.next()).now_or_never() {
+        match event {
+            BusEvent::Payload(_) => read += 1,
+            BusEvent::Gap => return Err(()),
         }
     }
+    Ok(read)
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_rooms_event_channel_starts_small_and_grows_for_those_who_fall_behind_without_moving_the_others() {
+async fn one_that_falls_behind_is_told_and_starting_over_finds_a_larger_channel() {
     let presence = service();
     let alice = UserId::generate();
     presence.heartbeat(general(), alice, name("Alice"), "tab").unwrap();
     let (_, mut slow) = presence.subscribe(&general());
     let (_, mut keeping_up) = presence.subscribe(&general());
 
-    typing_burst(&presence, alice, FIRST_EVENT_BUFFER);
-    assert_eq!(read_all(&mut keeping_up), Ok(FIRST_EVENT_BUFFER), "a burst the size of the first channel fits");
-    typing_burst(&presence, alice, FIRST_EVENT_BUFFER);
-    assert_eq!(read_all(&mut keeping_up), Ok(FIRST_EVENT_BUFFER));
-    assert_eq!(read_all(&mut slow), Err(FIRST_EVENT_BUFFER as u64), "one that read nothing of two bursts lags");
-    presence.lagged(&general());
+    typing_burst(&presence, alice, 16);
+    assert_eq!(read_all(&mut keeping_up), Ok(16), "a burst the size of the first channel fits");
+    typing_burst(&presence, alice, 16);
+    assert_eq!(read_all(&mut keeping_up), Ok(16));
+    assert_eq!(read_all(&mut slow), Err(()), "one that read nothing of two bursts is told it fell behind");
+    drop(slow);
 
-    // The one that fell behind starts over on a channel four times as large, while the one
-    // that kept up holds its place on the first and misses nothing.
-    let (_, mut resubscribed) = presence.subscribe(&general());
-    typing_burst(&presence, alice, FIRST_EVENT_BUFFER);
-    assert_eq!(read_all(&mut keeping_up), Ok(FIRST_EVENT_BUFFER));
-    assert_eq!(read_all(&mut resubscribed), Ok(FIRST_EVENT_BUFFER));
-    typing_burst(&presence, alice, 4 * FIRST_EVENT_BUFFER);
-    assert_eq!(read_all(&mut resubscribed), Ok(4 * FIRST_EVENT_BUFFER));
-
-    // Growing stops at the largest channel.
-    for _ in 0..4 {
-        presence.lagged(&general());
-    }
-    let (_, mut largest) = presence.subscribe(&general());
-    typing_burst(&presence, alice, EVENT_BUFFER + 1);
-    assert_eq!(read_all(&mut largest), Err(1));
+    // Starting over (as the gRPC stream makes it), it finds a channel four times as large,
+    // while the one that kept up misses nothing.
+    let (snapshot, mut resubscribed) = presence.subscribe(&general());
+    assert_eq!(snapshot.len(), 1, "with a fresh snapshot");
+    typing_burst(&presence, alice, 16);
+    assert_eq!(read_all(&mut keeping_up), Ok(16));
+    assert_eq!(read_all(&mut resubscribed), Ok(16));
+    typing_burst(&presence, alice, 64);
+    assert_eq!(read_all(&mut resubscribed), Ok(64));
 }

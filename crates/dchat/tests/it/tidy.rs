@@ -95,3 +95,47 @@ fn only_store_backends_know_the_database_driver() {
         .collect();
     assert!(problems.is_empty(), "files outside a store backend that use sqlx:\n{}", problems.join("\n"));
 }
+
+/// The dependency-layer table of ARCHITECTURE.md is the truth about which crate may use
+/// which: every crate is in it, and depends on no workspace crate its row does not name.
+#[test]
+fn every_crate_depends_only_on_the_crates_its_layer_allows() {
+    let root = workspace_root();
+    let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let mut allowed = std::collections::HashMap::new();
+    for line in architecture.lines().filter(|line| line.starts_with("| ") && line.contains("`dchat")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let (crate_name, may) = (cells[2].trim_matches('`'), cells[3]);
+        let names: Option<Vec<String>> = if may == "every crate" {
+            None
+        } else {
+            Some(
+                may.split(',')
+                    .map(|name| name.trim().trim_matches('`').to_owned())
+                    .filter(|name| name != "none")
+                    .collect(),
+            )
+        };
+        allowed.insert(crate_name.to_owned(), names);
+    }
+    let mut problems = Vec::new();
+    for entry in std::fs::read_dir(root.join("crates")).unwrap() {
+        let dir = entry.unwrap().path();
+        let crate_name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let Some(may) = allowed.get(&crate_name) else {
+            problems.push(format!("{crate_name} is not in ARCHITECTURE.md's dependency table"));
+            continue;
+        };
+        let Some(may) = may else { continue };
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        let dependencies = manifest.split("[dependencies]").nth(1).unwrap_or_default();
+        let dependencies = dependencies.split("\n[").next().unwrap_or_default();
+        for line in dependencies.lines() {
+            let name = line.split(['.', ' ', '=']).next().unwrap_or_default();
+            if name.starts_with("dchat") && !may.iter().any(|allowed| allowed == name) {
+                problems.push(format!("{crate_name} depends on {name}, which its layer does not allow"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "layering problems:\n{}", problems.join("\n"));
+}
