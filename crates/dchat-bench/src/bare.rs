@@ -14,7 +14,7 @@ use std::{
 };
 
 use axum::{Router, body::Bytes, extract::State, response::Response, routing::get};
-use dchat_gateway::websocket::{Frame, Inbound, MAX_INBOUND_BYTES, Reader, Socket, UpgradeRequest};
+use dchat_websocket::{Frame, Inbound, MAX_INBOUND_BYTES, Reader, Socket, UpgradeRequest};
 use serde_json::{Value, json};
 use tokio::{io::AsyncWriteExt, net::TcpListener, sync::broadcast};
 use tokio_util::sync::CancellationToken;
@@ -64,14 +64,14 @@ impl Rooms {
 pub async fn serve_bare(listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
     let app = Router::new().route("/api/ws", get(upgrade)).with_state(Arc::new(Rooms::default()));
     // The gateway's server loop with its timeouts, and no cap: a measuring stick, not a server.
-    let limits = dchat_gateway::ConnectionLimits {
+    let limits = dchat_websocket::ConnectionLimits {
         max_connections: usize::MAX,
         max_per_address: usize::MAX,
         exempt: Vec::new(),
         exempt_loopback: true,
     };
-    let config = dchat_gateway::ServeConfig { limits, ..dchat_gateway::ServeConfig::default() };
-    dchat_gateway::serve(listener, app, shutdown, config).await
+    let config = dchat_websocket::ServeConfig { limits, ..dchat_websocket::ServeConfig::default() };
+    dchat_websocket::serve(listener, app, shutdown, config).await
 }
 
 async fn upgrade(State(rooms): State<Arc<Rooms>>, upgrade: UpgradeRequest) -> Response {

@@ -12,7 +12,7 @@
 
 use std::hash::{BuildHasher, RandomState};
 
-use dchat_gateway::websocket::{
+use dchat_websocket::{
     FIN, MASKED, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, decode_length, encode_header,
 };
 use serde_json::Value;

@@ -16,7 +16,7 @@ use axum::{
 use serde::de::DeserializeOwned;
 use tonic::Code;
 
-use crate::received::ClientBodyError;
+use dchat_websocket::ClientBodyError;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {

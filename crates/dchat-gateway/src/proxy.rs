@@ -23,7 +23,8 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo},
 };
 
-use crate::{error::ApiError, received::ClientBodyError};
+use crate::error::ApiError;
+use dchat_websocket::ClientBodyError;
 
 #[derive(Debug, Clone)]
 struct Proxy {
@@ -49,13 +50,13 @@ pub fn ui_router(gateway_addr: &str) -> Router {
     // that moment would fail.
     let client = Client::builder(TokioExecutor::new())
         .pool_timer(hyper_util::rt::TokioTimer::new())
-        .pool_idle_timeout(crate::serve::IDLE_POOL_TIMEOUT)
+        .pool_idle_timeout(dchat_websocket::IDLE_POOL_TIMEOUT)
         .build(connector.clone());
     let h2 = Client::builder(TokioExecutor::new())
         .http2_only(true)
         .timer(hyper_util::rt::TokioTimer::new())
         .pool_timer(hyper_util::rt::TokioTimer::new())
-        .pool_idle_timeout(crate::serve::IDLE_POOL_TIMEOUT)
+        .pool_idle_timeout(dchat_websocket::IDLE_POOL_TIMEOUT)
         .build(connector);
     // The web app is served here; everything else is the gateway's.
     crate::web::web_router().fallback(forward).with_state(Proxy { client, h2, upstream })

@@ -50,7 +50,7 @@ pub struct App {
     internal_token: Option<InternalToken>,
     http: Option<(TcpListener, axum::Router)>,
     /// The HTTP server's timeouts and connection limits.
-    serve: dchat_gateway::ServeConfig,
+    serve: dchat_websocket::ServeConfig,
     grpc_addr: Option<SocketAddr>,
     http_addr: Option<SocketAddr>,
     /// Shared with the gRPC adapters: cancelling it ends their open streams.
@@ -282,7 +282,7 @@ impl App {
             let stopping = self.stopping.clone();
             let serve_config = self.serve.clone();
             tokio::spawn(async move {
-                dchat_gateway::serve(listener, router, stopping, serve_config).await.context("serve HTTP")
+                dchat_websocket::serve(listener, router, stopping, serve_config).await.context("serve HTTP")
             })
         });
         let mut result = Ok(());

@@ -123,7 +123,7 @@ impl Default for GatewaySection {
             ],
             max_connections: None,
             max_connections_per_address: 512,
-            body_timeout_secs: dchat_gateway::BODY_TIMEOUT.as_secs(),
+            body_timeout_secs: dchat_websocket::BODY_TIMEOUT.as_secs(),
             device_key: None,
             metrics_token: None,
         }
@@ -342,15 +342,15 @@ impl Config {
     }
 
     /// The HTTP server's limits, for the gateway and ui roles.
-    pub fn serve_config(&self) -> dchat_gateway::ServeConfig {
-        let limits = dchat_gateway::ConnectionLimits {
+    pub fn serve_config(&self) -> dchat_websocket::ServeConfig {
+        let limits = dchat_websocket::ConnectionLimits {
             max_connections: self.gateway.max_connections.unwrap_or_else(default_max_connections),
             max_per_address: self.gateway.max_connections_per_address,
             exempt: self.gateway.trusted_proxies.clone(),
             exempt_loopback: true,
         };
         let body_timeout = Duration::from_secs(self.gateway.body_timeout_secs.max(1));
-        dchat_gateway::ServeConfig { limits, body_timeout, ..dchat_gateway::ServeConfig::default() }
+        dchat_websocket::ServeConfig { limits, body_timeout, ..dchat_websocket::ServeConfig::default() }
     }
 
     pub fn presence_config(&self) -> dchat_presence::PresenceConfig {

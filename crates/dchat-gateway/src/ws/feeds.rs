@@ -35,10 +35,9 @@ use dchat_proto::{
 use tokio::sync::broadcast::{self, error::TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    state::GatewayState,
-    ws::{frame::Frame, protocol},
-};
+use dchat_websocket::Frame;
+
+use crate::{state::GatewayState, ws::protocol};
 
 /// A committed message as the feed broadcasts it: its offset and its frame. Cloned for
 /// every subscriber, which costs one reference count on the frame's shared bytes.

@@ -15,12 +15,13 @@ use dchat_proto::{
 use serde_json::Value;
 use tonic::Code;
 
+use dchat_websocket::Frame;
+
 use crate::{
     state::GatewayState,
     ws::{
         cancel::Cancel,
         feeds::RoomFeeds,
-        frame::Frame,
         protocol,
         writer::{Live, Subscriber},
     },

@@ -3,30 +3,20 @@
 //! `protocol` defines the JSON frames, `session` runs one connection, `writer` its socket's
 //! sending half and live subscriptions, `forward` a subscription's backlog, and `feeds` the
 //! one upstream subscription per room that all of this gateway's connections share. The
-//! WebSocket protocol itself is `handshake` (the upgrade, and the socket it hands over),
-//! `frame` (server frames, made whole once) and `inbound` (client frames, checked).
+//! WebSocket protocol itself (the upgrade, frames, the reader) is `dchat-websocket`.
 
 mod cancel;
 mod feeds;
 mod forward;
-mod frame;
-mod handshake;
-mod inbound;
 mod protocol;
 mod session;
 #[cfg(test)]
 mod test_waker;
 mod writer;
 
-pub use self::{
-    frame::{
-        FIN, Frame, MASKED, MAX_HEADER, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, decode_length,
-        encode_header,
-    },
-    handshake::{Socket, SocketWrite, Under, UpgradeRequest},
-    inbound::{Inbound, InboundError, Reader, SocketRead},
-};
 pub(crate) use feeds::RoomFeeds;
+
+use dchat_websocket::{UpgradeRejection, UpgradeRequest};
 
 use axum::{
     extract::{Query, State},
@@ -35,9 +25,6 @@ use axum::{
 };
 
 use crate::{auth::CurrentUser, error::ApiError, state::GatewayState};
-
-/// Inbound frames (and messages) larger than this close the connection with 1009.
-pub const MAX_INBOUND_BYTES: usize = 64 * 1024;
 
 /// The upgrade request's query: `access_token` for clients that cannot set headers.
 #[derive(Debug, serde::Deserialize)]
@@ -57,8 +44,9 @@ pub(crate) async fn upgrade(
     headers: HeaderMap,
     Query(query): Query<UpgradeQuery>,
     user: Result<CurrentUser, ApiError>,
-    upgrade: UpgradeRequest,
+    upgrade: Result<UpgradeRequest, UpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    let upgrade = upgrade.map_err(|UpgradeRejection(reason)| ApiError::BadRequest(reason))?;
     crate::origin::same_site_only(&state, &headers, "a WebSocket")?;
     let user = match (user, query.access_token) {
         (Ok(user), _) => user,

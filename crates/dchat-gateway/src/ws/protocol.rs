@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ws::frame::Frame;
+use dchat_websocket::Frame;
 
 /// What a client may send.
 #[derive(Debug, Deserialize)]

@@ -16,6 +16,8 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tonic::Code;
 
+use dchat_websocket::{Frame, Inbound, Reader, Socket};
+
 use crate::{
     auth::CurrentUser,
     connections::{Connections, Control, SubscriptionSlot, UserSubscriptions},
@@ -24,9 +26,6 @@ use crate::{
     ws::{
         cancel::Cancel,
         forward,
-        frame::Frame,
-        handshake::Socket,
-        inbound::{Inbound, Reader},
         protocol::{self, ClientFrame},
         writer::{self, Outbox, Subscriber},
     },
@@ -62,7 +61,7 @@ pub(crate) fn serve(
     metrics::gauge!("dchat_ws_connections").increment(1.0);
     // The socket's place in the server's account lasts as long as the connection.
     let hold = socket.hold;
-    let mut incoming = Reader::new(socket.read, socket.already_read, super::MAX_INBOUND_BYTES);
+    let mut incoming = Reader::new(socket.read, socket.already_read, dchat_websocket::MAX_INBOUND_BYTES);
     let (queue, queued) = mailbox::mailbox();
     let limit = state.inner.config.ws_queue_frames.max(1);
     let (control_tx, mut control) = mailbox::mailbox();

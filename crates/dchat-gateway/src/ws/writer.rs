@@ -33,10 +33,9 @@ use crate::{
         cancel::Cancel,
         feeds::{FeedHandle, LiveMessage, RoomEvent},
         forward,
-        frame::Frame,
-        handshake::SocketWrite,
     },
 };
+use dchat_websocket::{Frame, SocketWrite};
 
 /// What the connection's tasks hand its writer, in the order the client must see it.
 #[derive(Debug)]

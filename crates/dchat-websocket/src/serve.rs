@@ -2,7 +2,7 @@
 //! clients) on one listener.
 //!
 //! Ours rather than `axum::serve` for one reason: the WebSocket writer wants the TCP stream
-//! itself (see `ws::handshake`). `axum::serve` tells HTTP/1 from HTTP/2 by reading the
+//! itself (see `handshake`). `axum::serve` tells HTTP/1 from HTTP/2 by reading the
 //! first bytes into a private wrapper around the stream, and an upgraded connection then
 //! cannot be taken apart again. Here the first bytes are only peeked at, so hyper serves
 //! the stream as it is. A connection whose first bytes do not settle the question yet (a
@@ -56,7 +56,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a client of dchat's (the ui role's proxy) keeps an idle connection to this
 /// server: well inside [`HEADER_TIMEOUT`], so that it never sends on one being closed.
-pub(crate) const IDLE_POOL_TIMEOUT: Duration = Duration::from_secs(20);
+pub const IDLE_POOL_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long to wait before accepting again after the listener failed for want of memory or
 /// the like: at once would only fail again.
@@ -264,7 +264,7 @@ async fn serve_connection(
         let mut request = request.map(|body| RequestBody::new(body, &progress, body_timeout));
         let extensions = request.extensions_mut();
         extensions.insert(ConnectInfo(peer));
-        // A WebSocket keeps its connection's slot (see `ws::handshake`).
+        // A WebSocket keeps its connection's slot (see `handshake`).
         extensions.insert(request_slot.clone());
         router
             .clone()
@@ -369,20 +369,28 @@ mod tests {
     ) -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<io::Result<()>>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let router =
-            Router::new()
-                .route("/peer", get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }))
-                .route(
-                    "/json",
-                    axum::routing::post(
-                        |crate::error::ApiJson(body): crate::error::ApiJson<serde_json::Value>| async move {
-                            body.to_string()
-                        },
-                    ),
-                )
-                .route("/hang", get(std::future::pending::<String>));
+        let router = Router::new()
+            .route("/peer", get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }))
+            .route("/json", axum::routing::post(read_body))
+            .route("/hang", get(std::future::pending::<String>));
         let stop = CancellationToken::new();
         (addr, stop.clone(), tokio::spawn(serve(listener, router, stop, config)))
+    }
+
+    /// Answers with the body it read, or, when the client did not send it in time, 408 as
+    /// a handler of the gateway's does.
+    async fn read_body(
+        body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    ) -> (axum::http::StatusCode, String) {
+        match body {
+            Ok(body) => (axum::http::StatusCode::OK, String::from_utf8_lossy(&body).into_owned()),
+            Err(rejection) => match crate::received::ClientBodyError::find(&rejection) {
+                Some(crate::received::ClientBodyError::TimedOut(_)) => {
+                    (axum::http::StatusCode::REQUEST_TIMEOUT, "request_timeout".to_owned())
+                }
+                _ => (axum::http::StatusCode::BAD_REQUEST, rejection.body_text()),
+            },
+        }
     }
 
     async fn body(response: axum::http::Response<Incoming>) -> String {

@@ -1,6 +1,6 @@
 //! Server frames, complete as they go on the wire (RFC 6455 section 5.2).
 //!
-//! A frame is framed once, when it is made: a room's message frame is the same bytes for
+//! A frame is framed once, when it is made: a message sent to many is the same bytes for
 //! every subscriber, so its writers only hand those bytes to their sockets. Server frames
 //! are never masked and never fragmented.
 
@@ -79,7 +79,7 @@ impl Frame {
 
     /// A ping without payload: the client's answer (or anything else it sends) shows that
     /// it is still there.
-    pub(crate) fn ping() -> Self {
+    pub fn ping() -> Self {
         // The same two bytes for every connection, and no allocation for any.
         static PING: [u8; 2] = [FIN | OP_PING, 0];
         Self(Bytes::from_static(&PING))
@@ -91,7 +91,7 @@ impl Frame {
     }
 
     /// A close frame with `code` and `reason`, or an empty one (no status) for `None`.
-    pub(crate) fn close(status: Option<(u16, &str)>) -> Self {
+    pub fn close(status: Option<(u16, &str)>) -> Self {
         let mut payload = Vec::new();
         if let Some((code, reason)) = status {
             payload.extend_from_slice(&code.to_be_bytes());

@@ -20,7 +20,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// What a request body fails with when the fault is the client's: whoever reads it (a
 /// handler, the ui's proxy) answers 4xx, not as if a service had failed.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ClientBodyError {
+pub enum ClientBodyError {
     #[error("the request body did not arrive within {0:?}")]
     TimedOut(Duration),
     #[error("the request body is malformed: {0}")]
@@ -29,7 +29,7 @@ pub(crate) enum ClientBodyError {
 
 impl ClientBodyError {
     /// The client's fault that `err` was caused by, if it was.
-    pub(crate) fn find<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Self> {
+    pub fn find<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Self> {
         let mut cause = Some(err);
         while let Some(err) = cause {
             if let Some(found) = err.downcast_ref::<Self>() {

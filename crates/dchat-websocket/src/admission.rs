@@ -264,9 +264,10 @@ impl Drop for Working {
     }
 }
 
-/// A WebSocket's place in the account (see [`Slot::upgrade`]).
+/// A WebSocket's place in the server's account of connections (see [`Slot::upgrade`]):
+/// while it is held, the connection counts as open and is never shed to make room.
 #[derive(Debug)]
-pub(crate) struct Upgraded {
+pub struct Upgraded {
     shared: Arc<Shared>,
     address: IpAddr,
 }

@@ -17,7 +17,7 @@ use std::{
 use axum::body::Bytes;
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::ws::frame::{FIN, MASKED, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, decode_length};
+use crate::frame::{FIN, MASKED, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, decode_length};
 
 /// The reading half of a connection's socket.
 pub type SocketRead = Pin<Box<dyn AsyncRead + Send>>;
@@ -54,7 +54,7 @@ pub enum InboundError {
 
 impl InboundError {
     /// The close frame's status and reason to send, if the client can still be told.
-    pub(crate) fn close_status(&self) -> Option<(u16, &'static str)> {
+    pub fn close_status(&self) -> Option<(u16, &'static str)> {
         match self {
             Self::Protocol(_) => Some((1002, "protocol error")),
             Self::NotUtf8 => Some((1007, "text is not UTF-8")),

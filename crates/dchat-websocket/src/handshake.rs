@@ -1,8 +1,8 @@
 //! The WebSocket opening handshake (RFC 6455 section 4.2), and the socket it hands over.
 //!
 //! Ours rather than axum's so that the connection gets the socket itself: live frames are
-//! framed once per room and written straight to it (see `frame` and `writer`), without a
-//! WebSocket library's buffers and locks in every delivery. Under dchat's own HTTP server
+//! framed once and written straight to it (see `frame`), without a WebSocket library's
+//! buffers and locks in every delivery. Under dchat's own HTTP server
 //! that socket is the TCP stream; served some other way, it is hyper's upgraded
 //! connection, which works the same and costs a little more.
 
@@ -24,20 +24,19 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use crate::{
     admission::{Slot, Upgraded},
-    error::ApiError,
-    ws::inbound::SocketRead,
+    inbound::SocketRead,
 };
 
 /// The writing half of a connection's socket.
 pub type SocketWrite = Pin<Box<dyn AsyncWrite + Send>>;
 
 /// A valid upgrade request, not yet answered. As an extractor, it refuses anything else
-/// with 400 and the API's error body.
+/// with an [`UpgradeRejection`] (400 and the reason, unless the handler words it its way).
 #[derive(Debug)]
 pub struct UpgradeRequest {
     accept: HeaderValue,
     on_upgrade: OnUpgrade,
-    /// The connection's place in the server's account, when served by `crate::serve`.
+    /// The connection's place in the server's account, when served by [`crate::serve`].
     slot: Option<Slot>,
 }
 
@@ -50,7 +49,7 @@ pub struct Socket {
     pub under: Under,
     /// Keeps the connection counted as open and working (never shed for room) for as
     /// long as the socket is held.
-    pub(crate) hold: Option<Upgraded>,
+    pub hold: Option<Upgraded>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -64,39 +63,50 @@ impl std::fmt::Debug for Socket {
 pub enum Under {
     /// The TCP stream itself.
     Tcp,
-    /// hyper's upgraded connection (served by something other than `crate::serve`).
+    /// hyper's upgraded connection (served by something other than [`crate::serve`]).
     Upgraded,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for UpgradeRequest {
-    type Rejection = Response;
+/// Why a request is not a WebSocket upgrade this server can take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UpgradeRejection(pub String);
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
-        Self::from_parts(parts).map_err(IntoResponse::into_response)
+impl IntoResponse for UpgradeRejection {
+    fn into_response(self) -> Response {
+        (StatusCode::BAD_REQUEST, self.0).into_response()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for UpgradeRequest {
+    type Rejection = UpgradeRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, UpgradeRejection> {
+        Self::from_parts(parts)
     }
 }
 
 impl UpgradeRequest {
-    fn from_parts(parts: &mut Parts) -> Result<Self, ApiError> {
+    fn from_parts(parts: &mut Parts) -> Result<Self, UpgradeRejection> {
         let headers = &parts.headers;
         if !has_token(headers, header::CONNECTION, "upgrade") || !has_token(headers, header::UPGRADE, "websocket") {
-            return Err(ApiError::BadRequest(
+            return Err(UpgradeRejection(
                 "not a WebSocket upgrade: Connection: upgrade and Upgrade: websocket are required".into(),
             ));
         }
         if headers.get(header::SEC_WEBSOCKET_VERSION).is_none_or(|version| version != "13") {
-            return Err(ApiError::BadRequest("Sec-WebSocket-Version must be 13".into()));
+            return Err(UpgradeRejection("Sec-WebSocket-Version must be 13".into()));
         }
         let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
-            return Err(ApiError::BadRequest("Sec-WebSocket-Key is missing".into()));
+            return Err(UpgradeRejection("Sec-WebSocket-Key is missing".into()));
         };
         let accept = HeaderValue::try_from(derive_accept_key(key.as_bytes()))
-            .map_err(|_| ApiError::BadRequest("Sec-WebSocket-Key is not valid".into()))?;
+            .map_err(|_| UpgradeRejection("Sec-WebSocket-Key is not valid".into()))?;
         // Only HTTP/1.1 connections can be taken over (and only once).
         let on_upgrade = parts
             .extensions
             .remove::<OnUpgrade>()
-            .ok_or_else(|| ApiError::BadRequest("this connection cannot be upgraded; use HTTP/1.1".into()))?;
+            .ok_or_else(|| UpgradeRejection("this connection cannot be upgraded; use HTTP/1.1".into()))?;
         let slot = parts.extensions.remove::<Slot>();
         Ok(Self { accept, on_upgrade, slot })
     }
@@ -160,7 +170,7 @@ mod tests {
     use tokio_tungstenite::tungstenite::Message;
 
     use super::*;
-    use crate::ws::{
+    use crate::{
         frame::Frame,
         inbound::{Inbound, Reader},
     };
@@ -241,9 +251,9 @@ mod tests {
             ("not upgradable (no hyper connection)", vec![upgrade[0], upgrade[1], version, key]),
         ] {
             let refused = UpgradeRequest::from_parts(&mut request(&headers));
-            assert!(matches!(refused, Err(ApiError::BadRequest(_))), "{case}");
-            let response = UpgradeRequest::from_request_parts(&mut request(&headers), &()).await.unwrap_err();
-            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{case}");
+            assert!(matches!(refused, Err(UpgradeRejection(_))), "{case}");
+            let rejection = UpgradeRequest::from_request_parts(&mut request(&headers), &()).await.unwrap_err();
+            assert_eq!(rejection.into_response().status(), StatusCode::BAD_REQUEST, "{case}");
         }
     }
 }
