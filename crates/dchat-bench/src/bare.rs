@@ -115,7 +115,7 @@ async fn connection(socket: Socket, rooms: Arc<Rooms>) {
                         }
                         continue;
                     }
-                    Ok(Inbound::Pong | Inbound::Binary) => continue,
+                    Ok(Inbound::Pong | Inbound::Binary(_)) => continue,
                     Ok(Inbound::Close(_)) | Err(_) => return,
                 };
                 let Ok(frame) = serde_json::from_str::<Value>(&text) else { continue };

@@ -7,7 +7,9 @@
 //!
 //! What the protocol forbids closes the connection with the status the RFC gives for it:
 //! 1002 for a broken frame, 1007 for text that is not UTF-8, 1009 for a message over the
-//! limit (checked from the frame's header, before its payload is read).
+//! limit (checked from the frame's header, before its payload is read). Text that arrives in
+//! fragments is checked as each fragment arrives, so invalid UTF-8 fails at once rather than
+//! when the message ends (what Autobahn calls failing fast).
 
 use std::{
     pin::Pin,
@@ -29,8 +31,7 @@ const READ_CHUNK: usize = 4096;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Inbound {
     Text(String),
-    /// Binary messages are not part of the protocol; their content is not kept.
-    Binary,
+    Binary(Vec<u8>),
     /// To be answered with a pong carrying the same bytes.
     Ping(Vec<u8>),
     Pong,
@@ -38,11 +39,32 @@ pub enum Inbound {
     Close(Option<(u16, String)>),
 }
 
+/// What a client did that RFC 6455 forbids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Violation {
+    #[error("reserved bits set without an extension")]
+    ReservedBits,
+    #[error("client frames must be masked")]
+    Unmasked,
+    #[error("unknown opcode")]
+    UnknownOpcode,
+    #[error("control frames must be whole and at most 125 bytes")]
+    ControlFrameShape,
+    #[error("a continuation frame without a message")]
+    ContinuationWithoutMessage,
+    #[error("a new message before the last one ended")]
+    MessageInterrupted,
+    #[error("a close frame's status needs two bytes")]
+    CloseStatusTooShort,
+    #[error("a close status no peer may send")]
+    CloseStatusNotAllowed,
+}
+
 /// Why the connection cannot go on reading.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum InboundError {
     #[error("protocol error: {0}")]
-    Protocol(&'static str),
+    Protocol(Violation),
     #[error("text is not UTF-8")]
     NotUtf8,
     #[error("message over the size limit")]
@@ -69,6 +91,25 @@ impl InboundError {
 struct Fragmented {
     text: bool,
     payload: Vec<u8>,
+    /// For text: how much of `payload` is known to be UTF-8 (the rest, at most three bytes,
+    /// is the start of a character the next fragment completes).
+    checked: usize,
+}
+
+impl Fragmented {
+    /// Appends a fragment; text that can no longer become UTF-8 fails now.
+    fn append(&mut self, fragment: &[u8]) -> Result<(), InboundError> {
+        self.payload.extend_from_slice(fragment);
+        if self.text {
+            match std::str::from_utf8(&self.payload[self.checked..]) {
+                Ok(_) => self.checked = self.payload.len(),
+                // A character cut at the end may be completed by the next fragment.
+                Err(err) if err.error_len().is_none() => self.checked += err.valid_up_to(),
+                Err(_) => return Err(InboundError::NotUtf8),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Reads whole client frames from a socket.
@@ -148,10 +189,7 @@ impl Reader {
             }
             let from = self.start + header.len;
             let to = from + header.payload_len;
-            let payload = &mut self.buffer[from..to];
-            for (index, byte) in payload.iter_mut().enumerate() {
-                *byte ^= header.mask[index % 4];
-            }
+            unmask(&mut self.buffer[from..to], header.mask);
             let inbound = self.frame(&header, from..to)?;
             self.start = to;
             if self.start == self.buffer.len() {
@@ -171,18 +209,18 @@ impl Reader {
         let bytes = &self.buffer[self.start..];
         let [first, second, ..] = *bytes else { return Ok(None) };
         if first & 0x70 != 0 {
-            return Err(InboundError::Protocol("reserved bits set without an extension"));
+            return Err(InboundError::Protocol(Violation::ReservedBits));
         }
         if second & MASKED == 0 {
-            return Err(InboundError::Protocol("client frames must be masked"));
+            return Err(InboundError::Protocol(Violation::Unmasked));
         }
         let (fin, opcode) = (first & FIN != 0, first & 0x0F);
         if !matches!(opcode, OP_CONTINUATION | OP_TEXT | OP_BINARY | OP_CLOSE | OP_PING | OP_PONG) {
-            return Err(InboundError::Protocol("unknown opcode"));
+            return Err(InboundError::Protocol(Violation::UnknownOpcode));
         }
         let Some((length_end, payload_len)) = decode_length(bytes) else { return Ok(None) };
         if opcode >= OP_CLOSE && (!fin || payload_len > 125) {
-            return Err(InboundError::Protocol("control frames must be whole and at most 125 bytes"));
+            return Err(InboundError::Protocol(Violation::ControlFrameShape));
         }
         let so_far = self.fragmented.as_ref().map_or(0, |message| message.payload.len());
         let payload_len = usize::try_from(payload_len).map_err(|_| InboundError::TooBig)?;
@@ -206,9 +244,9 @@ impl Reader {
             OP_CLOSE => return close(bytes).map(Some),
             OP_CONTINUATION => {
                 let Some(mut message) = self.fragmented.take() else {
-                    return Err(InboundError::Protocol("a continuation frame without a message"));
+                    return Err(InboundError::Protocol(Violation::ContinuationWithoutMessage));
                 };
-                message.payload.extend_from_slice(bytes);
+                message.append(bytes)?;
                 if !header.fin {
                     self.fragmented = Some(message);
                     return Ok(None);
@@ -216,10 +254,12 @@ impl Reader {
                 (message.text, message.payload)
             }
             _ if self.fragmented.is_some() => {
-                return Err(InboundError::Protocol("a new message before the last one ended"));
+                return Err(InboundError::Protocol(Violation::MessageInterrupted));
             }
             opcode if !header.fin => {
-                self.fragmented = Some(Fragmented { text: opcode == OP_TEXT, payload: bytes.to_vec() });
+                let mut message = Fragmented { text: opcode == OP_TEXT, payload: Vec::new(), checked: 0 };
+                message.append(bytes)?;
+                self.fragmented = Some(message);
                 return Ok(None);
             }
             opcode => (opcode == OP_TEXT, bytes.to_vec()),
@@ -227,8 +267,23 @@ impl Reader {
         if text {
             String::from_utf8(payload).map(|text| Some(Inbound::Text(text))).or(Err(InboundError::NotUtf8))
         } else {
-            Ok(Some(Inbound::Binary))
+            Ok(Some(Inbound::Binary(payload)))
         }
+    }
+}
+
+/// Undoes the client's mask: eight bytes at a time (the mask repeated twice), then the
+/// rest one by one. The payload starts the mask's cycle, so its words line up with it.
+fn unmask(payload: &mut [u8], mask: [u8; 4]) {
+    let word = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
+    let mut words = payload.chunks_exact_mut(8);
+    for chunk in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
+    }
+    for (index, byte) in words.into_remainder().iter_mut().enumerate() {
+        *byte ^= mask[index % 4];
     }
 }
 
@@ -238,19 +293,23 @@ fn close(payload: &[u8]) -> Result<Inbound, InboundError> {
         return if payload.is_empty() {
             Ok(Inbound::Close(None))
         } else {
-            Err(InboundError::Protocol("a close frame's status needs two bytes"))
+            Err(InboundError::Protocol(Violation::CloseStatusTooShort))
         };
     };
     let code = u16::from_be_bytes([*high, *low]);
-    // Codes a peer may send: the defined ones that mean something on the wire, and the
-    // ranges for libraries and applications. 1005, 1006 and 1015 are only ever reported
-    // locally, never sent.
-    if !matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999) {
-        return Err(InboundError::Protocol("a close status no peer may send"));
+    // Codes a peer may send: those IANA registered that mean something on the wire (1012
+    // to 1014 included: restart, try again later, bad gateway), and the ranges for
+    // libraries and applications. 1004 is reserved; 1005, 1006 and 1015 are only ever
+    // reported locally, never sent.
+    if !matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999) {
+        return Err(InboundError::Protocol(Violation::CloseStatusNotAllowed));
     }
     let reason = std::str::from_utf8(reason).map_err(|_| InboundError::NotUtf8)?;
     Ok(Inbound::Close(Some((code, reason.to_owned()))))
 }
+
+#[cfg(test)]
+mod conformance;
 
 #[cfg(test)]
 mod tests {
@@ -319,7 +378,7 @@ mod tests {
         assert_eq!(reader.next().await, Ok(Inbound::Text(medium)));
         assert_eq!(reader.next().await, Ok(Inbound::Text(largest)));
         assert_eq!(reader.next().await, Ok(Inbound::Ping(b"are you there".to_vec())));
-        assert_eq!(reader.next().await, Ok(Inbound::Binary));
+        assert_eq!(reader.next().await, Ok(Inbound::Binary(vec![1, 2, 3])));
         assert_eq!(reader.next().await, Ok(Inbound::Pong));
         assert_eq!(reader.next().await, Ok(Inbound::Close(None)));
         assert_eq!(reader.buffer.capacity(), 0, "nothing is kept once everything read was taken");
@@ -362,41 +421,26 @@ mod tests {
         let mut interleaved = masked(0x01, b"first");
         interleaved.extend(masked(0x81, b"second"));
         let cases: [(&str, Vec<u8>, InboundError); 11] = [
-            ("unmasked", unmasked, InboundError::Protocol("client frames must be masked")),
-            ("reserved bit", masked(0xC1, b"hi"), InboundError::Protocol("reserved bits set without an extension")),
-            ("unknown opcode", masked(0x83, b"hi"), InboundError::Protocol("unknown opcode")),
-            (
-                "lone continuation",
-                masked(0x80, b"hi"),
-                InboundError::Protocol("a continuation frame without a message"),
-            ),
-            ("interleaved", interleaved, InboundError::Protocol("a new message before the last one ended")),
-            (
-                "fragmented ping",
-                masked(0x09, b"hi"),
-                InboundError::Protocol("control frames must be whole and at most 125 bytes"),
-            ),
-            (
-                "long ping",
-                masked(0x89, &[0; 126]),
-                InboundError::Protocol("control frames must be whole and at most 125 bytes"),
-            ),
+            ("unmasked", unmasked, InboundError::Protocol(Violation::Unmasked)),
+            ("reserved bit", masked(0xC1, b"hi"), InboundError::Protocol(Violation::ReservedBits)),
+            ("unknown opcode", masked(0x83, b"hi"), InboundError::Protocol(Violation::UnknownOpcode)),
+            ("lone continuation", masked(0x80, b"hi"), InboundError::Protocol(Violation::ContinuationWithoutMessage)),
+            ("interleaved", interleaved, InboundError::Protocol(Violation::MessageInterrupted)),
+            ("fragmented ping", masked(0x09, b"hi"), InboundError::Protocol(Violation::ControlFrameShape)),
+            ("long ping", masked(0x89, &[0; 126]), InboundError::Protocol(Violation::ControlFrameShape)),
             ("over the limit", over_limit, InboundError::TooBig),
             ("fragments over the limit", grown_over_limit, InboundError::TooBig),
             ("not UTF-8", masked(0x81, &[0xC3, 0x28]), InboundError::NotUtf8),
             (
                 "reserved close code",
                 masked(0x88, &1005u16.to_be_bytes()),
-                InboundError::Protocol("a close status no peer may send"),
+                InboundError::Protocol(Violation::CloseStatusNotAllowed),
             ),
         ];
         for (case, bytes, expected) in cases {
             assert_eq!(read_after(&bytes).await, Err(expected), "{case}");
         }
-        assert_eq!(
-            read_after(&masked(0x88, &[3])).await,
-            Err(InboundError::Protocol("a close frame's status needs two bytes"))
-        );
+        assert_eq!(read_after(&masked(0x88, &[3])).await, Err(InboundError::Protocol(Violation::CloseStatusTooShort)));
         assert_eq!(read_after(&masked(0x88, &[0x03, 0xE8, 0xFF])).await, Err(InboundError::NotUtf8));
         assert_eq!(InboundError::TooBig.close_status(), Some((1009, "message too big")));
     }

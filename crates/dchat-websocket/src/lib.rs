@@ -26,7 +26,7 @@ pub use crate::{
         encode_header,
     },
     handshake::{Socket, SocketWrite, Under, UpgradeRejection, UpgradeRequest},
-    inbound::{Inbound, InboundError, Reader, SocketRead},
+    inbound::{Inbound, InboundError, Reader, SocketRead, Violation},
     received::ClientBodyError,
     serve::{BODY_TIMEOUT, IDLE_POOL_TIMEOUT, ServeConfig, serve},
 };

@@ -90,7 +90,7 @@ pub(crate) fn serve(
                     unanswered = false;
                     match inbound {
                         Ok(Inbound::Text(text)) => Box::pin(connection.handle(&text)).await,
-                        Ok(Inbound::Binary) => {
+                        Ok(Inbound::Binary(_)) => {
                             connection.outbox.push(protocol::error(None, "invalid_argument", "binary frames are not supported", None));
                         }
                         Ok(Inbound::Ping(payload)) => {
