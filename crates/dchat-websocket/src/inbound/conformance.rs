@@ -128,12 +128,12 @@ async fn group_3_reserved_bits_fail_the_connection_on_any_frame() {
         ("3.6", FINAL | 0x60 | PING, b"Hello"),
         ("3.7", FINAL | 0x70 | CLOSE, &[0x03, 0xE8]),
     ] {
-        assert_eq!(outcome(frame(first, payload), 0).await, (vec![], reserved.clone()), "{case}");
+        assert_eq!(outcome(frame(first, payload), 0).await, (vec![], reserved), "{case}");
     }
     // 3.2 and 3.3: a good message first, then the bad frame, then one never read.
     let bytes = frames(&[(FINAL | TEXT, b"Hello"), (FINAL | 0x20 | TEXT, b"Hello"), (FINAL | PING, b"")]);
     for chop in [0, 1] {
-        assert_eq!(outcome(bytes.clone(), chop).await, (vec![text("Hello")], reserved.clone()), "3.2/3.3 chop {chop}");
+        assert_eq!(outcome(bytes.clone(), chop).await, (vec![text("Hello")], reserved), "3.2/3.3 chop {chop}");
     }
 }
 
@@ -141,9 +141,9 @@ async fn group_3_reserved_bits_fail_the_connection_on_any_frame() {
 async fn group_4_reserved_opcodes_fail_the_connection() {
     let unknown = InboundError::Protocol(Violation::UnknownOpcode);
     for opcode in [3, 4, 5, 6, 7, 11, 12, 13, 14, 15] {
-        assert_eq!(outcome(frame(FINAL | opcode, b""), 0).await, (vec![], unknown.clone()), "opcode {opcode}");
+        assert_eq!(outcome(frame(FINAL | opcode, b""), 0).await, (vec![], unknown), "opcode {opcode}");
         let bytes = frames(&[(FINAL | TEXT, b"Hello"), (FINAL | opcode, b"reserved"), (FINAL | PING, b"")]);
-        assert_eq!(outcome(bytes, 0).await, (vec![text("Hello")], unknown.clone()), "opcode {opcode} after a message");
+        assert_eq!(outcome(bytes, 0).await, (vec![text("Hello")], unknown), "opcode {opcode} after a message");
     }
 }
 
@@ -151,7 +151,7 @@ async fn group_4_reserved_opcodes_fail_the_connection() {
 async fn group_5_fragmentation() {
     let shape = InboundError::Protocol(Violation::ControlFrameShape);
     let fragmented_ping = frames(&[(PING, b"frag1"), (FINAL, b"frag2")]);
-    assert_eq!(outcome(fragmented_ping, 0).await, (vec![], shape.clone()), "5.1");
+    assert_eq!(outcome(fragmented_ping, 0).await, (vec![], shape), "5.1");
     let fragmented_pong = frames(&[(PONG, b"frag1"), (FINAL, b"frag2")]);
     assert_eq!(outcome(fragmented_pong, 0).await, (vec![], shape), "5.2");
 
@@ -170,7 +170,7 @@ async fn group_5_fragmentation() {
         ("5.12-5.14", frames(&[(0x00, b"fragment"), (FINAL, b"end"), (FINAL | TEXT, b"message")])),
     ] {
         for chop in [0, 1] {
-            assert_eq!(outcome(bytes.clone(), chop).await, (vec![], orphan.clone()), "{case} chop {chop}");
+            assert_eq!(outcome(bytes.clone(), chop).await, (vec![], orphan), "{case} chop {chop}");
         }
     }
     let interrupted = frames(&[(TEXT, b"fragment1"), (FINAL | TEXT, b"fragment2"), (FINAL, b"fragment3")]);
