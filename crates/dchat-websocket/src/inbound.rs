@@ -208,24 +208,33 @@ impl Reader {
     fn header(&self) -> Result<Option<Header>, InboundError> {
         let bytes = &self.buffer[self.start..];
         let [first, second, ..] = *bytes else { return Ok(None) };
-        if first & 0x70 != 0 {
-            return Err(InboundError::Protocol(Violation::ReservedBits));
-        }
-        if second & MASKED == 0 {
-            return Err(InboundError::Protocol(Violation::Unmasked));
-        }
+        // Checked in the order tungstenite checks them (its differential test holds ours to
+        // it), so that a frame wrong in two ways is refused for the same one.
         let (fin, opcode) = (first & FIN != 0, first & 0x0F);
         if !matches!(opcode, OP_CONTINUATION | OP_TEXT | OP_BINARY | OP_CLOSE | OP_PING | OP_PONG) {
             return Err(InboundError::Protocol(Violation::UnknownOpcode));
         }
         let Some((length_end, payload_len)) = decode_length(bytes) else { return Ok(None) };
+        let payload_len = usize::try_from(payload_len).map_err(|_| InboundError::TooBig)?;
+        if payload_len > self.limit {
+            return Err(InboundError::TooBig);
+        }
+        if second & MASKED == 0 {
+            return Err(InboundError::Protocol(Violation::Unmasked));
+        }
+        if first & 0x70 != 0 {
+            return Err(InboundError::Protocol(Violation::ReservedBits));
+        }
         if opcode >= OP_CLOSE && (!fin || payload_len > 125) {
             return Err(InboundError::Protocol(Violation::ControlFrameShape));
         }
-        let so_far = self.fragmented.as_ref().map_or(0, |message| message.payload.len());
-        let payload_len = usize::try_from(payload_len).map_err(|_| InboundError::TooBig)?;
-        if payload_len.saturating_add(so_far) > self.limit {
-            return Err(InboundError::TooBig);
+        match (opcode, &self.fragmented) {
+            (OP_CONTINUATION, None) => return Err(InboundError::Protocol(Violation::ContinuationWithoutMessage)),
+            (OP_TEXT | OP_BINARY, Some(_)) => return Err(InboundError::Protocol(Violation::MessageInterrupted)),
+            (OP_CONTINUATION, Some(message)) if message.payload.len().saturating_add(payload_len) > self.limit => {
+                return Err(InboundError::TooBig);
+            }
+            _ => {}
         }
         let len = length_end + 4;
         let Some(mask) = bytes.get(len - 4..len).and_then(|mask| <[u8; 4]>::try_from(mask).ok()) else {
@@ -297,6 +306,8 @@ fn close(payload: &[u8]) -> Result<Inbound, InboundError> {
         };
     };
     let code = u16::from_be_bytes([*high, *low]);
+    // The reason first: text that is not UTF-8 is that fault, whatever the code.
+    let reason = std::str::from_utf8(reason).map_err(|_| InboundError::NotUtf8)?;
     // Codes a peer may send: those IANA registered that mean something on the wire (1012
     // to 1014 included: restart, try again later, bad gateway), and the ranges for
     // libraries and applications. 1004 is reserved; 1005, 1006 and 1015 are only ever
@@ -304,12 +315,13 @@ fn close(payload: &[u8]) -> Result<Inbound, InboundError> {
     if !matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999) {
         return Err(InboundError::Protocol(Violation::CloseStatusNotAllowed));
     }
-    let reason = std::str::from_utf8(reason).map_err(|_| InboundError::NotUtf8)?;
     Ok(Inbound::Close(Some((code, reason.to_owned()))))
 }
 
 #[cfg(test)]
 mod conformance;
+#[cfg(test)]
+mod differential;
 
 #[cfg(test)]
 mod tests {
