@@ -177,6 +177,21 @@ impl Reader {
         Poll::Ready(Ok(()))
     }
 
+    /// Reads `bytes` as a client's whole stream, without a socket: every message, then the
+    /// fault that ended it, if any (for the fuzzer, `fuzz/`).
+    #[cfg(fuzzing)]
+    pub fn read_all(bytes: &[u8], limit: usize) -> (Vec<Inbound>, Option<InboundError>) {
+        let mut reader = Self::new(Box::pin(tokio::io::empty()), Bytes::copy_from_slice(bytes), limit);
+        let mut messages = Vec::new();
+        loop {
+            match reader.take() {
+                Ok(Some(message)) => messages.push(message),
+                Ok(None) => return (messages, None),
+                Err(err) => return (messages, Some(err)),
+            }
+        }
+    }
+
     /// Takes frames from the buffer until one completes a message or is a control frame;
     /// `None` when the buffer runs out first.
     fn take(&mut self) -> Result<Option<Inbound>, InboundError> {
