@@ -95,9 +95,15 @@ impl From<tonic::Status> for ApiError {
             Code::ResourceExhausted => Self::RateLimited { message, retry_after_secs: 1 },
             // A service that failed, or a call whose connection broke (UNKNOWN: a service
             // killed mid-call), is the client's cue to retry, not a fault of the request.
-            // The service logged its own failures; this is the gateway's side of them.
+            // Logged once, where it is known: a service logs its own failures, so only a
+            // call that never reached one (a transport error, which tonic gives as the
+            // status's source) is the gateway's to report.
             _ => {
-                tracing::warn!(%status, "a service is unavailable");
+                if std::error::Error::source(&status).is_some() {
+                    tracing::warn!(%status, "a service could not be reached");
+                } else {
+                    tracing::debug!(%status, "a service failed the call");
+                }
                 Self::Unavailable("a service is unavailable; try again shortly".to_owned())
             }
         }
