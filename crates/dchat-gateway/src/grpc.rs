@@ -25,8 +25,10 @@ use futures::Stream;
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 
 use crate::{
-    connections::{Connections, Control, LOGGED_OUT, SubscriptionSlot, UserSubscriptions},
-    mailbox,
+    live::{
+        connections::{Connections, Control, LOGGED_OUT, SubscriptionSlot, UserSubscriptions},
+        mailbox,
+    },
     state::GatewayState,
 };
 
@@ -168,8 +170,8 @@ impl gateway_service_server::GatewayService for GatewayGrpc {
         }
         let access_token = token.access_token.clone();
         let ack = self.state.auth().logout(token).await?;
-        self.state.inner.verified.forget(&access_token);
-        self.state.inner.connections.close_token(&access_token);
+        self.state.inner.caches.verified.forget(&access_token);
+        self.state.inner.live.connections.close_token(&access_token);
         Ok(ack)
     }
 

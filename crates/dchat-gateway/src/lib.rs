@@ -8,27 +8,20 @@
 //! touches a database.
 
 mod auth;
-mod connections;
+mod cache;
 mod device;
 mod dto;
 mod error;
 mod grpc;
 mod limits;
-mod mailbox;
-mod members;
-mod names;
+mod live;
 mod ops;
 mod origin;
-mod presence;
 mod proxy;
 mod rest;
 mod router;
 mod state;
-mod verified;
-mod watched;
-mod watches;
 mod web;
-mod ws;
 
 pub use crate::{
     device::DeviceKey,

@@ -32,7 +32,7 @@ pub fn router(state: GatewayState) -> Router {
         .route("/message/list", get(rest::messages::list))
         .route("/presence/heartbeat", post(rest::presence::heartbeat))
         .route("/presence/roster", get(rest::presence::roster))
-        .route("/ws", get(crate::ws::upgrade))
+        .route("/ws", get(crate::live::upgrade))
         .fallback(|| async { ApiError::NotFound("no such API route".to_owned()) })
         .layer(axum::middleware::map_response(explain_method_not_allowed));
     // gRPC requests (`POST /gateway.v1.GatewayService/<Method>`) share the port with HTTP.

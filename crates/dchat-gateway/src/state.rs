@@ -18,15 +18,15 @@ use dchat_proto::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    connections::{Connections, UserSubscriptions},
+    cache::{members::KnownMembers, names::DisplayNames, verified::VerifiedTokens},
     error::ApiError,
     limits::{Limiter, RateLimits, retry_after_secs},
-    members::KnownMembers,
-    names::DisplayNames,
+    live::{
+        RoomFeeds,
+        connections::{Connections, UserSubscriptions},
+        presence::PresenceSessions,
+    },
     ops::RequestMetrics,
-    presence::PresenceSessions,
-    verified::VerifiedTokens,
-    ws::RoomFeeds,
 };
 
 /// The gateway's section of the configuration.
@@ -97,31 +97,58 @@ pub struct GatewayState {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
+    /// How the gateway reaches the services.
+    pub(crate) clients: Clients,
+    /// What it remembers for a while (see `cache`).
+    pub(crate) caches: Caches,
+    /// Its WebSocket connections and what keeps them fed (see `live`).
+    pub(crate) live: Live,
+    /// Metrics: the exporter's handle, and the HTTP request metrics' (see `ops`).
+    pub(crate) ops: Ops,
+    pub(crate) config: GatewayConfig,
+    pub(crate) limiters: Limiters,
+    /// Cancelled when the process stops: ends room feeds and background work.
+    pub(crate) stopping: CancellationToken,
+    next_connection_id: AtomicU64,
+}
+
+/// The services' gRPC clients.
+#[derive(Debug)]
+pub(crate) struct Clients {
     pub(crate) auth: AuthServiceClient<Transport>,
     pub(crate) rooms: RoomServiceClient<Transport>,
     pub(crate) messages: MessageServiceClient<Transport>,
     pub(crate) presence: PresenceServiceClient<Transport>,
     /// The raw transports, for health checks.
     pub(crate) channels: Upstreams,
-    pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
-    /// The HTTP request metrics' handles (see `ops`).
-    pub(crate) request_metrics: RequestMetrics,
-    pub(crate) config: GatewayConfig,
+}
+
+/// Answers remembered so as not to ask a service on every request.
+#[derive(Debug)]
+pub(crate) struct Caches {
     pub(crate) names: DisplayNames,
+    /// Tokens verified lately (see `verified`).
+    pub(crate) verified: VerifiedTokens,
+    /// Memberships confirmed lately (see `members`).
+    pub(crate) members: KnownMembers,
+}
+
+/// The live side: connections, their feeds and their presence.
+#[derive(Debug)]
+pub(crate) struct Live {
     pub(crate) feeds: RoomFeeds,
     pub(crate) connections: Connections,
     /// Live subscriptions per user (see `connections`).
     pub(crate) user_subscriptions: UserSubscriptions,
     /// The presence sessions this gateway keeps alive for its WebSocket clients.
     pub(crate) presence_sessions: PresenceSessions,
-    /// Tokens verified lately (see `verified`).
-    pub(crate) verified: VerifiedTokens,
-    /// Memberships confirmed lately (see `members`).
-    pub(crate) members: KnownMembers,
-    pub(crate) limiters: Limiters,
-    /// Cancelled when the process stops: ends room feeds and background work.
-    pub(crate) stopping: CancellationToken,
-    next_connection_id: AtomicU64,
+}
+
+/// What `/metrics` serves and the request metrics it is made of.
+#[derive(Debug)]
+pub(crate) struct Ops {
+    pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    pub(crate) request_metrics: RequestMetrics,
 }
 
 impl GatewayState {
@@ -138,21 +165,26 @@ impl GatewayState {
         };
         Self {
             inner: Arc::new(Inner {
-                names: DisplayNames::new(auth.clone()),
-                auth,
-                rooms: RoomServiceClient::new(upstreams.rooms.clone()),
-                messages: MessageServiceClient::new(upstreams.messages.clone()),
-                presence: PresenceServiceClient::new(upstreams.presence.clone()),
-                channels: upstreams,
-                metrics: config.metrics.clone(),
-                request_metrics: RequestMetrics::default(),
+                caches: Caches {
+                    names: DisplayNames::new(auth.clone()),
+                    verified: VerifiedTokens::default(),
+                    members: KnownMembers::default(),
+                },
+                clients: Clients {
+                    auth,
+                    rooms: RoomServiceClient::new(upstreams.rooms.clone()),
+                    messages: MessageServiceClient::new(upstreams.messages.clone()),
+                    presence: PresenceServiceClient::new(upstreams.presence.clone()),
+                    channels: upstreams,
+                },
+                live: Live {
+                    feeds: RoomFeeds::default(),
+                    connections: Connections::default(),
+                    user_subscriptions: UserSubscriptions::default(),
+                    presence_sessions: PresenceSessions::new(RandomState::new().hash_one(std::process::id())),
+                },
+                ops: Ops { metrics: config.metrics.clone(), request_metrics: RequestMetrics::default() },
                 config,
-                feeds: RoomFeeds::default(),
-                connections: Connections::default(),
-                user_subscriptions: UserSubscriptions::default(),
-                presence_sessions: PresenceSessions::new(RandomState::new().hash_one(std::process::id())),
-                verified: VerifiedTokens::default(),
-                members: KnownMembers::default(),
                 limiters,
                 stopping,
                 next_connection_id: AtomicU64::new(1),
@@ -162,27 +194,27 @@ impl GatewayState {
 
     /// The user a token belongs to: remembered, or asked of the auth service.
     pub(crate) async fn verify(&self, token: &str) -> Result<dchat_proto::auth::v1::User, tonic::Status> {
-        let ticket = match self.inner.verified.get(token) {
+        let ticket = match self.inner.caches.verified.get(token) {
             Ok(user) => return Ok(user),
             Err(ticket) => ticket,
         };
         let user =
             self.auth().verify(dchat_proto::auth::v1::Token { access_token: token.to_owned() }).await?.into_inner();
-        self.inner.verified.remember(token, &user, ticket);
+        self.inner.caches.verified.remember(token, &user, ticket);
         Ok(user)
     }
 
     /// Whether `user_id` is a member of `room_id` (a missing room answers no): remembered,
     /// or asked of the room service.
     pub(crate) async fn is_member(&self, room_id: &str, user_id: &str) -> Result<bool, tonic::Status> {
-        let ticket = match self.inner.members.get(room_id, user_id) {
+        let ticket = match self.inner.caches.members.get(room_id, user_id) {
             Ok(()) => return Ok(true),
             Err(ticket) => ticket,
         };
         let request = dchat_proto::room::v1::JoinLeaveReq { room_id: room_id.to_owned(), user_id: user_id.to_owned() };
         let member = self.rooms().is_member(request).await?.into_inner().success;
         if member {
-            self.inner.members.remember(room_id, user_id, ticket);
+            self.inner.caches.members.remember(room_id, user_id, ticket);
         }
         Ok(member)
     }
@@ -211,7 +243,7 @@ impl GatewayState {
         let close_connections = async {
             stopping.cancelled().await;
             // 1012: "service restart"; clients reconnect and resume from their offsets.
-            self.inner.connections.close_all(1012, "server stopping");
+            self.inner.live.connections.close_all(1012, "server stopping");
         };
         // One timer for every connection: a timer each would be memory in every idle client.
         let ping = async {
@@ -221,14 +253,14 @@ impl GatewayState {
             loop {
                 tokio::select! {
                     () = stopping.cancelled() => return,
-                    _ = ticks.tick() => self.inner.connections.ping_all(),
+                    _ = ticks.tick() => self.inner.live.connections.ping_all(),
                 }
             }
         };
         tokio::join!(
             ping,
-            crate::presence::keep_alive(self.clone(), period, stopping.clone()),
-            crate::watches::follow(self.clone(), stopping.clone()),
+            crate::live::presence::keep_alive(self.clone(), period, stopping.clone()),
+            crate::live::watches::follow(self.clone(), stopping.clone()),
             close_connections,
         );
     }
@@ -292,18 +324,18 @@ impl GatewayState {
 
     // Clients are cheap handles onto one shared transport; each call takes a copy.
     pub(crate) fn auth(&self) -> AuthServiceClient<Transport> {
-        self.inner.auth.clone()
+        self.inner.clients.auth.clone()
     }
 
     pub(crate) fn rooms(&self) -> RoomServiceClient<Transport> {
-        self.inner.rooms.clone()
+        self.inner.clients.rooms.clone()
     }
 
     pub(crate) fn messages(&self) -> MessageServiceClient<Transport> {
-        self.inner.messages.clone()
+        self.inner.clients.messages.clone()
     }
 
     pub(crate) fn presence(&self) -> PresenceServiceClient<Transport> {
-        self.inner.presence.clone()
+        self.inner.clients.presence.clone()
     }
 }

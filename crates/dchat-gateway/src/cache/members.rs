@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::watched::{Ticket, WatchedCache};
+use crate::cache::watched::{Ticket, WatchedCache};
 
 /// A safety net: even while the watch is connected, a membership is re-checked this often.
 const TRUST_FOR: Duration = Duration::from_secs(600);

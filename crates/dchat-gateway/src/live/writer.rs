@@ -26,14 +26,14 @@ use futures::task::AtomicWaker;
 use tokio::sync::broadcast::error::TryRecvError;
 
 use crate::{
-    connections::Control,
-    mailbox::{self, Refused},
-    state::GatewayState,
-    ws::{
+    live::{
         cancel::Cancel,
+        connections::Control,
         feeds::{FeedHandle, LiveMessage, RoomEvent},
         forward,
+        mailbox::{self, Refused},
     },
+    state::GatewayState,
 };
 use dchat_websocket::{Frame, SocketWrite};
 
@@ -453,7 +453,7 @@ mod tests {
     use tokio::io::AsyncWrite;
 
     use super::*;
-    use crate::ws::test_waker::counting;
+    use crate::live::test_waker::counting;
 
     fn ring(alarm: &Arc<Alarm>) {
         Waker::from(alarm.clone()).wake_by_ref();

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use dchat_proto::auth::v1::User;
 
 use crate::{
-    connections::token_sha256,
-    watched::{Ticket, WatchedCache},
+    cache::watched::{Ticket, WatchedCache},
+    live::connections::token_sha256,
 };
 
 /// How long a verified token is taken on trust (a display name changed through another

@@ -20,15 +20,14 @@ use dchat_websocket::{Frame, Inbound, Reader, Socket};
 
 use crate::{
     auth::CurrentUser,
-    connections::{Connections, Control, SubscriptionSlot, UserSubscriptions},
-    mailbox,
-    state::GatewayState,
-    ws::{
+    live::{
         cancel::Cancel,
-        forward,
+        connections::{Connections, Control, SubscriptionSlot, UserSubscriptions},
+        forward, mailbox,
         protocol::{self, ClientFrame},
         writer::{self, Outbox, Subscriber},
     },
+    state::GatewayState,
 };
 
 /// Sends a connection may have waiting for their ack before new ones are refused.
@@ -384,7 +383,7 @@ impl Connection {
             slot
         } else if let Some(slot) = claimed {
             let (state, user) = (&self.state, &self.user);
-            let beat = state.inner.presence_sessions.enter(&room_id, &user.user_id, &user.display_name);
+            let beat = state.inner.live.presence_sessions.enter(&room_id, &user.user_id, &user.display_name);
             // Before the subscription starts, so that the roster it sends includes the user.
             if let Err(status) = state.presence().heartbeat(beat).await {
                 tracing::debug!(%status, "presence heartbeat failed");
@@ -423,7 +422,7 @@ impl Connection {
     /// Ends this connection's part in the user's presence in `room_id`: the user goes
     /// offline there if it was their last connection through this gateway.
     async fn disconnect(&self, room_id: &str) {
-        let Some(request) = self.state.inner.presence_sessions.leave(room_id, &self.user.user_id) else { return };
+        let Some(request) = self.state.inner.live.presence_sessions.leave(room_id, &self.user.user_id) else { return };
         if let Err(status) = self.state.presence().disconnect(request).await {
             tracing::debug!(%status, "presence disconnect failed");
         }

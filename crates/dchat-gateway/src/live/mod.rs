@@ -1,17 +1,25 @@
-//! The WebSocket endpoint `GET /api/ws`: push instead of polling.
+//! Live delivery: the WebSocket endpoint `GET /api/ws` and everything that keeps its
+//! connections fed, and the registry that lets the rest of the gateway reach them.
 //!
 //! `protocol` defines the JSON frames, `session` runs one connection, `writer` its socket's
 //! sending half and live subscriptions, `forward` a subscription's backlog, and `feeds` the
-//! one upstream subscription per room that all of this gateway's connections share. The
-//! WebSocket protocol itself (the upgrade, frames, the reader) is `dchat-websocket`.
+//! one upstream subscription per room that all of this gateway's connections share.
+//! `mailbox` is the queue each connection keeps, `connections` the registry by user (and
+//! each user's count of live subscriptions), `presence` the presence sessions this gateway
+//! keeps alive for its clients, and `watches` follows membership changes and revocations
+//! into the open connections. The WebSocket wire protocol is `dchat-websocket`.
 
 mod cancel;
+pub(crate) mod connections;
 mod feeds;
 mod forward;
+pub(crate) mod mailbox;
+pub(crate) mod presence;
 mod protocol;
 mod session;
 #[cfg(test)]
 mod test_waker;
+pub(crate) mod watches;
 mod writer;
 
 pub(crate) use feeds::RoomFeeds;

@@ -18,13 +18,13 @@ use tonic::Code;
 use dchat_websocket::Frame;
 
 use crate::{
-    state::GatewayState,
-    ws::{
+    live::{
         cancel::Cancel,
         feeds::RoomFeeds,
         protocol,
         writer::{Live, Subscriber},
     },
+    state::GatewayState,
 };
 
 /// History page size while catching up.
@@ -142,7 +142,7 @@ async fn catch_up(
         let mut n_read = 0;
         while let Some(message) = page.message().await.map_err(Stop::Failed)? {
             n_read += 1;
-            let display_name = state.inner.names.get(&message.user_id).await;
+            let display_name = state.inner.caches.names.get(&message.user_id).await;
             if !subscriber.outbox.push(protocol::message(&message, &display_name)) {
                 return Err(Stop::Quietly);
             }
