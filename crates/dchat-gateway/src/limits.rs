@@ -4,16 +4,29 @@
 //! Buckets live in memory per gateway process: a determined attacker spreading over many
 //! gateways gets proportionally more, which these limits accept in exchange for needing no
 //! shared store.
+//!
+//! Ours rather than `governor`'s keyed limiter for one reason: the login limits must ask
+//! whether a key may try without charging it (`check`), so that a refused address costs no
+//! password hash and a successful login costs no token; governor only checks by taking.
+//! Buckets that refilled (nobody used them for a while) are forgotten by a sweep the gateway
+//! runs periodically, and at most once a second when a limiter holds too many, never by
+//! every insertion: a spray of new keys costs each of them one map insert.
 
 use std::{
     collections::HashMap,
     hash::Hash,
     sync::{Mutex, MutexGuard, PoisonError},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-/// Buckets kept at most per limiter; past this, full (idle) buckets are forgotten.
+use tokio::time::Instant;
+
+/// Buckets a limiter holds before an insertion sweeps out the idle ones (at most once per
+/// [`SWEEP_GAP`]).
 const MAX_BUCKETS: usize = 100_000;
+
+/// The least time between two sweeps that insertions start.
+const SWEEP_GAP: Duration = Duration::from_secs(1);
 
 /// One limit: a burst and a refill rate.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,25 +74,47 @@ struct Bucket {
 }
 
 #[derive(Debug)]
+struct Buckets<K> {
+    by_key: HashMap<K, Bucket>,
+    last_sweep: Instant,
+    /// Sweeps made so far (tests read it).
+    sweeps: u64,
+}
+
+#[derive(Debug)]
 pub(crate) struct Limiter<K> {
     rate: Rate,
     enabled: bool,
-    buckets: Mutex<HashMap<K, Bucket>>,
+    buckets: Mutex<Buckets<K>>,
 }
 
 impl<K: Hash + Eq + Clone> Limiter<K> {
     pub(crate) fn new(rate: Rate, enabled: bool) -> Self {
-        Self { rate, enabled, buckets: Mutex::default() }
+        let buckets = Buckets { by_key: HashMap::new(), last_sweep: Instant::now(), sweeps: 0 };
+        Self { rate, enabled, buckets: Mutex::new(buckets) }
     }
 
-    // A std mutex: held for one map operation, never across an await.
-    fn lock(&self) -> MutexGuard<'_, HashMap<K, Bucket>> {
+    // A std mutex: held for one map operation (or a sweep), never across an await.
+    fn lock(&self) -> MutexGuard<'_, Buckets<K>> {
         self.buckets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Forgets the buckets that refilled: remembering them changes nothing.
+    pub(crate) fn retain_recent(&self) {
+        let mut buckets = self.lock();
+        self.sweep(&mut buckets, Instant::now());
+    }
+
+    fn sweep(&self, buckets: &mut Buckets<K>, now: Instant) {
+        let Rate { burst, per_second } = self.rate;
+        buckets.by_key.retain(|_, b| b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_second < burst);
+        buckets.last_sweep = now;
+        buckets.sweeps += 1;
+    }
+
     /// The bucket of `key` brought up to date.
-    fn refilled(&self, buckets: &HashMap<K, Bucket>, key: &K, now: Instant) -> Bucket {
-        match buckets.get(key) {
+    fn refilled(&self, buckets: &Buckets<K>, key: &K, now: Instant) -> Bucket {
+        match buckets.by_key.get(key) {
             Some(bucket) => {
                 let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
                 Bucket { tokens: (bucket.tokens + elapsed * self.rate.per_second).min(self.rate.burst), at: now }
@@ -122,12 +157,10 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
             return Err(wait);
         }
         bucket.tokens -= 1.0;
-        if buckets.len() >= MAX_BUCKETS {
-            let burst = self.rate.burst;
-            let per_second = self.rate.per_second;
-            buckets.retain(|_, b| b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_second < burst);
+        if buckets.by_key.len() >= MAX_BUCKETS && now.saturating_duration_since(buckets.last_sweep) >= SWEEP_GAP {
+            self.sweep(&mut buckets, now);
         }
-        buckets.insert(key.clone(), bucket);
+        buckets.by_key.insert(key.clone(), bucket);
         Ok(())
     }
 }
@@ -152,6 +185,26 @@ mod tests {
         assert_eq!(retry_after_secs(wait), 2);
         assert!(limiter.check(&"k").is_err());
         assert!(limiter.take(&"other").is_ok(), "keys are independent");
+    }
+
+    /// A spray of new keys, each used once: they are forgotten once refilled, and past the
+    /// cap an insertion sweeps at most once a second rather than every time.
+    #[tokio::test(start_paused = true)]
+    async fn idle_buckets_are_swept_and_a_spray_of_new_keys_sweeps_at_most_once_a_second() {
+        let limiter = Limiter::new(Rate { burst: 2.0, per_second: 1.0 }, true);
+        for key in 0..MAX_BUCKETS + 5_000 {
+            limiter.take(&key).unwrap();
+        }
+        assert_eq!(limiter.lock().sweeps, 0, "nothing was idle yet to sweep, and the last sweep is under a second old");
+        assert_eq!(limiter.lock().by_key.len(), MAX_BUCKETS + 5_000);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        limiter.take(&usize::MAX).unwrap();
+        limiter.take(&(usize::MAX - 1)).unwrap();
+        assert_eq!(limiter.lock().sweeps, 1, "one sweep for two insertions past the cap");
+        assert_eq!(limiter.lock().by_key.len(), 2, "the refilled buckets went");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        limiter.retain_recent();
+        assert!(limiter.lock().by_key.is_empty());
     }
 
     #[test]

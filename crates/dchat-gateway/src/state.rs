@@ -75,6 +75,18 @@ pub(crate) struct Limiters {
     rooms_by_user: Limiter<String>,
 }
 
+impl Limiters {
+    /// Forgets every limiter's refilled buckets.
+    fn retain_recent(&self) {
+        self.failed_logins_by_account.retain_recent();
+        self.failed_logins_by_pair.retain_recent();
+        self.failed_logins_by_ip.retain_recent();
+        self.registrations_by_ip.retain_recent();
+        self.messages_by_user.retain_recent();
+        self.rooms_by_user.retain_recent();
+    }
+}
+
 /// A refusal by the limit named `limit` (a label of `dchat_rate_limited_total`).
 fn rate_limited(what: &str, limit: &'static str, wait: Duration) -> ApiError {
     metrics::counter!("dchat_rate_limited_total", "limit" => limit).increment(1);
@@ -257,8 +269,20 @@ impl GatewayState {
                 }
             }
         };
+        // Buckets that refilled are forgotten once a minute (see `limits`).
+        let sweep_limits = async {
+            let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = stopping.cancelled() => return,
+                    _ = ticks.tick() => self.inner.limiters.retain_recent(),
+                }
+            }
+        };
         tokio::join!(
             ping,
+            sweep_limits,
             crate::live::presence::keep_alive(self.clone(), period, stopping.clone()),
             crate::live::watches::follow(self.clone(), stopping.clone()),
             close_connections,
