@@ -74,7 +74,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let body = serde_json::json!({ "error": { "code": code, "message": self.to_string() } });
+        let body = crate::dto::ErrorView {
+            error: crate::dto::ErrorDetail { code: code.to_owned(), message: self.to_string() },
+        };
         let mut response = (status, Json(body)).into_response();
         if let Self::RateLimited { retry_after_secs, .. } = self {
             response.headers_mut().insert(header::RETRY_AFTER, retry_after_secs.max(1).into());

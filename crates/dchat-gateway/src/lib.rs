@@ -15,6 +15,7 @@ mod error;
 mod grpc;
 mod limits;
 mod live;
+mod openapi;
 mod ops;
 mod origin;
 mod proxy;

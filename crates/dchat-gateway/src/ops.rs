@@ -21,12 +21,10 @@ use crate::state::GatewayState;
 /// How long readiness waits for each service.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The OpenAPI 3 description of the HTTP API.
-const OPENAPI: &str = include_str!("openapi.json");
-
 /// # GET /healthz
 ///
 /// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "ops", summary = "Liveness", responses((status = 200, description = "Alive", body = String)))]
 pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
@@ -35,6 +33,7 @@ pub(crate) async fn healthz() -> &'static str {
 ///
 /// 200 when every service the gateway forwards to answers its gRPC health check as
 /// SERVING; 503 (naming the ones that do not) otherwise.
+#[utoipa::path(get, path = "/readyz", tag = "ops", summary = "Readiness: every service answers", responses((status = 200, description = "Ready"), (status = 503, description = "A service does not answer")))]
 pub(crate) async fn readyz(State(state): State<GatewayState>) -> Response {
     let services = [
         ("auth", "auth.v1.AuthService", state.inner.clients.channels.auth.clone()),
@@ -62,6 +61,7 @@ pub(crate) async fn readyz(State(state): State<GatewayState>) -> Response {
 /// callers that send it as `Authorization: Bearer`; without one, to this machine (loopback
 /// clients) only. Anyone else gets 403: the figures describe the deployment's load and
 /// limits, which are nobody else's business.
+#[utoipa::path(get, path = "/metrics", tag = "ops", summary = "Prometheus metrics: for this machine's clients, or with DCHAT_METRICS_TOKEN as a bearer token", responses((status = 200, description = "Prometheus text format", body = String), (status = 403, description = "Not from this machine, and no token", body = crate::dto::ErrorView)))]
 pub(crate) async fn metrics(
     State(state): State<GatewayState>,
     crate::auth::ClientIp(client): crate::auth::ClientIp,
@@ -92,8 +92,10 @@ pub(crate) async fn metrics(
 }
 
 /// # GET /openapi.json
+///
+/// The OpenAPI document, generated from the routes themselves (see `openapi`).
 pub(crate) async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::document()).into_response()
 }
 
 /// Counts HTTP requests and their latency by route, method and status.

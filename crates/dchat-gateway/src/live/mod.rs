@@ -47,6 +47,18 @@ pub(crate) struct UpgradeQuery {
 /// section 2.3; for WebSocket clients that cannot set headers). A browser's `Origin` must
 /// be this server's own (or in the configured allow-list); requests without `Origin`
 /// (non-browser clients) pass.
+#[utoipa::path(
+    get,
+    path = "/api/ws",
+    tag = "realtime",
+    summary = "WebSocket upgrade (JSON text frames: subscribe, unsubscribe, send, typing); the token may also come as ?access_token=",
+    responses(
+        (status = 101, description = "Switching protocols"),
+        (status = 400, description = "Not a WebSocket upgrade", body = crate::dto::ErrorView),
+        (status = 401, description = "Not signed in", body = crate::dto::ErrorView),
+        (status = 403, description = "Another site's page", body = crate::dto::ErrorView)
+    )
+)]
 pub(crate) async fn upgrade(
     State(state): State<GatewayState>,
     headers: HeaderMap,

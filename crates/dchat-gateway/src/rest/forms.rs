@@ -62,13 +62,17 @@ where
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The seed's variant 2 login and registration form.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = FormCredentials)]
 pub(crate) struct Credentials {
     username: String,
     password: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// The seed's variant 2 message form: `message` or `text`, and an optional `room_id`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = FormSend)]
 pub(crate) struct SendForm {
     #[serde(default)]
     message: Option<String>,
@@ -78,7 +82,9 @@ pub(crate) struct SendForm {
     room_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// One message of `GET /history`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = HistoryItem)]
 pub(crate) struct HistoryItem {
     sender: String,
     content: String,
@@ -96,6 +102,14 @@ fn logged_in(state: &GatewayState, token: &str, device_cookie: Option<String>) -
 /// Form fields `username` and `password`. 303 to `/chat` with a session cookie.
 /// - A taken username with that account's password signs in (see the module docs); with
 ///   another password it is 409.
+#[utoipa::path(
+    post,
+    path = "/register",
+    tag = "seed-v2",
+    summary = "Seed variant 2: form registration (username, password); 303 to /chat. A taken username with that account's password signs in; with another, 409",
+    request_body(content = Credentials, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "Signed in; to /chat"), (status = 409, description = "Username taken", body = crate::dto::ErrorView))
+)]
 pub(crate) async fn register(
     State(state): State<GatewayState>,
     ClientIp(ip): ClientIp,
@@ -126,6 +140,14 @@ pub(crate) async fn register(
 /// # POST /login
 ///
 /// Form fields `username` and `password`. 303 to `/chat` with a session cookie; 401 otherwise.
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "seed-v2",
+    summary = "Seed variant 2: form login (username, password); 303 to /chat",
+    request_body(content = Credentials, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "Signed in; to /chat"), (status = 401, description = "Wrong username or password", body = crate::dto::ErrorView))
+)]
 pub(crate) async fn login(
     State(state): State<GatewayState>,
     ClientIp(ip): ClientIp,
@@ -141,6 +163,14 @@ pub(crate) async fn login(
 ///
 /// Form field `message` (or `text`), optional `room_id`: a room the sender is a member
 /// of, or else `general` (see the module docs). 204.
+#[utoipa::path(
+    post,
+    path = "/send",
+    tag = "seed-v2",
+    summary = "Seed variant 2: form field message (or text), optional room_id: a room the sender is a member of, or else general",
+    request_body(content = SendForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 204, description = "Stored"), (status = 400, description = "No text", body = crate::dto::ErrorView), (status = 401, description = "Not signed in", body = crate::dto::ErrorView))
+)]
 pub(crate) async fn send(
     State(state): State<GatewayState>,
     user: CurrentUser,
@@ -169,6 +199,13 @@ async fn member_of(state: &GatewayState, room_id: &str, user: &CurrentUser) -> R
 /// # GET /history
 ///
 /// The latest messages of `general` as `[{sender, content}]`, oldest first.
+#[utoipa::path(
+    get,
+    path = "/history",
+    tag = "seed-v2",
+    summary = "Seed variant 2: latest messages of general as [{sender, content}]",
+    responses((status = 200, description = "OK", body = Vec<HistoryItem>), crate::dto::Refusals)
+)]
 pub(crate) async fn history(
     State(state): State<GatewayState>,
     user: CurrentUser,
@@ -199,6 +236,13 @@ pub(crate) async fn history(
 /// Revokes the session (if any), clears the cookie, and goes back to `/`. The seed's pages
 /// link to `GET /logout`, so it stays, for this server's own pages only: a link or image on
 /// another site must not sign the user out (403).
+#[utoipa::path(
+    method(get, post),
+    path = "/logout",
+    tag = "seed-v2",
+    summary = "Seed variant 2: revoke the session, clear the cookie, 303 to /. From this server's own pages only (403 for another site's link or page)",
+    responses((status = 303, description = "Signed out; to /"), (status = 403, description = "Another site's page", body = crate::dto::ErrorView))
+)]
 pub(crate) async fn logout(State(state): State<GatewayState>, headers: HeaderMap) -> Result<Response, ApiError> {
     crate::origin::same_site_only(&state, &headers, "a logout")?;
     if let Some(token) = token_from_headers(&headers) {

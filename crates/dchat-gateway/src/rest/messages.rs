@@ -23,6 +23,14 @@ pub(crate) fn room_error(room_id: &str, status: tonic::Status) -> ApiError {
 ///
 /// Stores `text` in `room_id` and answers its offset once it is durable. With `client_id`,
 /// a retry returns the original offset and stores nothing new. Members only.
+#[utoipa::path(
+    post,
+    path = "/api/message/append",
+    tag = "messages",
+    summary = "Append a message once it is durable; client_id makes retries idempotent",
+    request_body = crate::dto::AppendBody,
+    responses((status = 200, description = "OK", body = crate::dto::AppendView), crate::dto::Refusals)
+)]
 pub(crate) async fn append(
     State(state): State<GatewayState>,
     user: CurrentUser,
@@ -45,6 +53,14 @@ pub(crate) async fn append(
 /// Oldest first: messages with offset >= `from_offset`, or with `before`, the latest
 /// `limit` messages before that offset. `limit` defaults to 100 and is capped at 500.
 /// Members only.
+#[utoipa::path(
+    get,
+    path = "/api/message/list",
+    tag = "messages",
+    summary = "History, oldest first: from from_offset, or the latest limit before `before`",
+    params(crate::dto::ListQuery),
+    responses((status = 200, description = "OK", body = crate::dto::MessagesView), crate::dto::Refusals)
+)]
 pub(crate) async fn list(
     State(state): State<GatewayState>,
     user: CurrentUser,

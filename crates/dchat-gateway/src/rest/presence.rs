@@ -5,7 +5,7 @@ use dchat_proto::presence::v1::{HeartbeatReq, RoomId};
 
 use crate::{
     auth::CurrentUser,
-    dto::{HeartbeatBody, OK, Ok, OnlineView, RoomQuery, RosterView},
+    dto::{HeartbeatBody, OK, OkView, OnlineView, RoomQuery, RosterView},
     error::{ApiError, ApiJson, ApiQuery},
     rest::require_member,
     state::GatewayState,
@@ -17,11 +17,19 @@ const HTTP_SESSION: &str = "http";
 /// # POST /api/presence/heartbeat
 ///
 /// Marks the caller online in `room_id` for the presence TTL. Members only.
+#[utoipa::path(
+    post,
+    path = "/api/presence/heartbeat",
+    tag = "presence",
+    summary = "Mark the caller online in a room for the presence TTL",
+    request_body = crate::dto::HeartbeatBody,
+    responses((status = 200, description = "OK", body = crate::dto::OkView), crate::dto::Refusals)
+)]
 pub(crate) async fn heartbeat(
     State(state): State<GatewayState>,
     user: CurrentUser,
     ApiJson(body): ApiJson<HeartbeatBody>,
-) -> Result<Json<Ok>, ApiError> {
+) -> Result<Json<OkView>, ApiError> {
     require_member(&state, &body.room_id, &user).await?;
     let display_name = body.display_name.filter(|name| !name.trim().is_empty()).unwrap_or(user.display_name);
     let request = HeartbeatReq {
@@ -37,6 +45,14 @@ pub(crate) async fn heartbeat(
 /// # GET /api/presence/roster?room_id=
 ///
 /// Who is online in a room the caller is in.
+#[utoipa::path(
+    get,
+    path = "/api/presence/roster",
+    tag = "presence",
+    summary = "Who is online in a room",
+    params(crate::dto::RoomQuery),
+    responses((status = 200, description = "OK", body = crate::dto::RosterView), crate::dto::Refusals)
+)]
 pub(crate) async fn roster(
     State(state): State<GatewayState>,
     user: CurrentUser,

@@ -7,7 +7,7 @@ use tonic::Code;
 use crate::{
     auth::CurrentUser,
     dto::{
-        CreateRoomBody, MemberView, MembersView, OK, Ok, RoomBody, RoomCreatedView, RoomQuery, RoomView,
+        CreateRoomBody, MemberView, MembersView, OK, OkView, RoomBody, RoomCreatedView, RoomQuery, RoomView,
         RoomsPageQuery, RoomsPageView, RoomsView,
     },
     error::{ApiError, ApiJson, ApiQuery},
@@ -37,6 +37,14 @@ async fn collect_rooms(
 /// - When the id is taken the answer is still 200 (the seed's clients create the room they
 ///   join every time), with `created: false`; nothing changes: the room keeps its name and
 ///   the caller is not made a member.
+#[utoipa::path(
+    post,
+    path = "/api/room/create",
+    tag = "rooms",
+    summary = "Create a room; the caller joins it. An existing id answers 200 with created = false and changes nothing; one that differs from an existing room's only in case is 409",
+    request_body = crate::dto::CreateRoomBody,
+    responses((status = 200, description = "OK", body = crate::dto::RoomCreatedView), crate::dto::Refusals)
+)]
 pub(crate) async fn create(
     State(state): State<GatewayState>,
     user: CurrentUser,
@@ -51,11 +59,19 @@ pub(crate) async fn create(
 /// # POST /api/room/join
 ///
 /// Joins an existing room. 403 when there is no such room.
+#[utoipa::path(
+    post,
+    path = "/api/room/join",
+    tag = "rooms",
+    summary = "Join a room",
+    request_body = crate::dto::RoomBody,
+    responses((status = 200, description = "OK", body = crate::dto::OkView), crate::dto::Refusals)
+)]
 pub(crate) async fn join(
     State(state): State<GatewayState>,
     user: CurrentUser,
     ApiJson(body): ApiJson<RoomBody>,
-) -> Result<Json<Ok>, ApiError> {
+) -> Result<Json<OkView>, ApiError> {
     let request = JoinLeaveReq { room_id: body.room_id.clone(), user_id: user.user_id };
     match state.rooms().join_room(request).await {
         Ok(_) => Ok(Json(OK)),
@@ -67,11 +83,19 @@ pub(crate) async fn join(
 /// # POST /api/room/leave
 ///
 /// Leaves a room; leaving a room one is not in is fine.
+#[utoipa::path(
+    post,
+    path = "/api/room/leave",
+    tag = "rooms",
+    summary = "Leave a room",
+    request_body = crate::dto::RoomBody,
+    responses((status = 200, description = "OK", body = crate::dto::OkView), crate::dto::Refusals)
+)]
 pub(crate) async fn leave(
     State(state): State<GatewayState>,
     user: CurrentUser,
     ApiJson(body): ApiJson<RoomBody>,
-) -> Result<Json<Ok>, ApiError> {
+) -> Result<Json<OkView>, ApiError> {
     state.rooms().leave_room(JoinLeaveReq { room_id: body.room_id, user_id: user.user_id }).await?;
     Ok(Json(OK))
 }
@@ -79,6 +103,13 @@ pub(crate) async fn leave(
 /// # GET /api/room/list
 ///
 /// The rooms the caller is a member of.
+#[utoipa::path(
+    get,
+    path = "/api/room/list",
+    tag = "rooms",
+    summary = "The caller's rooms",
+    responses((status = 200, description = "OK", body = crate::dto::RoomsView), crate::dto::Refusals)
+)]
 pub(crate) async fn list(State(state): State<GatewayState>, user: CurrentUser) -> Result<Json<RoomsView>, ApiError> {
     let rooms = collect_rooms(state.rooms().list_user_rooms(UserRef { user_id: user.user_id }).await).await?;
     Ok(Json(rooms))
@@ -94,6 +125,14 @@ const MAX_PUBLIC_PAGE: u32 = 500;
 ///
 /// Every room, for browsing and joining, a page at a time in id order: `limit` (default
 /// 100, at most 500) rooms after the id `after`; `next` is the `after` of the next page.
+#[utoipa::path(
+    get,
+    path = "/api/room/public",
+    tag = "rooms",
+    summary = "Every room, a page at a time in id order: limit (default 100, at most 500) after the id `after`; next is the after of the next page",
+    params(crate::dto::RoomsPageQuery),
+    responses((status = 200, description = "OK", body = crate::dto::RoomsPageView), crate::dto::Refusals)
+)]
 pub(crate) async fn public(
     State(state): State<GatewayState>,
     _user: CurrentUser,
@@ -114,6 +153,14 @@ pub(crate) async fn public(
 /// # GET /api/room/members?room_id=
 ///
 /// The members of a room the caller is in, with display names.
+#[utoipa::path(
+    get,
+    path = "/api/room/members",
+    tag = "rooms",
+    summary = "Members of a room the caller is in",
+    params(crate::dto::RoomQuery),
+    responses((status = 200, description = "OK", body = crate::dto::MembersView), crate::dto::Refusals)
+)]
 pub(crate) async fn members(
     State(state): State<GatewayState>,
     user: CurrentUser,

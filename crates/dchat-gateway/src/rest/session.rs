@@ -42,6 +42,14 @@ fn session_response(
 ///
 /// Creates an account from `email` and/or `username`, `password` and `display_name`, puts it
 /// in `general`, and logs it in. 409 when the email or username is taken.
+#[utoipa::path(
+    post,
+    path = "/api/register",
+    tag = "session",
+    summary = "Create an account and log in",
+    request_body = crate::dto::RegisterBody,
+    responses((status = 200, description = "OK", body = crate::dto::SessionView), crate::dto::Refusals)
+)]
 pub(crate) async fn register(
     State(state): State<GatewayState>,
     ClientIp(ip): ClientIp,
@@ -63,6 +71,14 @@ pub(crate) async fn register(
 /// # POST /api/login
 ///
 /// Logs in by `email` or `username` and `password`. 401 on any mismatch.
+#[utoipa::path(
+    post,
+    path = "/api/login",
+    tag = "session",
+    summary = "Log in by email or username",
+    request_body = crate::dto::LoginBody,
+    responses((status = 200, description = "OK", body = crate::dto::SessionView), crate::dto::Refusals)
+)]
 pub(crate) async fn login(
     State(state): State<GatewayState>,
     ClientIp(ip): ClientIp,
@@ -77,6 +93,13 @@ pub(crate) async fn login(
 /// # POST /api/logout
 ///
 /// Revokes the caller's token for good and clears the cookie.
+#[utoipa::path(
+    post,
+    path = "/api/logout",
+    tag = "session",
+    summary = "Revoke the session token and clear the cookie",
+    responses((status = 200, description = "OK", body = crate::dto::OkView), crate::dto::Refusals)
+)]
 pub(crate) async fn logout(State(state): State<GatewayState>, user: CurrentUser) -> Result<Response, ApiError> {
     state.auth().logout(Token { access_token: user.token.clone() }).await?;
     state.inner.caches.verified.forget(&user.token);
@@ -88,6 +111,13 @@ pub(crate) async fn logout(State(state): State<GatewayState>, user: CurrentUser)
 /// # GET /api/me
 ///
 /// The caller's account.
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "session",
+    summary = "The caller's account",
+    responses((status = 200, description = "OK", body = crate::dto::UserView), crate::dto::Refusals)
+)]
 pub(crate) async fn me(user: CurrentUser) -> Json<UserView> {
     Json(UserView {
         user_id: user.user_id,
@@ -100,11 +130,19 @@ pub(crate) async fn me(user: CurrentUser) -> Json<UserView> {
 /// # POST /api/profile/setname
 ///
 /// Changes the caller's display name.
+#[utoipa::path(
+    post,
+    path = "/api/profile/setname",
+    tag = "session",
+    summary = "Change the caller's display name",
+    request_body = crate::dto::SetNameBody,
+    responses((status = 200, description = "OK", body = crate::dto::OkView), crate::dto::Refusals)
+)]
 pub(crate) async fn set_name(
     State(state): State<GatewayState>,
     user: CurrentUser,
     ApiJson(body): ApiJson<SetNameBody>,
-) -> Result<Json<crate::dto::Ok>, ApiError> {
+) -> Result<Json<crate::dto::OkView>, ApiError> {
     let request = SetDisplayNameRequest { user_id: user.user_id, display_name: body.display_name };
     let updated = state.auth().set_display_name(request).await?.into_inner();
     state.inner.caches.names.remember(&updated.user_id, &updated.display_name);
@@ -116,6 +154,14 @@ pub(crate) async fn set_name(
 ///
 /// The display name of the caller or of someone they share a room with; anyone else is 404,
 /// as an unknown id is.
+#[utoipa::path(
+    get,
+    path = "/api/user/lookup",
+    tag = "session",
+    summary = "The display name of the caller or of a user who shares a room with them; anyone else is 404",
+    params(crate::dto::UserQuery),
+    responses((status = 200, description = "OK", body = crate::dto::LookupView), crate::dto::Refusals)
+)]
 pub(crate) async fn lookup(
     State(state): State<GatewayState>,
     caller: CurrentUser,
