@@ -333,6 +333,27 @@ fn close(payload: &[u8]) -> Result<Inbound, InboundError> {
     Ok(Inbound::Close(Some((code, reason.to_owned()))))
 }
 
+/// A client frame as a client sends it: `first` is the frame's first byte (FIN, reserved
+/// bits, opcode), the length takes the shortest encoding, and the payload is masked.
+#[cfg(test)]
+fn client_frame(first: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+    let mut frame = vec![first];
+    match payload.len() {
+        len @ 0..126 => frame.push(MASKED | len as u8),
+        len @ 126..=0xFFFF => {
+            frame.push(MASKED | 126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            frame.push(MASKED | 127);
+            frame.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(index, byte)| byte ^ mask[index % 4]));
+    frame
+}
+
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]
@@ -358,22 +379,7 @@ mod tests {
 
     /// A client frame: `first` is the FIN bit and opcode, the payload is masked.
     fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [0x37, 0xFA, 0x21, 0x3D];
-        let mut frame = vec![first];
-        match payload.len() {
-            len @ 0..126 => frame.push(0x80 | len as u8),
-            len @ 126..=0xFFFF => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            len => {
-                frame.push(0x80 | 127);
-                frame.extend_from_slice(&(len as u64).to_be_bytes());
-            }
-        }
-        frame.extend_from_slice(&mask);
-        frame.extend(payload.iter().enumerate().map(|(index, byte)| byte ^ mask[index % 4]));
-        frame
+        client_frame(first, payload, [0x37, 0xFA, 0x21, 0x3D])
     }
 
     async fn read_after(bytes: &[u8]) -> Result<Inbound, InboundError> {

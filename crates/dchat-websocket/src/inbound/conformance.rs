@@ -22,22 +22,7 @@ const FINAL: u8 = 0x80;
 
 /// A masked client frame; `first` is the frame's first byte as sent (FIN, RSV, opcode).
 fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x0F, 0xA3, 0x5C, 0x71];
-    let mut frame = vec![first];
-    match payload.len() {
-        len @ 0..126 => frame.push(0x80 | len as u8),
-        len @ 126..=0xFFFF => {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        len => {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
-    frame.extend_from_slice(&mask);
-    frame.extend(payload.iter().enumerate().map(|(index, byte)| byte ^ mask[index % 4]));
-    frame
+    client_frame(first, payload, [0x0F, 0xA3, 0x5C, 0x71])
 }
 
 fn frames(parts: &[(u8, &[u8])]) -> Vec<u8> {

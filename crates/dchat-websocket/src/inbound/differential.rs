@@ -158,24 +158,10 @@ fn random_frame(rng: &mut StdRng) -> Vec<u8> {
     if rng.random_ratio(1, 20) {
         first = (first & 0xF0) | rng.random_range(0..16); // Any opcode.
     }
-    let mask: [u8; 4] = rng.random();
-    let mut frame = vec![first];
-    match payload.len() {
-        len @ 0..126 => frame.push(0x80 | len as u8),
-        len @ 126..=0xFFFF => {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        len => {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
+    let mut frame = client_frame(first, &payload, rng.random());
     if rng.random_ratio(1, 30) {
-        frame[1] &= 0x7F; // Unmasked: the mask below is then taken as payload.
+        frame[1] &= 0x7F; // Unmasked: the mask is then taken as payload.
     }
-    frame.extend_from_slice(&mask);
-    frame.extend(payload.iter().enumerate().map(|(index, byte)| byte ^ mask[index % 4]));
     frame
 }
 
