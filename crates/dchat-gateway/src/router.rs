@@ -56,20 +56,16 @@ pub fn router(state: GatewayState) -> Router {
         .fallback(not_found)
 }
 
-/// A route asked with a method it does not take: the JSON error every other refusal has,
-/// keeping the `Allow` header that lists the methods it does take.
+/// A route asked with a method it does not take: the JSON error every other refusal has.
+/// The `Allow` header that lists the methods it does take is axum's, set on the way out.
 async fn explain_method_not_allowed(response: Response) -> Response {
     if response.status() != StatusCode::METHOD_NOT_ALLOWED {
         return response;
     }
-    let allow = response.headers().get(header::ALLOW).cloned();
-    let message = match allow.as_ref().and_then(|allow| allow.to_str().ok()) {
-        Some(allow) => format!("this route takes {allow}"),
-        None => "this route does not take that method".to_owned(),
-    };
-    let mut explained = ApiError::MethodNotAllowed(message).into_response();
-    if let Some(allow) = allow {
-        explained.headers_mut().insert(header::ALLOW, allow);
+    let message = "this route does not take that method; the Allow header lists those it does";
+    let mut explained = ApiError::MethodNotAllowed(message.to_owned()).into_response();
+    if let Some(allow) = response.headers().get(header::ALLOW) {
+        explained.headers_mut().insert(header::ALLOW, allow.clone());
     }
     explained
 }

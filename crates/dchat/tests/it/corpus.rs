@@ -342,6 +342,10 @@ async fn no_bad_input_gets_a_5xx_and_every_refusal_says_what_is_wrong(topology: 
         http_count > 900 && ws_count > 300 && grpc_count > 100,
         "{http_count} HTTP, {ws_count} WebSocket, {grpc_count} gRPC"
     );
+    // A method a route does not take says which it does.
+    let response = client.put(format!("{}/api/message/append", app.http)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers().get("allow").and_then(|allow| allow.to_str().ok()), Some("POST"));
     // And the server is as it was: the user still signs in, the room still works.
     let response = client.get(format!("{}/api/message/list?room_id=general", app.http)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
