@@ -161,6 +161,19 @@ impl Reader {
         }
     }
 
+    /// After the server's close frame went out: reads and throws away what the client still
+    /// sends, until it closes its side or `within` passes. A socket closed with unread input
+    /// makes the kernel send a reset, which can overtake the close frame before the client
+    /// has read it, and the client then never sees why it was closed (HTTP servers linger
+    /// the same way).
+    pub async fn discard_until_closed(mut self, within: std::time::Duration) {
+        let drain = async {
+            let mut chunk = [0u8; READ_CHUNK];
+            while let Ok(1..) = tokio::io::AsyncReadExt::read(&mut self.io, &mut chunk).await {}
+        };
+        let _ = tokio::time::timeout(within, drain).await;
+    }
+
     /// Reads once from the socket into the buffer.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), InboundError>> {
         let mut chunk = [0u8; READ_CHUNK];

@@ -36,6 +36,10 @@ const MAX_PENDING_SENDS: usize = 256;
 /// frame, before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
+/// How long a closed connection waits for its client to read the close frame and close its
+/// side (see `Reader::discard_until_closed`).
+const LINGER: Duration = Duration::from_secs(2);
+
 /// A message to append, in the order the client sent it.
 #[derive(Debug)]
 struct SendRequest {
@@ -136,6 +140,9 @@ pub(crate) fn serve(
             // A client that reads nothing would hold the writer (and its socket) for good.
             writer_handle.abort();
             tracing::debug!(conn_id, "dropped a connection whose socket would not drain");
+        } else if !matches!(ending, Ending::Lost) {
+            // The close frame is out: let the client read it before the socket goes.
+            incoming.discard_until_closed(LINGER).await;
         }
         drop(registration);
         metrics::gauge!("dchat_ws_connections").decrement(1.0);
