@@ -111,20 +111,13 @@ impl<T: Clone + Send + Sync + 'static> Bus<T> for LocalBus<T> {
     fn publish(&self, topic: &Topic, payload: T) {
         let mut topics = self.inner.lock();
         let Some(state) = topics.get_mut(topic) else { return };
-        state.channels.retain(|channel| channel.sender.receiver_count() > 0);
-        match state.channels.split_last() {
-            Some((newest, older)) => {
-                for channel in older {
-                    let _ = channel.sender.send(payload.clone());
-                }
-                let _ = newest.sender.send(payload);
-            }
-            // The last subscriber left: a topic with nothing to remember is forgotten until
-            // someone subscribes again.
-            None if state.capacity == self.inner.first_capacity => {
-                topics.remove(topic);
-            }
-            None => {}
+        // A send fails only when the channel has no subscriber left, which is when it goes:
+        // no separate look at each channel's subscribers on this, every message's, path.
+        state.channels.retain(|channel| channel.sender.send(payload.clone()).is_ok());
+        // The last subscriber left: a topic with nothing to remember is forgotten until
+        // someone subscribes again.
+        if state.channels.is_empty() && state.capacity == self.inner.first_capacity {
+            topics.remove(topic);
         }
     }
 

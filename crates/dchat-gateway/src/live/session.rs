@@ -136,18 +136,21 @@ pub(crate) fn serve(
         connection.outbox.finish(frame);
         drop(connection);
         let writer_handle = writer.abort_handle();
-        if tokio::time::timeout(CLOSE_GRACE, writer).await.is_err() {
+        let written = tokio::time::timeout(CLOSE_GRACE, writer).await.is_ok();
+        if !written {
             // A client that reads nothing would hold the writer (and its socket) for good.
             writer_handle.abort();
             tracing::debug!(conn_id, "dropped a connection whose socket would not drain");
-        } else if !matches!(ending, Ending::Lost) {
-            // The close frame is out: let the client read it before the socket goes.
-            incoming.discard_until_closed(LINGER).await;
         }
         drop(registration);
         metrics::gauge!("dchat_ws_connections").decrement(1.0);
         if let Ending::Close(code, _) = ending {
             metrics::counter!("dchat_ws_closed_total", "code" => code.to_string()).increment(1);
+        }
+        if written && !matches!(ending, Ending::Lost) {
+            // The close frame is out: let the client read it before the socket goes. The
+            // connection is no longer counted or reachable meanwhile, only its socket held.
+            incoming.discard_until_closed(LINGER).await;
         }
     }
 }
