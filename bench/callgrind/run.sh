@@ -9,20 +9,20 @@
 #
 # For each binary: a fresh all-in-one server under callgrind, then N (default 300)
 # history pages of 50 messages (GET /api/message/list) one at a time over one connection;
-# on another fresh server, N appends; on a third, fan-out: `dchat bench fanout` with one
+# on another fresh server, N appends; on a third, fan-out: `dchat-bench fanout` with one
 # room of 100 members and one sender at 10 messages/s for 15 s, counted from the first
-# deliveries on (the bench client is the first binary given, or this checkout's build);
-# then the same fan-out with the server running natively and the binary's own load
-# generator under callgrind instead, counted over the whole run. Prints instructions per
+# deliveries on (the bench client is the `dchat-bench` next to the first binary given);
+# then the same fan-out with the server running natively and the `dchat-bench` next to
+# the binary under callgrind instead, counted over the whole run. Prints instructions per
 # request and per delivery. Needs valgrind, python3 and curl.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 N="${N:-300}"
 if [ $# -eq 0 ]; then
-    (cd "$HERE/../.." && cargo build --release --locked -p dchat)
+    (cd "$HERE/../.." && cargo build --release --locked -p dchat -p dchat-bench)
     set -- "$HERE/../../target/release/dchat"
 fi
-CLIENT="${CLIENT:-$1}"
+CLIENT="${CLIENT:-$(dirname "$1")/dchat-bench}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/dchat-callgrind.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
@@ -36,7 +36,7 @@ measure() { # binary kind -> instructions per request (or per delivery)
     for _ in $(seq 240); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.5; done
     local count=$N
     if [ "$kind" = fanout ]; then
-        "$CLIENT" --log warn bench fanout --url "http://127.0.0.1:$port" --rooms 1 --members 100 \
+        "$CLIENT" --log warn fanout --url "http://127.0.0.1:$port" --rooms 1 --members 100 \
             --users-per-room 2 --senders 1 --rate 10 --duration-secs 15 --warmup-secs 0 >"$dir/bench.out" 2>&1 &
         local bench=$!
         # Zeroed once deliveries flow: setting up users and sockets is not fan-out.
@@ -69,7 +69,7 @@ measure_client() { # binary -> the load generator's instructions per delivery
         --rate-limit off >"$dir/server.log" 2>&1 &
     local pid=$!
     for _ in $(seq 240); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.5; done
-    valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" "$binary" --log warn bench fanout \
+    valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" "$(dirname "$binary")/dchat-bench" --log warn fanout \
         --url "http://127.0.0.1:$port" --rooms 1 --members 100 --users-per-room 2 --senders 1 --rate 10 \
         --duration-secs 15 --warmup-secs 0 >"$dir/bench.out" 2>"$dir/valgrind.log"
     kill -INT "$pid"

@@ -8,7 +8,7 @@
 # per second over all senders (default 1000, so 100,000 deliveries/s), SECS of load (20),
 # FREQ samples per second per CPU (199), BINARY (default: a release build of this checkout).
 #
-# Starts `dchat serve` on a fresh data folder, drives it with `dchat bench fanout --url`,
+# Starts `dchat serve` on a fresh data folder, drives it with `dchat-bench fanout --url` (the one next to BINARY),
 # and once deliveries flow records the server's stacks for half the run, user space
 # unwound from the release build's debug information (`--call-graph dwarf`). Writes the SVG
 # (default docs/bench/flamegraph-fanout.svg) and prints the load generator's result line.
@@ -24,7 +24,7 @@ for tool in perf curl inferno-collapse-perf inferno-flamegraph; do
     command -v "$tool" >/dev/null || { echo "needs $tool on the PATH" >&2; exit 1; }
 done
 if [ -z "${BINARY:-}" ]; then
-    (cd "$REPO" && cargo build --release --locked -p dchat)
+    (cd "$REPO" && cargo build --release --locked -p dchat -p dchat-bench)
     BINARY="$REPO/target/release/dchat"
 fi
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/dchat-flamegraph.XXXXXX")"
@@ -37,7 +37,7 @@ PORT=$((20000 + RANDOM % 10000))
     --rate-limit off >"$WORK/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 240); do curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.25; done
-"$BINARY" --log warn bench fanout --url "http://127.0.0.1:$PORT" --server-pid "$SERVER" --rooms "$ROOMS" \
+"$(dirname "$BINARY")/dchat-bench" --log warn fanout --url "http://127.0.0.1:$PORT" --server-pid "$SERVER" --rooms "$ROOMS" \
     --members "$MEMBERS" --senders "$ROOMS" --rate "$RATE" --duration-secs "$SECS" --warmup-secs 2 \
     >"$WORK/bench.out" 2>&1 &
 BENCH=$!

@@ -52,9 +52,6 @@ pub enum Command {
     Message(RoleArgs),
     /// Run only the gateway: the HTTP API [listens on GATEWAY_BIND, default 127.0.0.1:50055].
     Gateway(RoleArgs),
-    /// Measure a running dchat (or one started here): fan-out, ingest, idle connections, the seed workload.
-    #[command(subcommand)]
-    Bench(crate::bench::BenchCommand),
     /// Run only the ui: the web app, forwarding the rest to GATEWAY_ADDR [listens on UI_BIND, default 127.0.0.1:8080].
     Ui(RoleArgs),
 }
@@ -194,7 +191,6 @@ impl Cli {
             Command::Message(args) => (Role::Message, args.bind),
             Command::Gateway(args) => (Role::Gateway, args.bind),
             Command::Ui(args) => (Role::Ui, args.bind),
-            Command::Bench(_) => anyhow::bail!("`dchat bench` runs no server role"),
         };
         if let Some(bind) = bind {
             *config.bind_mut(role) = bind;

@@ -2,7 +2,6 @@
 //! services in this process. This crate is the only one that knows which services run in
 //! which process; the service crates are identical in every topology.
 
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod telemetry;

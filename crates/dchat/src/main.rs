@@ -35,9 +35,6 @@ fn no_transparent_huge_pages() {
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     dchat::telemetry::init(cli.log.as_deref());
-    if let dchat::cli::Command::Bench(command) = cli.command {
-        return dchat::bench::run(command).await;
-    }
     let (config, role) = cli.into_config()?;
     let app = App::build(config, role).await?;
     // One line on stdout, so that scripts and tests that asked for port 0 learn the real one.

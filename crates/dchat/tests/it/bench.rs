@@ -95,21 +95,3 @@ async fn the_baselines_run_and_the_sweep_draws_a_chart() {
     let svg = std::fs::read_to_string(&chart).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("dchat p99") && svg.contains("bare broadcast p99"));
 }
-
-/// The command line end to end: a server started as a child process, connections spread
-/// over two worker processes and three source addresses, the median table on stdout.
-#[tokio::test]
-async fn the_bench_command_spreads_connections_over_worker_processes() {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_dchat"))
-        .args(["--log", "warn", "bench", "connections", "--count", "60", "--processes", "2", "--sources", "3"])
-        .args(["--users", "2", "--server", "all"])
-        .env_remove("DCHAT_DATA_DIR")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("connections (median of 1)") && stdout.contains("ops        60"), "{stdout}");
-    assert!(stderr.contains("60 idle connections: server RSS"), "{stderr}");
-}

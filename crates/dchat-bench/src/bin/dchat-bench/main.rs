@@ -1,7 +1,10 @@
-//! `dchat bench`: load scenarios against the server at `--url`, or against one it starts
-//! (fresh data, abuse limits off): in this process, as one child process, or as one child
-//! process per role. Progress is printed every second while a scenario runs; at the end, a
-//! table (each run and the median of the runs) and, with `--json`, the reports as JSON.
+//! `dchat-bench`: load scenarios against the server at `--url`, or against one it starts
+//! (fresh data, abuse limits off) from the `dchat` binary: as one child process, or as one
+//! child process per role. Progress is printed every second while a scenario runs; at the
+//! end, a table (each run and the median of the runs) and, with `--json`, the reports as JSON.
+//!
+//! The load generator is a binary of its own so that the server links none of it; it
+//! reaches the server only through its sockets, as any client does.
 
 mod connections;
 mod feeds;
@@ -11,13 +14,43 @@ mod progress;
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
-use clap::{Args, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use dchat_bench::{FanoutOptions, IngestOptions, Progress, Report, SeedOptions, Transport};
-use launch::LocalServer;
-pub use launch::ServerKind;
+use launch::{LocalServer, ServerKind};
+use tracing_subscriber::EnvFilter;
+
+// The server runs on mimalloc; the load generator does too, so that neither side of a
+// measurement pays for glibc's allocator under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// dchat-bench: measure a running dchat, or one started from the `dchat` binary next to
+/// this one: fan-out, ingest, idle connections, room feeds, the seed's workload.
+#[derive(Debug, Parser)]
+#[command(name = "dchat-bench", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: BenchCommand,
+    /// Log filter, as in RUST_LOG [default: info].
+    #[arg(long, global = true, env = "DCHAT_LOG")]
+    log: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = cli
+        .log
+        .as_deref()
+        .and_then(|directives| EnvFilter::try_new(directives).ok())
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    // Logs go to stderr: stdout carries the report (and the workers' lines to their parent).
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(cli.command))
+}
 
 #[derive(Debug, Subcommand)]
-pub enum BenchCommand {
+enum BenchCommand {
     /// R rooms of M WebSocket members, S senders: delivery rate, send-to-receive latency,
     /// and lost/duplicated/out-of-order counts per member; with `--baseline`, the same
     /// against a bare broadcast server (no storage, no auth).
@@ -125,14 +158,18 @@ pub enum BenchCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct Common {
+struct Common {
     /// Base URL of a running dchat (http://host:port); without it, one is started.
     #[arg(long)]
     url: Option<String>,
-    /// The server to start when no --url is given: inproc, all (one child process) or
-    /// split (one child process per role) [default: all].
+    /// The server to start when no --url is given: all (one child process) or split (one
+    /// child process per role) [default: all].
     #[arg(long, value_enum, default_value_t = ServerKind::All)]
     server: ServerKind,
+    /// The `dchat` binary to start when no --url is given [default: the `dchat` next to
+    /// this binary, as `cargo build --release` leaves it].
+    #[arg(long, env = "DCHAT_BIN")]
+    dchat_bin: Option<PathBuf>,
     /// Process id of the server at --url, to report its CPU and memory.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -157,7 +194,7 @@ impl Common {
         if let Some(url) = &self.url {
             return Ok((url.clone(), self.server_pid, None));
         }
-        let server = LocalServer::start(self.server).await?;
+        let server = LocalServer::start(self.server, self.dchat_bin.as_deref()).await?;
         Ok((server.url.clone(), server.pid, Some(server)))
     }
 }
@@ -176,8 +213,8 @@ fn run_id() -> String {
     format!("{:x}", nanos % 0xffff_ffff)
 }
 
-/// Runs one `dchat bench` command; fails if any correctness counter is not zero.
-pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+/// Runs one command; fails if any correctness counter is not zero.
+async fn run(command: BenchCommand) -> anyhow::Result<()> {
     let (common, reports) = match command {
         BenchCommand::Fanout {
             common,
@@ -217,7 +254,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 medians.push(runs);
                 if baseline {
                     let runs = repeat(&common, "deliveries", async || {
-                        let bare = LocalServer::start_bare(common.server).await?;
+                        let bare = LocalServer::start_bare().await?;
                         let options = options(bare.pid);
                         let fanout = dchat_bench::fanout_bare(&bare.url, &options);
                         Ok(progress::during("fanout-bare", "deliveries", &options.progress, fanout).await?)

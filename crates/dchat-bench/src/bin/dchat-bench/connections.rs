@@ -1,4 +1,4 @@
-//! `dchat bench connections`: opens N idle, subscribed WebSockets, from this process or,
+//! `dchat-bench connections`: opens N idle, subscribed WebSockets, from this process or,
 //! past one process's file descriptors, from several worker processes (this binary's
 //! hidden `bench connections-worker`), then reads what the server's resident memory grew
 //! by. A worker reports progress on stdout and holds its connections until its stdin closes.
@@ -34,7 +34,7 @@ pub(super) struct Plan {
 }
 
 #[derive(Debug, Args)]
-pub struct WorkerArgs {
+pub(super) struct WorkerArgs {
     #[arg(long)]
     url: String,
     #[arg(long)]
@@ -169,7 +169,7 @@ fn start_worker(
 ) -> anyhow::Result<(tokio::process::Child, tokio::task::JoinHandle<anyhow::Result<usize>>)> {
     let exe = std::env::current_exe().context("find this binary")?;
     let mut child = Command::new(exe)
-        .args(["--log", "warn", "bench", "connections-worker", "--url", url, "--room", &setup.room_id])
+        .args(["--log", "warn", "connections-worker", "--url", url, "--room", &setup.room_id])
         .args(["--tokens", &setup.tokens.join(",")])
         .args(["--count", &count.to_string(), "--first", &first.to_string()])
         .args(["--sources", &plan.sources.to_string(), "--in-flight", &plan.in_flight.to_string()])
@@ -196,7 +196,7 @@ fn start_worker(
     Ok((child, done))
 }
 
-/// `dchat bench connections-worker`: opens its share, says so, holds them until stdin closes.
+/// `dchat-bench connections-worker`: opens its share, says so, holds them until stdin closes.
 pub(super) async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     use std::io::Write;
     let setup = IdleSetup { room_id: args.room, tokens: args.tokens };

@@ -1,4 +1,4 @@
-//! `dchat bench feeds`: what a room's live feed costs the gateway, read from the server's
+//! `dchat-bench feeds`: what a room's live feed costs the gateway, read from the server's
 //! memory before and after one user subscribes to many rooms.
 
 use std::time::{Duration, Instant};
