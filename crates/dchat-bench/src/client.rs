@@ -87,6 +87,11 @@ impl Server {
         self.post("/api/room/join", Some(&user.token), json!({"room_id": room_id})).await.map(drop)
     }
 
+    /// Appends one message over REST.
+    pub(crate) async fn append(&self, user: &BenchUser, room_id: &str, text: &str) -> Result<(), BenchError> {
+        self.post("/api/message/append", Some(&user.token), json!({"room_id": room_id, "text": text})).await.map(drop)
+    }
+
     /// The WebSocket endpoint's URL.
     pub(crate) fn ws_url(&self) -> String {
         format!("{}/api/ws", self.base.replacen("http", "ws", 1))

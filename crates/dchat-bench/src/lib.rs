@@ -20,6 +20,7 @@ mod process;
 mod progress;
 mod report;
 mod seed;
+mod webapp;
 
 pub use crate::{
     bare::serve_bare,
@@ -33,6 +34,7 @@ pub use crate::{
     progress::Progress,
     report::{Latency, Report, RouteReport, median},
     seed::{SeedOptions, seed},
+    webapp::{WebappOptions, webapp},
 };
 
 /// Why a scenario could not run.

@@ -86,10 +86,10 @@ impl CurrentUser {
 
 /// `Set-Cookie` for a new session.
 pub(crate) fn session_cookie(token: &str, state: &GatewayState) -> String {
-    let secure = if state.inner.config.secure_cookies { "; Secure" } else { "" };
+    let secure = if state.config().secure_cookies { "; Secure" } else { "" };
     format!(
         "{COOKIE_NAME}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}{secure}",
-        state.inner.config.cookie_max_age_secs
+        state.config().cookie_max_age_secs
     )
 }
 
@@ -123,7 +123,7 @@ impl FromRequestParts<GatewayState> for ClientIp {
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
-        let trusted = &state.inner.config.trusted_proxies;
+        let trusted = &state.config().trusted_proxies;
         if !trusted.contains(&peer) {
             return Ok(Self(peer));
         }
@@ -165,12 +165,12 @@ pub(crate) async fn limited_login(
     // A foreign page must not sign the browser in to an account of its choosing.
     crate::origin::same_site_only(state, headers, "a login")?;
     let account = crate::device::normalized(&account);
-    let device = &state.inner.config.device_key;
+    let device = &state.config().device_key;
     state.check_login(ip, &account, device.recognizes(headers, &account))?;
     match state.auth().login(request).await {
         Ok(session) => Ok(LoggedIn {
             session: session.into_inner(),
-            device_cookie: device.cookie(&account, state.inner.config.secure_cookies),
+            device_cookie: device.cookie(&account, state.config().secure_cookies),
         }),
         Err(status) => {
             if status.code() == tonic::Code::Unauthenticated {

@@ -114,7 +114,7 @@ impl GatewayGrpc {
             loop {
                 tokio::select! {
                     () = &mut expiry => return Some(Status::unauthenticated("the token expired; log in again")),
-                    () = state.inner.stopping.cancelled() => return None,
+                    () = state.stopping().cancelled() => return None,
                     order = control.recv() => match order {
                         Control::Close { code: LOGGED_OUT, .. } => return Some(Status::unauthenticated("logged out")),
                         // The gateway is stopping.
@@ -170,8 +170,7 @@ impl gateway_service_server::GatewayService for GatewayGrpc {
         }
         let access_token = token.access_token.clone();
         let ack = self.state.auth().logout(token).await?;
-        self.state.inner.caches.verified.forget(&access_token);
-        self.state.inner.live.connections.close_token(&access_token);
+        self.state.token_ended(&access_token);
         Ok(ack)
     }
 

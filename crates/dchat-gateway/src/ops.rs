@@ -36,10 +36,10 @@ pub(crate) async fn healthz() -> &'static str {
 #[utoipa::path(get, path = "/readyz", tag = "ops", summary = "Readiness: every service answers", responses((status = 200, description = "Ready"), (status = 503, description = "A service does not answer")))]
 pub(crate) async fn readyz(State(state): State<GatewayState>) -> Response {
     let services = [
-        ("auth", "auth.v1.AuthService", state.inner.clients.channels.auth.clone()),
-        ("room", "room.v1.RoomService", state.inner.clients.channels.rooms.clone()),
-        ("message", "message.v1.MessageService", state.inner.clients.channels.messages.clone()),
-        ("presence", "presence.v1.PresenceService", state.inner.clients.channels.presence.clone()),
+        ("auth", "auth.v1.AuthService", state.upstreams().auth.clone()),
+        ("room", "room.v1.RoomService", state.upstreams().rooms.clone()),
+        ("message", "message.v1.MessageService", state.upstreams().messages.clone()),
+        ("presence", "presence.v1.PresenceService", state.upstreams().presence.clone()),
     ];
     let checks = services.map(|(name, service, transport)| async move {
         let request = HealthCheckRequest { service: service.to_owned() };
@@ -67,7 +67,7 @@ pub(crate) async fn metrics(
     crate::auth::ClientIp(client): crate::auth::ClientIp,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    let allowed = match &state.inner.config.metrics_token {
+    let allowed = match &state.config().metrics_token {
         Some(expected) => headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
@@ -85,7 +85,7 @@ pub(crate) async fn metrics(
         )
         .into_response();
     }
-    match &state.inner.ops.metrics {
+    match &state.ops().metrics {
         Some(handle) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response(),
         None => (StatusCode::NOT_FOUND, "metrics are not enabled in this process").into_response(),
     }
@@ -105,7 +105,7 @@ pub(crate) async fn record(State(state): State<GatewayState>, request: Request, 
     let started = Instant::now();
     let response = next.run(request).await;
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let (requests, seconds) = state.inner.ops.request_metrics.handles(route, method, response.status());
+    let (requests, seconds) = state.ops().request_metrics.handles(route, method, response.status());
     requests.increment(1);
     seconds.record(started.elapsed().as_secs_f64());
     response

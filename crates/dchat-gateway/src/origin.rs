@@ -31,7 +31,7 @@ fn from_foreign_page(state: &GatewayState, headers: &HeaderMap) -> bool {
         let host = headers.get(header::HOST).and_then(|host| host.to_str().ok()).unwrap_or_default();
         let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
         let same_origin = !host.is_empty() && origin_host == host;
-        return !(same_origin || state.inner.config.allowed_origins.iter().any(|allowed| allowed == origin));
+        return !(same_origin || state.config().allowed_origins.iter().any(|allowed| allowed == origin));
     }
     // No Origin (a navigation): the browser's own word, where it gives one. A sibling
     // subdomain ("same-site") is another site as far as its pages go.

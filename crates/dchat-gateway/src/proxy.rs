@@ -37,7 +37,7 @@ struct Proxy {
 }
 
 /// A router that forwards every request to the gateway at `gateway_addr` (`host:port`).
-pub fn ui_router(gateway_addr: &str) -> Router {
+pub fn ui_router(gateway_addr: &str, web_dir: Option<std::path::PathBuf>) -> Router {
     let upstream = if gateway_addr.contains("://") {
         gateway_addr.trim_end_matches('/').to_owned()
     } else {
@@ -59,7 +59,7 @@ pub fn ui_router(gateway_addr: &str) -> Router {
         .pool_idle_timeout(dchat_websocket::IDLE_POOL_TIMEOUT)
         .build(connector);
     // The web app is served here; everything else is the gateway's.
-    crate::web::web_router().fallback(forward).with_state(Proxy { client, h2, upstream })
+    crate::web::web_router(web_dir).fallback(forward).with_state(Proxy { client, h2, upstream })
 }
 
 /// Headers that describe one hop, not the request (RFC 9110 section 7.6.1).

@@ -37,6 +37,7 @@ pub fn router(state: GatewayState) -> Router {
         .layer(axum::middleware::map_response(explain_method_not_allowed));
     // gRPC requests (`POST /gateway.v1.GatewayService/<Method>`) share the port with HTTP.
     let grpc = tonic::service::Routes::new(crate::grpc::service(state.clone())).into_axum_router();
+    let web_dir = state.config().web_dir.clone();
     Router::new()
         .nest("/api", api)
         .route("/register", post(rest::forms::register))
@@ -52,7 +53,7 @@ pub fn router(state: GatewayState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
         .merge(grpc)
-        .merge(crate::web::web_router())
+        .merge(crate::web::web_router(web_dir))
         .fallback(not_found)
 }
 

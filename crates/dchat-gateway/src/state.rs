@@ -62,6 +62,8 @@ pub struct GatewayConfig {
     pub metrics_token: Option<String>,
     /// Renders `/metrics`; `None` when this process records no metrics.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Serve the web app from this folder instead of the embedded files (development).
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 /// The limiters of [`RateLimits`], with their keys.
@@ -102,13 +104,16 @@ pub struct Upstreams {
     pub presence: Transport,
 }
 
+/// Everything a handler reaches, grouped by concern. Handlers use its methods, which name
+/// what they do ("a token ended"), or the group accessors below; none reaches into the
+/// fields, so a group can change shape without touching every handler.
 #[derive(Debug, Clone)]
 pub struct GatewayState {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-pub(crate) struct Inner {
+struct Inner {
     /// How the gateway reaches the services.
     pub(crate) clients: Clients,
     /// What it remembers for a while (see `cache`).
@@ -201,6 +206,57 @@ impl GatewayState {
                 stopping,
                 next_connection_id: AtomicU64::new(1),
             }),
+        }
+    }
+
+    /// The gateway's settings.
+    pub(crate) fn config(&self) -> &GatewayConfig {
+        &self.inner.config
+    }
+
+    /// What the gateway remembers for a while: names, verified tokens, memberships.
+    pub(crate) fn caches(&self) -> &Caches {
+        &self.inner.caches
+    }
+
+    /// Its WebSocket connections, their feeds and their presence sessions.
+    pub(crate) fn live(&self) -> &Live {
+        &self.inner.live
+    }
+
+    /// What `/metrics` serves.
+    pub(crate) fn ops(&self) -> &Ops {
+        &self.inner.ops
+    }
+
+    /// The raw transports to the services, for health checks.
+    pub(crate) fn upstreams(&self) -> &Upstreams {
+        &self.inner.clients.channels
+    }
+
+    /// Cancelled when the process stops.
+    pub(crate) fn stopping(&self) -> &CancellationToken {
+        &self.inner.stopping
+    }
+
+    /// A user's display name, for showing next to what they wrote.
+    pub(crate) async fn display_name(&self, user_id: &str) -> String {
+        self.inner.caches.names.get(user_id).await
+    }
+
+    /// A token this gateway handed out or saw has ended (logout, revocation): it is no
+    /// longer trusted from the cache, and the WebSockets opened with it close now.
+    pub(crate) fn token_ended(&self, token: &str) {
+        self.inner.caches.verified.forget(token);
+        self.inner.live.connections.close_token(token);
+    }
+
+    /// A user's profile is known afresh (signed in or changed): their name is remembered,
+    /// and, when it changed, tokens verified with the old one are asked about again.
+    pub(crate) fn profile_seen(&self, user_id: &str, display_name: &str, changed: bool) {
+        self.inner.caches.names.remember(user_id, display_name);
+        if changed {
+            self.inner.caches.verified.forget_user(user_id);
         }
     }
 

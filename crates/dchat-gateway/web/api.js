@@ -1,6 +1,8 @@
+// @ts-check
 // The HTTP API: JSON in, JSON out, errors as ApiError with the server's code and message.
 
 export class ApiError extends Error {
+  /** @param {number} status @param {string} code @param {string} message @param {number} [retryAfter] */
   constructor(status, code, message, retryAfter) {
     super(message);
     this.status = status;
@@ -9,7 +11,12 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * @param {string} method @param {string} path @param {unknown} [body]
+ * @returns {Promise<any>}
+ */
 async function call(method, path, body) {
+  /** @type {RequestInit & {headers: Record<string, string>}} */
   const init = { method, credentials: "same-origin", headers: {} };
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
@@ -22,31 +29,53 @@ async function call(method, path, body) {
     throw new ApiError(0, "network", "The server cannot be reached. Check your connection.");
   }
   const text = await response.text();
-  const data = text ? JSON.parse(text) : {};
+  let data = {};
+  try {
+    data = text ? JSON.parse(text) : {};
+  } catch {
+    throw new ApiError(response.status, "bad_response", `The server answered ${response.status} with something other than JSON.`);
+  }
   if (!response.ok) {
-    const error = data.error || {};
+    const error = /** @type {{error?: {code?: string, message?: string}}} */ (data).error || {};
     const retryAfter = Number(response.headers.get("retry-after")) || 0;
     throw new ApiError(response.status, error.code || "error", error.message || response.statusText, retryAfter);
   }
   return data;
 }
 
+/** @typedef {{user_id: string, username?: string, email?: string, display_name: string}} User */
+/** @typedef {{ok: boolean, token: string, user: User}} Session */
+/** @typedef {{room_id: string, name: string}} RoomSummary */
+/** @typedef {{room_id: string, name: string, member_count: number}} PublicRoom */
+
 export const api = {
+  /** @returns {Promise<User>} */
   me: () => call("GET", "/api/me"),
+  /** @param {string} login @param {string} password @returns {Promise<Session>} */
   login: (login, password) =>
     call("POST", "/api/login", login.includes("@") ? { email: login, password } : { username: login, password }),
+  /** @param {{username: string, email: string, display_name: string, password: string}} fields @returns {Promise<Session>} */
   register: (fields) => call("POST", "/api/register", fields),
   logout: () => call("POST", "/api/logout", {}),
+  /** @returns {Promise<{rooms: RoomSummary[]}>} */
   myRooms: () => call("GET", "/api/room/list"),
+  /** @returns {Promise<{rooms: PublicRoom[]}>} */
   publicRooms: () => call("GET", "/api/room/public"),
+  /** @param {string} room_id @param {string} name @returns {Promise<{created: boolean}>} */
   createRoom: (room_id, name) => call("POST", "/api/room/create", { room_id, name }),
+  /** @param {string} room_id */
   joinRoom: (room_id) => call("POST", "/api/room/join", { room_id }),
+  /** @param {string} room_id */
   leaveRoom: (room_id) => call("POST", "/api/room/leave", { room_id }),
+  /**
+   * @param {string} room_id @param {number} before @param {number} limit
+   * @returns {Promise<{messages: import("./protocol.js").Message[]}>}
+   */
   history: (room_id, before, limit) =>
     call("GET", `/api/message/list?room_id=${encodeURIComponent(room_id)}&before=${before}&limit=${limit}`),
 };
 
-// A sentence for a failed call, for the form or banner that shows it.
+/** A sentence for a failed call, for the form or banner that shows it. @param {unknown} error */
 export function explain(error) {
   if (!(error instanceof ApiError)) return "Something went wrong. Please try again.";
   if (error.code === "rate_limited") {

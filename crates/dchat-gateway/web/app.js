@@ -1,46 +1,86 @@
+// @ts-check
 // The dchat web app: log in or register, then chat in rooms with live delivery over the
-// WebSocket. State lives in `state`; every change ends in a render of what it touched.
+// WebSocket. This module wires the parts together: the store (store.js) holds the state,
+// the protocol module (protocol.js) turns server frames into store changes, and each
+// region of the page (views/) follows the store and re-renders only what changed.
 
 import { api, explain } from "./api.js";
 import { ChatSocket } from "./socket.js";
-import { el, messageItem } from "./render.js";
+import { Store } from "./store.js";
+import { dispatch } from "./protocol.js";
+import { mountMessages } from "./views/messages.js";
+import { mountRooms } from "./views/rooms.js";
+import { mountHeader } from "./views/header.js";
+import { mountComposer } from "./views/composer.js";
+import { roomInAddress, showRoomInAddress, followAddress, clearDrafts } from "./route.js";
+
+/** @typedef {import("./store.js").Room} Room */
+/** @typedef {import("./protocol.js").Pending} Pending */
 
 const PAGE = 50;
-const TYPING_SHOWN_MS = 4000;
-const TYPING_SENT_EVERY_MS = 2500;
 // The server's rule (dchat-core's RoomId): it starts with a letter or digit, no "..".
 const ROOM_ID_PATTERN = /^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** @param {string} id @returns {any} the element; the page has every id this app asks for */
 const $ = (id) => document.getElementById(id);
 
-const state = {
-  me: null,
-  rooms: new Map(),
-  current: null,
-  socket: null,
-  typingSentAt: 0,
-};
-
-function newRoom(room_id, name) {
-  return {
-    id: room_id,
-    name,
-    messages: [], // confirmed messages, by offset
-    pending: new Map(), // client_id -> message not yet acknowledged
-    head: null, // highest offset known
-    loaded: false,
-    hasOlder: true,
-    loadingOlder: false,
-    unread: 0,
-    online: new Map(),
-    typing: new Map(),
-  };
-}
+const store = new Store();
+/** @type {ChatSocket | null} */
+let socket = null;
 
 function clientId() {
   const bytes = new Uint8Array(16);
   crypto.getRandomValues(bytes);
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+// ---------------------------------------------------------------- the regions
+
+const messages = mountMessages({
+  store,
+  scroller: $("scroller"),
+  newMessages: $("new-messages"),
+  announcer: $("announcer"),
+  loadOlder: (room) => loadOlder(room, false),
+  retry: (room, client_id) => {
+    store.retrying(room, client_id);
+    const message = room.pending.get(client_id);
+    if (message) sendFrame(room, message);
+  },
+});
+
+const composer = mountComposer(store, {
+  form: $("composer"),
+  input: $("composer-text"),
+  typingLine: $("typing-line"),
+  send: onSend,
+  typing: (room_id) => socket?.send({ type: "typing", room_id }),
+});
+
+mountHeader(store, { heading: $("room-heading"), leave: $("leave") });
+
+mountRooms(store, {
+  roomList: $("room-list"),
+  browse: $("browse"),
+  publicList: $("public-list"),
+  onSelect: (room_id) => selectRoom(room_id, true),
+  list: async () => (await api.publicRooms()).rooms,
+  join: async (room) => {
+    try {
+      await api.joinRoom(room.room_id);
+      addRoom(room.room_id, room.name);
+      return null;
+    } catch (err) {
+      return explain(err);
+    }
+  },
+});
+
+store.subscribe(() => {
+  const banner = $("connection");
+  banner.textContent = store.connection;
+  banner.hidden = !store.connection;
+});
 
 // ---------------------------------------------------------------- authentication view
 
@@ -50,6 +90,7 @@ function showAuth() {
   $("login-name").focus();
 }
 
+/** @param {boolean} register */
 function selectTab(register) {
   $("tab-login").setAttribute("aria-selected", String(!register));
   $("tab-register").setAttribute("aria-selected", String(register));
@@ -57,6 +98,7 @@ function selectTab(register) {
   $("register-form").hidden = !register;
 }
 
+/** @param {Event} event */
 async function onLogin(event) {
   event.preventDefault();
   const error = $("login-error");
@@ -75,6 +117,7 @@ async function onLogin(event) {
   }
 }
 
+/** @param {Event} event */
 async function onRegister(event) {
   event.preventDefault();
   const error = $("register-error");
@@ -101,41 +144,41 @@ async function onRegister(event) {
 
 // ---------------------------------------------------------------- chat view
 
+/** @param {import("./api.js").User} me */
 async function startChat(me) {
-  state.me = me;
   $("auth-view").hidden = true;
   $("chat-view").hidden = false;
   $("me-name").textContent = me.display_name;
+  /** @type {import("./api.js").RoomSummary[]} */
   let rooms = [];
   try {
     rooms = (await api.myRooms()).rooms;
   } catch (err) {
-    showConnection(explain(err));
+    store.setConnection(explain(err));
   }
-  state.rooms.clear();
-  for (const room of rooms) state.rooms.set(room.room_id, newRoom(room.room_id, room.name));
-  renderRoomList();
-  state.socket = new ChatSocket({ onOpen, onFrame, onDown, onLoggedOut });
-  state.socket.connect();
-  const first = state.rooms.has("general") ? "general" : rooms[0]?.room_id;
-  if (first) selectRoom(first);
+  store.signedIn(me, rooms);
+  socket = new ChatSocket({ onOpen, onFrame: measured, onDown, onLoggedOut });
+  socket.connect();
+  const wanted = roomInAddress();
+  const first = wanted && store.rooms.has(wanted) ? wanted : defaultRoom();
+  if (first) selectRoom(first, false);
 }
 
-function showConnection(text) {
-  const banner = $("connection");
-  banner.textContent = text || "";
-  banner.hidden = !text;
+function defaultRoom() {
+  return store.rooms.has("general") ? "general" : store.rooms.keys().next().value;
 }
 
+/** @param {Room} room */
 function subscribe(room) {
+  /** @type {import("./protocol.js").ClientFrame} */
   const frame = { type: "subscribe", room_id: room.id };
   if (room.head !== null) frame.after = room.head;
-  state.socket?.send(frame);
+  socket?.send(frame);
 }
 
 function onOpen() {
-  showConnection("");
-  for (const room of state.rooms.values()) {
+  store.setConnection("");
+  for (const room of store.rooms.values()) {
     subscribe(room);
     // Messages that were never acknowledged go again with the same client_id: the server
     // stores each client_id once, so a retry can never duplicate a message.
@@ -146,7 +189,7 @@ function onOpen() {
 }
 
 function onDown() {
-  showConnection("Connection lost. Reconnecting…");
+  store.setConnection("Connection lost. Reconnecting…");
 }
 
 function onLoggedOut() {
@@ -155,192 +198,112 @@ function onLoggedOut() {
 }
 
 function resetChat() {
-  state.socket?.stop();
-  state.socket = null;
-  state.rooms.clear();
-  state.current = null;
-  state.me = null;
+  socket?.stop();
+  socket = null;
+  store.signedOut();
+  clearDrafts();
+  composer.clear();
 }
 
-function onFrame(frame) {
-  const room = state.rooms.get(frame.room_id);
-  switch (frame.type) {
-    case "message":
-      if (room) receive(room, frame);
-      break;
-    case "subscribed":
-      if (room && room.head === null) room.head = frame.head;
-      break;
-    case "ack":
-      if (room) acknowledge(room, frame);
-      break;
-    case "presence":
-      if (!room) break;
-      if (frame.status === "online") room.online.set(frame.user_id, frame.display_name);
-      else room.online.delete(frame.user_id);
-      if (room.id === state.current) renderHeader();
-      break;
-    case "typing":
-      if (!room || frame.user_id === state.me?.user_id) break;
-      room.typing.set(frame.user_id, { name: frame.display_name, until: Date.now() + TYPING_SHOWN_MS });
-      if (room.id === state.current) renderTyping();
-      setTimeout(renderTyping, TYPING_SHOWN_MS + 50);
-      break;
-    case "error":
-      onError(room, frame);
-      break;
-    default:
-      break;
-  }
-}
-
-function onError(room, frame) {
-  const pending = room && frame.ref ? room.pending.get(frame.ref) : null;
-  if (pending) {
-    pending.state = "failed";
-    pending.reason = frame.code === "rate_limited" ? "sending too fast" : frame.message;
-    if (room.id === state.current) renderMessages();
+/**
+ * Hands a frame to the store. When `localStorage["dchat:measure"]` is "1" (set by
+ * `dchat-bench webapp`), each message frame is timed from its arrival to the end of its
+ * render, layout included, as a `dchat:message` performance measure.
+ * @param {unknown} frame
+ */
+function measured(frame) {
+  if (!measuring || typeof frame !== "object" || frame === null || !("type" in frame) || frame.type !== "message") {
+    dispatch(store, frame);
     return;
   }
-  if (room && frame.code === "forbidden" && !frame.ref) {
-    // We left this room (here or in another tab), or were never in it.
-    dropRoom(room.id);
-  }
-}
-
-// Inserts a confirmed message in offset order; false if it was already there.
-function insertMessage(room, message) {
-  const list = room.messages;
-  let low = 0;
-  let high = list.length;
-  while (low < high) {
-    const mid = (low + high) >> 1;
-    if (list[mid].offset < message.offset) low = mid + 1;
-    else high = mid;
-  }
-  if (list[low]?.offset === message.offset) return false;
-  list.splice(low, 0, message);
-  if (room.head === null || message.offset > room.head) room.head = message.offset;
-  return true;
-}
-
-function receive(room, frame) {
-  if (frame.client_id) room.pending.delete(frame.client_id);
-  if (!insertMessage(room, frame)) {
-    if (room.id === state.current) renderMessages();
-    return;
-  }
-  const fromOthers = frame.user_id !== state.me?.user_id;
-  room.typing.delete(frame.user_id);
-  if (room.id === state.current) {
-    const atBottom = isAtBottom();
-    renderMessages();
-    if (atBottom || !fromOthers) scrollToBottom();
-    else $("new-messages").hidden = false;
-    renderTyping();
-  } else if (fromOthers) {
-    room.unread += 1;
-    renderRoomList();
-  }
-}
-
-function acknowledge(room, frame) {
-  const pending = room.pending.get(frame.client_id);
-  if (!pending) return;
-  room.pending.delete(frame.client_id);
-  insertMessage(room, {
-    offset: frame.offset,
-    ts_ms: frame.ts_ms,
-    user_id: state.me.user_id,
-    display_name: state.me.display_name,
-    text: pending.text,
-    client_id: frame.client_id,
+  const start = performance.now();
+  dispatch(store, frame);
+  // Preact renders in a microtask queued by the dispatch; this one runs after it.
+  queueMicrotask(() => {
+    void $("scroller").scrollHeight;
+    performance.measure("dchat:message", { start, end: performance.now() });
   });
-  if (room.id === state.current) renderMessages();
+}
+
+let measuring = false;
+try {
+  measuring = localStorage.getItem("dchat:measure") === "1";
+} catch {
+  measuring = false;
 }
 
 // ---------------------------------------------------------------- rooms
 
-async function selectRoom(room_id) {
-  const room = state.rooms.get(room_id);
+/** @param {string} room_id @param {boolean} chosen the user picked it (a new history entry) */
+async function selectRoom(room_id, chosen) {
+  const room = store.rooms.get(room_id);
   if (!room) return;
-  state.current = room_id;
-  room.unread = 0;
-  $("new-messages").hidden = true;
+  const previous = store.current;
+  store.select(room_id);
+  showRoomInAddress(room_id, chosen);
+  if (previous !== room_id) composer.opened(previous);
+  messages.opened();
   document.body.classList.remove("sidebar-open");
   $("toggle-sidebar").setAttribute("aria-expanded", "false");
-  renderRoomList();
-  renderHeader();
-  renderMessages();
-  renderTyping();
-  scrollToBottom();
   if (!room.loaded) {
     await loadOlder(room, true);
     room.loaded = true;
-    if (state.current === room_id) scrollToBottom();
+    store.changed(room);
   }
 }
 
-// Loads the page before the oldest message shown (or the latest page, the first time).
+/**
+ * Loads the page before the oldest message loaded (or the latest page, the first time).
+ * @param {Room} room @param {boolean} first
+ */
 async function loadOlder(room, first) {
   if (room.loadingOlder || (!first && !room.hasOlder)) return;
   room.loadingOlder = true;
-  $("history-status").textContent = "Loading…";
-  const oldest = room.messages[0]?.offset;
+  store.changed(room);
+  const oldest = room.offsets[0];
   const before = first || oldest === undefined ? Number.MAX_SAFE_INTEGER : oldest;
   try {
     const page = (await api.history(room.id, before, PAGE)).messages;
-    room.hasOlder = page.length === PAGE;
-    const scroller = $("scroller");
-    const fromBottom = scroller.scrollHeight - scroller.scrollTop;
-    for (const message of page) insertMessage(room, message);
-    if (room.head === null) room.head = 0;
-    if (room.id === state.current) {
-      renderMessages();
-      // Keep what the reader was looking at in place while older messages appear above.
-      if (!first) scroller.scrollTop = scroller.scrollHeight - fromBottom;
-    }
-  } catch (err) {
-    showConnection(explain(err));
-  } finally {
     room.loadingOlder = false;
-    $("history-status").textContent = room.hasOlder ? "" : "This is the beginning of the room.";
+    store.history(room, page, page.length === PAGE);
+  } catch (err) {
+    room.loadingOlder = false;
+    store.changed(room);
+    store.setConnection(explain(err));
   }
 }
 
+/** @param {string} room_id @param {string} name */
 function addRoom(room_id, name) {
-  if (!state.rooms.has(room_id)) {
-    const room = newRoom(room_id, name);
-    state.rooms.set(room_id, room);
-    subscribe(room);
-  }
-  renderRoomList();
-  selectRoom(room_id);
+  const known = store.rooms.has(room_id);
+  const room = store.addRoom(room_id, name);
+  if (!known) subscribe(room);
+  selectRoom(room_id, true);
 }
 
-function dropRoom(room_id) {
-  state.rooms.delete(room_id);
-  if (state.current === room_id) {
-    state.current = null;
-    const next = state.rooms.has("general") ? "general" : state.rooms.keys().next().value;
-    if (next) selectRoom(next);
-    else renderMessages();
-  }
-  renderRoomList();
-}
+// Whenever no room is open (the open one was left here, in another tab or by the server),
+// the default one opens.
+store.subscribe(() => {
+  if (!store.me || store.current !== null) return;
+  queueMicrotask(() => {
+    const next = store.me && store.current === null ? defaultRoom() : undefined;
+    if (next) selectRoom(next, false);
+  });
+});
 
 async function onLeave() {
-  const room_id = state.current;
+  const room_id = store.current;
   if (!room_id) return;
   try {
     await api.leaveRoom(room_id);
-    state.socket?.send({ type: "unsubscribe", room_id });
-    dropRoom(room_id);
+    socket?.send({ type: "unsubscribe", room_id });
+    store.dropRoom(room_id);
   } catch (err) {
-    showConnection(explain(err));
+    store.setConnection(explain(err));
   }
 }
 
+/** @param {Event} event */
 async function onCreate(event) {
   event.preventDefault();
   const error = $("create-error");
@@ -370,176 +333,30 @@ async function onCreate(event) {
   }
 }
 
-async function onBrowse() {
-  if (!$("browse").open) return;
-  const list = $("public-list");
-  list.replaceChildren(el("li", "muted", "Loading…"));
-  try {
-    const rooms = (await api.publicRooms()).rooms.filter((room) => !state.rooms.has(room.room_id));
-    list.replaceChildren();
-    if (rooms.length === 0) list.append(el("li", "muted", "You are in every room."));
-    for (const room of rooms) {
-      const item = el("li");
-      item.append(el("span", "public-name", room.name));
-      item.append(el("span", "muted", ` ${room.member_count} members`));
-      const join = el("button", "quiet", "Join");
-      join.type = "button";
-      join.dataset.roomId = room.room_id;
-      join.addEventListener("click", async () => {
-        try {
-          await api.joinRoom(room.room_id);
-          item.remove();
-          addRoom(room.room_id, room.name);
-        } catch (err) {
-          showConnection(explain(err));
-        }
-      });
-      item.append(join);
-      list.append(item);
-    }
-  } catch (err) {
-    list.replaceChildren(el("li", "form-error", explain(err)));
-  }
-}
-
 // ---------------------------------------------------------------- sending
 
+/** @param {Room} room @param {Pending} message */
 function sendFrame(room, message) {
-  state.socket?.send({ type: "send", room_id: room.id, text: message.text, client_id: message.client_id, ref: message.client_id });
+  socket?.send({ type: "send", room_id: room.id, text: message.text, client_id: message.client_id, ref: message.client_id });
 }
 
-function onSend(event) {
-  event?.preventDefault();
-  const input = $("composer-text");
-  const text = input.value;
-  const room = state.rooms.get(state.current);
-  if (!room || !text.trim()) return;
+/** @param {string} text */
+function onSend(text) {
+  const room = store.currentRoom();
+  if (!room || !store.me) return;
+  /** @type {Pending} */
   const message = {
     client_id: clientId(),
     text,
     state: "sending",
     ts_ms: Date.now(),
-    user_id: state.me.user_id,
-    display_name: state.me.display_name,
+    user_id: store.me.user_id,
+    display_name: store.me.display_name,
   };
-  room.pending.set(message.client_id, message);
-  input.value = "";
-  autosize();
-  renderMessages();
-  scrollToBottom();
+  messages.toBottom();
+  store.addPending(room, message);
   // When the socket is down the message waits, marked as sending, and goes on reconnect.
   sendFrame(room, message);
-}
-
-function onComposerKey(event) {
-  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-    onSend(event);
-  }
-}
-
-function onComposerInput() {
-  autosize();
-  const now = Date.now();
-  if (state.current && now - state.typingSentAt > TYPING_SENT_EVERY_MS) {
-    state.typingSentAt = now;
-    state.socket?.send({ type: "typing", room_id: state.current });
-  }
-}
-
-function autosize() {
-  const input = $("composer-text");
-  input.style.height = "auto";
-  input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
-}
-
-// ---------------------------------------------------------------- rendering
-
-function isAtBottom() {
-  const scroller = $("scroller");
-  return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
-}
-
-function scrollToBottom() {
-  const scroller = $("scroller");
-  scroller.scrollTop = scroller.scrollHeight;
-  $("new-messages").hidden = true;
-}
-
-function renderRoomList() {
-  const list = $("room-list");
-  list.replaceChildren();
-  for (const room of state.rooms.values()) {
-    const item = el("li");
-    const button = el("button", "room-button");
-    button.type = "button";
-    button.dataset.roomId = room.id;
-    if (room.id === state.current) button.setAttribute("aria-current", "true");
-    button.append(el("span", "room-name", room.name));
-    if (room.unread > 0) {
-      const badge = el("span", "unread", String(room.unread));
-      badge.setAttribute("aria-label", `${room.unread} unread`);
-      button.append(badge);
-    }
-    button.addEventListener("click", () => selectRoom(room.id));
-    item.append(button);
-    list.append(item);
-  }
-}
-
-function renderHeader() {
-  const room = state.rooms.get(state.current);
-  $("room-title").textContent = room ? room.name : "No room";
-  $("leave").hidden = !room;
-  const online = $("online");
-  online.replaceChildren();
-  if (!room) return;
-  const names = [...room.online.entries()].sort((a, b) => a[1].localeCompare(b[1]));
-  online.append(el("span", "muted", names.length ? "Online: " : "Nobody else is online"));
-  names.forEach(([user_id, name], i) => {
-    const who = el("span", "online-user", name || "unknown");
-    who.dataset.userId = user_id;
-    online.append(who);
-    if (i < names.length - 1) online.append(", ");
-  });
-}
-
-function renderMessages() {
-  const list = $("messages");
-  const room = state.rooms.get(state.current);
-  list.replaceChildren();
-  if (!room) return;
-  let previous = null;
-  const mine = (message) => message.user_id === state.me?.user_id;
-  for (const message of room.messages) {
-    list.append(messageItem(message, previous, { mine: mine(message) }));
-    previous = message;
-  }
-  for (const message of room.pending.values()) {
-    const retry = () => {
-      message.state = "sending";
-      renderMessages();
-      sendFrame(room, message);
-    };
-    list.append(messageItem(message, previous, { mine: true, onRetry: retry }));
-    previous = message;
-  }
-}
-
-function renderTyping() {
-  const room = state.rooms.get(state.current);
-  const line = $("typing");
-  if (!room) {
-    line.textContent = "";
-    return;
-  }
-  const now = Date.now();
-  const names = [];
-  for (const [user_id, typing] of room.typing) {
-    if (typing.until > now) names.push(typing.name);
-    else room.typing.delete(user_id);
-  }
-  line.textContent =
-    names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : `${names.join(", ")} are typing…`;
 }
 
 // ---------------------------------------------------------------- start
@@ -558,21 +375,14 @@ function wire() {
     resetChat();
     showAuth();
   });
-  $("composer").addEventListener("submit", onSend);
-  $("composer-text").addEventListener("keydown", onComposerKey);
-  $("composer-text").addEventListener("input", onComposerInput);
   $("leave").addEventListener("click", onLeave);
   $("create-form").addEventListener("submit", onCreate);
-  $("browse").addEventListener("toggle", onBrowse);
-  $("new-messages").addEventListener("click", scrollToBottom);
-  $("scroller").addEventListener("scroll", () => {
-    const room = state.rooms.get(state.current);
-    if (room && room.loaded && $("scroller").scrollTop < 80) loadOlder(room, false);
-    if (isAtBottom()) $("new-messages").hidden = true;
-  });
   $("toggle-sidebar").addEventListener("click", () => {
     const open = document.body.classList.toggle("sidebar-open");
     $("toggle-sidebar").setAttribute("aria-expanded", String(open));
+  });
+  followAddress((room_id) => {
+    if (store.rooms.has(room_id) && store.current !== room_id) selectRoom(room_id, false);
   });
 }
 

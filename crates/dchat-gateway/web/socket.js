@@ -1,13 +1,25 @@
+// @ts-check
 // The WebSocket connection: reconnects with exponential backoff and jitter, and tells the
 // app when it is (re)connected so that it can resubscribe from the offsets it has.
 
+/**
+ * @typedef {object} SocketHandlers
+ * @property {() => void} onOpen
+ * @property {(frame: unknown) => void} onFrame
+ * @property {() => void} onDown
+ * @property {() => void} onLoggedOut  The server closed with 4001: the session ended.
+ */
+
 export class ChatSocket {
-  constructor({ onOpen, onFrame, onDown, onLoggedOut }) {
-    this.handlers = { onOpen, onFrame, onDown, onLoggedOut };
+  /** @param {SocketHandlers} handlers */
+  constructor(handlers) {
+    this.handlers = handlers;
     this.attempt = 0;
+    /** @type {WebSocket | null} */
     this.ws = null;
     this.stopped = false;
-    this.timer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.timer = undefined;
   }
 
   connect() {
@@ -55,8 +67,9 @@ export class ChatSocket {
     return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
   }
 
+  /** @param {import("./protocol.js").ClientFrame} frame @returns {boolean} whether it went out */
   send(frame) {
-    if (!this.open) return false;
+    if (!this.ws || !this.open) return false;
     this.ws.send(JSON.stringify(frame));
     return true;
   }

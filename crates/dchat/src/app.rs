@@ -121,7 +121,9 @@ impl App {
         }
         let http = match http_listener {
             None => None,
-            Some((listener, _)) if role == Role::Ui => Some((listener, dchat_gateway::ui_router(&config.gateway.addr))),
+            Some((listener, _)) if role == Role::Ui => {
+                Some((listener, dchat_gateway::ui_router(&config.gateway.addr, config.gateway.web_dir.clone())))
+            }
             Some((listener, _)) => {
                 let upstreams = match &grpc {
                     // In one process, every service is this very router.

@@ -128,6 +128,10 @@ pub struct Options {
     /// on failed logins); the same on every gateway [default: one per process].
     #[arg(long, global = true, env = "DCHAT_DEVICE_KEY", hide_env_values = true)]
     pub device_key: Option<String>,
+    /// Serve the web app from this folder (e.g. crates/dchat-gateway/web), read on every
+    /// request, instead of the files built in: edit, reload, see [default: built in].
+    #[arg(long, global = true, env = "DCHAT_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
     /// Seconds a client has to send a request's body after its head (then 408) [default: 30].
     #[arg(long, global = true, env = "DCHAT_BODY_TIMEOUT_SECS")]
     pub body_timeout_secs: Option<u64>,
@@ -229,6 +233,9 @@ impl Options {
         }
         if self.device_key.is_some() {
             config.gateway.device_key = self.device_key;
+        }
+        if self.web_dir.is_some() {
+            config.gateway.web_dir = self.web_dir;
         }
         set(&mut config.gateway.rate_limit, self.rate_limit);
         set(&mut config.ui.bind, self.ui_bind);

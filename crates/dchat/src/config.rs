@@ -85,6 +85,9 @@ pub struct GatewaySection {
     /// per-account limit on failed logins; the same for every gateway of a deployment
     /// (`DCHAT_DEVICE_KEY`, default: one drawn per process, forgotten at restart).
     pub device_key: Option<String>,
+    /// Serve the web app from this folder, read on every request, instead of the files
+    /// built into the binary: for working on the web app (`DCHAT_WEB_DIR`, default none).
+    pub web_dir: Option<PathBuf>,
     /// Seconds a client has to send a request's body once its head has arrived; a JSON
     /// route answers 408 after that (`DCHAT_BODY_TIMEOUT_SECS`, default 30).
     pub body_timeout_secs: u64,
@@ -126,6 +129,7 @@ impl Default for GatewaySection {
             body_timeout_secs: dchat_websocket::BODY_TIMEOUT.as_secs(),
             device_key: None,
             metrics_token: None,
+            web_dir: None,
         }
     }
 }
@@ -338,6 +342,7 @@ impl Config {
                 .map_or_else(dchat_gateway::DeviceKey::random, dchat_gateway::DeviceKey::from_secret),
             metrics_token: self.gateway.metrics_token.clone(),
             metrics: crate::telemetry::metrics(),
+            web_dir: self.gateway.web_dir.clone(),
         }
     }
 

@@ -53,7 +53,7 @@ pub(crate) struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let mut by_user = self.state.inner.live.connections.lock();
+        let mut by_user = self.state.live().connections.lock();
         if let Some(entries) = by_user.get_mut(&self.user_id) {
             entries.retain(|entry| entry.conn_id != self.conn_id);
             if entries.is_empty() {
@@ -77,7 +77,7 @@ impl Connections {
         control: mailbox::Sender<Control>,
     ) -> Registration {
         let entry = Entry { conn_id, token_sha256: token_sha256(token), control };
-        state.inner.live.connections.lock().entry(user_id.to_owned()).or_default().push(entry);
+        state.live().connections.lock().entry(user_id.to_owned()).or_default().push(entry);
         Registration { state: state.clone(), user_id: user_id.to_owned(), conn_id }
     }
 
@@ -164,8 +164,8 @@ impl UserSubscriptions {
 
     /// Counts one more live subscription of `user_id`, unless they hold the most allowed.
     pub(crate) fn claim(state: &GatewayState, user_id: &str) -> Result<SubscriptionSlot, TooManySubscriptions> {
-        let limit = state.inner.config.ws_max_subscriptions_per_user;
-        let mut counts = state.inner.live.user_subscriptions.lock();
+        let limit = state.config().ws_max_subscriptions_per_user;
+        let mut counts = state.live().user_subscriptions.lock();
         let count = counts.entry(user_id.to_owned()).or_default();
         if *count >= limit {
             return Err(TooManySubscriptions { limit });
@@ -177,7 +177,7 @@ impl UserSubscriptions {
 
 impl Drop for SubscriptionSlot {
     fn drop(&mut self) {
-        let mut counts = self.state.inner.live.user_subscriptions.lock();
+        let mut counts = self.state.live().user_subscriptions.lock();
         if let Some(count) = counts.get_mut(&self.user_id) {
             *count = count.saturating_sub(1);
             if *count == 0 {

@@ -192,8 +192,8 @@ impl FeedHandle {
     /// This subscriber fell behind the channel: makes the room's channel larger, unless it
     /// is as large as allowed or another subscriber's lag already grew it.
     pub(crate) fn lagged(&self) {
-        let max = self.state.inner.config.ws_feed_frames.max(1);
-        let mut rooms = self.state.inner.live.feeds.lock();
+        let max = self.state.config().ws_feed_frames.max(1);
+        let mut rooms = self.state.live().feeds.lock();
         let Some(room) = rooms.get_mut(&self.room_id) else { return };
         if room.generation != self.generation || room.capacity >= max {
             return;
@@ -208,7 +208,7 @@ impl FeedHandle {
     /// Moves onto the room's current channel if it was replaced; everything sent from now
     /// on reaches this handle. False when the feed has ended.
     pub(crate) fn refresh(&mut self) -> bool {
-        let rooms = self.state.inner.live.feeds.lock();
+        let rooms = self.state.live().feeds.lock();
         let Some(room) = rooms.get(&self.room_id) else { return false };
         if room.generation != self.generation {
             self.events = room.feed.sender().subscribe();
@@ -221,7 +221,7 @@ impl FeedHandle {
 impl Drop for FeedHandle {
     fn drop(&mut self) {
         self.quiet();
-        let mut rooms = self.state.inner.live.feeds.lock();
+        let mut rooms = self.state.live().feeds.lock();
         if let Some(feed) = rooms.get_mut(&self.room_id) {
             feed.subscribers -= 1;
             if feed.subscribers == 0 {
@@ -241,12 +241,12 @@ impl RoomFeeds {
     /// Joins the feed of `room_id`, starting it if this is its first local subscriber.
     /// The caller has checked that its client may read the room.
     pub(crate) fn join(state: &GatewayState, room_id: &str) -> FeedHandle {
-        let mut rooms = state.inner.live.feeds.lock();
+        let mut rooms = state.live().feeds.lock();
         let feed = rooms.entry(room_id.to_owned()).or_insert_with(|| {
             // How far a local subscriber may fall behind before it must catch up from
             // history: little at first, more once one has (see `FeedHandle::lagged`).
-            let capacity = FIRST_FEED_FRAMES.min(state.inner.config.ws_feed_frames.max(1));
-            let stop = state.inner.stopping.child_token();
+            let capacity = FIRST_FEED_FRAMES.min(state.config().ws_feed_frames.max(1));
+            let stop = state.stopping().child_token();
             let feed = Feed::new(capacity);
             tokio::spawn(follow_messages(state.clone(), room_id.to_owned(), feed.clone(), stop.clone()));
             tokio::spawn(follow_presence(state.clone(), room_id.to_owned(), feed.clone(), stop.clone()));
@@ -285,7 +285,7 @@ async fn follow_messages(state: GatewayState, room_id: String, feed: Feed, stop:
             outcome = async {
                 let mut stream = state.messages().tail(request).await?.into_inner();
                 while let Some(message) = stream.message().await? {
-                    let display_name = state.inner.caches.names.get(&message.user_id).await;
+                    let display_name = state.display_name(&message.user_id).await;
                     let frame = protocol::message(&message, &display_name);
                     last_seen = Some(message.offset);
                     feed.send(RoomEvent::Message(LiveMessage { offset: message.offset, frame }));

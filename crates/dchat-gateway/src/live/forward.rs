@@ -142,7 +142,7 @@ async fn catch_up(
         let mut n_read = 0;
         while let Some(message) = page.message().await.map_err(Stop::Failed)? {
             n_read += 1;
-            let display_name = state.inner.caches.names.get(&message.user_id).await;
+            let display_name = state.display_name(&message.user_id).await;
             if !subscriber.outbox.push(protocol::message(&message, &display_name)) {
                 return Err(Stop::Quietly);
             }

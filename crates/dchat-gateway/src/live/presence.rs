@@ -119,7 +119,7 @@ pub(crate) async fn keep_alive(state: GatewayState, period: Duration, stopping: 
             () = stopping.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let beats = state.inner.live.presence_sessions.heartbeats();
+        let beats = state.live().presence_sessions.heartbeats();
         futures::stream::iter(beats)
             .for_each_concurrent(CONCURRENT_HEARTBEATS, |beat| {
                 let state = state.clone();

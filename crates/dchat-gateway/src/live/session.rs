@@ -66,7 +66,7 @@ pub(crate) fn serve(
     let hold = socket.hold;
     let mut incoming = Reader::new(socket.read, socket.already_read, dchat_websocket::MAX_INBOUND_BYTES);
     let (queue, queued) = mailbox::mailbox();
-    let limit = state.inner.config.ws_queue_frames.max(1);
+    let limit = state.config().ws_queue_frames.max(1);
     let (control_tx, mut control) = mailbox::mailbox();
     let outbox = Outbox { queue, limit, control: control_tx.clone() };
     let subscriber = Subscriber { user_id: user.user_id.clone(), outbox: outbox.clone() };
@@ -75,7 +75,7 @@ pub(crate) fn serve(
     // Stopping closes the registered connections (`GatewayState::run_until_stopped`); one
     // that registers after that closes itself. Not a wait in every connection's loop: that
     // would be room for one more future in each idle client.
-    if state.inner.stopping.is_cancelled() {
+    if state.stopping().is_cancelled() {
         let _ = outbox.control.send(Control::Close { code: 1012, reason: "server stopping" }, None);
     }
     let mut connection = Connection { state, user, outbox, sender: None, subscriptions: Subscriptions::default() };
@@ -344,7 +344,7 @@ impl Connection {
             self.outbox.push(protocol::error(reference.as_ref(), "invalid_argument", &err.to_string(), Some(&room_id)));
             return;
         }
-        let limit = self.state.inner.config.ws_max_subscriptions;
+        let limit = self.state.config().ws_max_subscriptions;
         if !self.subscriptions.contains(&room_id) && self.subscriptions.len() >= limit {
             let message = format!("at most {limit} rooms per connection; unsubscribe from one first");
             self.outbox.push(protocol::error(reference.as_ref(), "too_many_subscriptions", &message, Some(&room_id)));
@@ -393,7 +393,7 @@ impl Connection {
             slot
         } else if let Some(slot) = claimed {
             let (state, user) = (&self.state, &self.user);
-            let beat = state.inner.live.presence_sessions.enter(&room_id, &user.user_id, &user.display_name);
+            let beat = state.live().presence_sessions.enter(&room_id, &user.user_id, &user.display_name);
             // Before the subscription starts, so that the roster it sends includes the user.
             if let Err(status) = state.presence().heartbeat(beat).await {
                 tracing::debug!(%status, "presence heartbeat failed");
@@ -432,7 +432,7 @@ impl Connection {
     /// Ends this connection's part in the user's presence in `room_id`: the user goes
     /// offline there if it was their last connection through this gateway.
     async fn disconnect(&self, room_id: &str) {
-        let Some(request) = self.state.inner.live.presence_sessions.leave(room_id, &self.user.user_id) else { return };
+        let Some(request) = self.state.live().presence_sessions.leave(room_id, &self.user.user_id) else { return };
         if let Err(status) = self.state.presence().disconnect(request).await {
             tracing::debug!(%status, "presence disconnect failed");
         }

@@ -51,18 +51,18 @@ async fn follow_revocations(state: &GatewayState) -> Result<(), tonic::Status> {
             if revocation.token_sha256.is_empty() {
                 // The watch is (re)connected: catch what may have been revoked meanwhile,
                 // and from now on verified tokens may be remembered.
-                state.inner.caches.verified.set_following(true);
-                state.inner.live.connections.reverify_all();
+                state.caches().verified.set_following(true);
+                state.live().connections.reverify_all();
             } else {
-                state.inner.caches.verified.forget_digest(&revocation.token_sha256);
-                state.inner.live.connections.close_revoked(&revocation.token_sha256);
+                state.caches().verified.forget_digest(&revocation.token_sha256);
+                state.live().connections.close_revoked(&revocation.token_sha256);
             }
         }
         Ok(())
     }
     .await;
     // Revocations may now go unheard: nothing verified may be taken on trust any more.
-    state.inner.caches.verified.set_following(false);
+    state.caches().verified.set_following(false);
     followed
 }
 
@@ -73,11 +73,11 @@ async fn follow_memberships(state: &GatewayState) -> Result<(), tonic::Status> {
         while let Some(event) = changes.message().await? {
             if event.room_id.is_empty() {
                 // The marker: every change from now on is in this stream.
-                state.inner.caches.members.set_following(true);
+                state.caches().members.set_following(true);
             } else if !event.member {
                 // Forgotten before the acknowledgement, which the leave waits for.
-                state.inner.caches.members.forget(&event.room_id, &event.user_id);
-                state.inner.live.connections.left(&event.room_id, &event.user_id);
+                state.caches().members.forget(&event.room_id, &event.user_id);
+                state.live().connections.left(&event.room_id, &event.user_id);
             }
             if acks.send(MembershipAck { seq: event.seq }).await.is_err() {
                 break;
@@ -86,6 +86,6 @@ async fn follow_memberships(state: &GatewayState) -> Result<(), tonic::Status> {
         Ok(())
     }
     .await;
-    state.inner.caches.members.set_following(false);
+    state.caches().members.set_following(false);
     followed
 }

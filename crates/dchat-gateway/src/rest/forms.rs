@@ -226,7 +226,7 @@ pub(crate) async fn history(
     let mut stream = state.messages().list(request).await.map_err(|status| room_error(GENERAL, status))?.into_inner();
     let mut items = Vec::new();
     while let Some(message) = stream.message().await? {
-        items.push(HistoryItem { sender: state.inner.caches.names.get(&message.user_id).await, content: message.text });
+        items.push(HistoryItem { sender: state.display_name(&message.user_id).await, content: message.text });
     }
     Ok(Json(items))
 }
@@ -249,8 +249,7 @@ pub(crate) async fn logout(State(state): State<GatewayState>, headers: HeaderMap
         if let Err(status) = state.auth().logout(Token { access_token: token.clone() }).await {
             tracing::debug!(%status, "logout of an unknown token");
         }
-        state.inner.caches.verified.forget(&token);
-        state.inner.live.connections.close_token(&token);
+        state.token_ended(&token);
     }
     Ok(([(header::SET_COOKIE, expired_cookie())], Redirect::to("/")).into_response())
 }

@@ -83,7 +83,7 @@ pub(crate) async fn list(
         let display_name = match names.get(&message.user_id) {
             Some(name) => name.clone(),
             None => {
-                let name = state.inner.caches.names.get(&message.user_id).await;
+                let name = state.display_name(&message.user_id).await;
                 names.insert(message.user_id.clone(), name.clone());
                 name
             }

@@ -170,7 +170,7 @@ pub(crate) async fn members(
     let mut stream = state.rooms().list_members(RoomId { room_id: query.room_id }).await?.into_inner();
     let mut members = Vec::new();
     while let Some(member) = stream.message().await? {
-        let display_name = state.inner.caches.names.get(&member.user_id).await;
+        let display_name = state.display_name(&member.user_id).await;
         members.push(MemberView { user_id: member.user_id, display_name, joined_ms: member.joined_ms });
     }
     Ok(Json(MembersView { members }))

@@ -27,7 +27,7 @@ fn session_response(
     device_cookie: Option<String>,
 ) -> Result<Response, ApiError> {
     let user = session.user.ok_or(ApiError::Internal)?;
-    state.inner.caches.names.remember(&user.user_id, &user.display_name);
+    state.profile_seen(&user.user_id, &user.display_name, false);
     let cookie = session_cookie(&session.access_token, state);
     let body = SessionView {
         ok: true,
@@ -102,9 +102,8 @@ pub(crate) async fn login(
 )]
 pub(crate) async fn logout(State(state): State<GatewayState>, user: CurrentUser) -> Result<Response, ApiError> {
     state.auth().logout(Token { access_token: user.token.clone() }).await?;
-    state.inner.caches.verified.forget(&user.token);
     // Open WebSockets of this session end now, not when they next send something.
-    state.inner.live.connections.close_token(&user.token);
+    state.token_ended(&user.token);
     Ok(([(header::SET_COOKIE, expired_cookie())], Json(OK)).into_response())
 }
 
@@ -145,8 +144,7 @@ pub(crate) async fn set_name(
 ) -> Result<Json<crate::dto::OkView>, ApiError> {
     let request = SetDisplayNameRequest { user_id: user.user_id, display_name: body.display_name };
     let updated = state.auth().set_display_name(request).await?.into_inner();
-    state.inner.caches.names.remember(&updated.user_id, &updated.display_name);
-    state.inner.caches.verified.forget_user(&updated.user_id);
+    state.profile_seen(&updated.user_id, &updated.display_name, true);
     Ok(Json(OK))
 }
 

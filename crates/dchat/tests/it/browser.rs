@@ -22,7 +22,7 @@ const WAIT: Duration = Duration::from_secs(10);
 /// Whether the browser is here; says so loudly when it is not (and fails under CI).
 // A skipped test must be visible in the test output, which is what stderr is for here.
 #[allow(clippy::print_stderr)]
-fn browser_available(test: &str) -> bool {
+pub(crate) fn browser_available(test: &str) -> bool {
     let present = std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
     if !present {
         assert!(std::env::var_os("CI").is_none(), "CI must install chromium and chromium-driver");
@@ -32,14 +32,14 @@ fn browser_available(test: &str) -> bool {
 }
 
 /// One chromedriver process; each [`Driver::browser`] is a fresh headless Chromium.
-struct Driver {
+pub(crate) struct Driver {
     process: Child,
     port: u16,
     profiles: tempfile::TempDir,
 }
 
 impl Driver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let mut process = Command::new(CHROMEDRIVER)
             .arg("--port=0")
             .stdout(Stdio::piped())
@@ -63,7 +63,7 @@ impl Driver {
         Self { process, port, profiles: tempfile::tempdir().unwrap() }
     }
 
-    async fn browser(&self, width: u32, height: u32) -> Client {
+    pub(crate) async fn browser(&self, width: u32, height: u32) -> Client {
         let profile = tempfile::tempdir_in(self.profiles.path()).unwrap().keep();
         let capabilities = json!({
             "goog:chromeOptions": {
@@ -91,12 +91,12 @@ impl Drop for Driver {
     }
 }
 
-async fn find(browser: &Client, css: &str) -> Element {
+pub(crate) async fn find(browser: &Client, css: &str) -> Element {
     browser.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap_or_else(|err| panic!("{css}: {err}"))
 }
 
 /// Waits until `script` (a JavaScript expression) is true in the page.
-async fn until(browser: &Client, what: &str, script: &str) {
+pub(crate) async fn until(browser: &Client, what: &str, script: &str) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let value = browser.execute(&format!("return Boolean({script});"), vec![]).await.unwrap();
@@ -108,14 +108,14 @@ async fn until(browser: &Client, what: &str, script: &str) {
     }
 }
 
-async fn fill(browser: &Client, css: &str, text: &str) {
+pub(crate) async fn fill(browser: &Client, css: &str, text: &str) {
     let input = find(browser, css).await;
     input.clear().await.unwrap();
     input.send_keys(text).await.unwrap();
 }
 
 /// Registers through the page and waits for the chat to show.
-async fn register(browser: &Client, app: &TestApp, username: &str, display_name: &str) {
+pub(crate) async fn register(browser: &Client, app: &TestApp, username: &str, display_name: &str) {
     browser.goto(&app.http).await.unwrap();
     find(browser, "#tab-register").await.click().await.unwrap();
     fill(browser, "#register-username", username).await;
@@ -127,7 +127,7 @@ async fn register(browser: &Client, app: &TestApp, username: &str, display_name:
 }
 
 /// Creates a room through the sidebar form and waits until the page shows it.
-async fn create_room(browser: &Client, room_id: &str, name: &str) {
+pub(crate) async fn create_room(browser: &Client, room_id: &str, name: &str) {
     find(browser, "#create summary").await.click().await.unwrap();
     fill(browser, "#create-id", room_id).await;
     fill(browser, "#create-name", name).await;
@@ -136,14 +136,14 @@ async fn create_room(browser: &Client, room_id: &str, name: &str) {
     until(browser, "the new room", &shown).await;
 }
 
-async fn send(browser: &Client, text: &str) {
+pub(crate) async fn send(browser: &Client, text: &str) {
     let composer = find(browser, "#composer-text").await;
     composer.send_keys(text).await.unwrap();
     composer.send_keys(&Key::Enter.to_string()).await.unwrap();
 }
 
 /// A JavaScript expression: whether a confirmed message with exactly this text is shown.
-fn shows_message(text: &str) -> String {
+pub(crate) fn shows_message(text: &str) -> String {
     format!(
         "[...document.querySelectorAll('#messages .message:not(.pending):not(.failed) .text')].some(t => t.textContent === {})",
         json!(text)

@@ -28,5 +28,6 @@ mod stalls;
 mod support;
 mod tidy;
 mod web;
+mod webapp;
 mod ws;
 mod wsclient;

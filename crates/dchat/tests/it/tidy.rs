@@ -160,3 +160,27 @@ fn cargo_run_at_the_root_runs_the_server() {
     }
     assert_eq!(defaults, ["default-run = \"dchat\""]);
 }
+
+/// Release builds serve the web app from files built into the binary: a file in `web/`
+/// that `web.rs` does not list would be missing from every release while working with
+/// `--web-dir`. Every file there is listed.
+#[test]
+fn every_web_app_file_is_embedded() {
+    let gateway = workspace_root().join("crates/dchat-gateway");
+    let listing = std::fs::read_to_string(gateway.join("src/web.rs")).unwrap();
+    let mut files = Vec::new();
+    let mut folders = vec![gateway.join("web")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                files.push(path.strip_prefix(gateway.join("web")).unwrap().to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    assert!(files.len() > 10, "found only {files:?}");
+    let missing: Vec<&String> = files.iter().filter(|file| !listing.contains(&format!("{file}\""))).collect();
+    assert!(missing.is_empty(), "web/ files that web.rs does not embed: {missing:?}");
+}

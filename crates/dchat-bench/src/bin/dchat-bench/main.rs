@@ -15,7 +15,7 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use dchat_bench::{FanoutOptions, IngestOptions, Progress, Report, SeedOptions, Transport};
+use dchat_bench::{FanoutOptions, IngestOptions, Progress, Report, SeedOptions, Transport, WebappOptions};
 use launch::{LocalServer, ServerKind};
 use tracing_subscriber::EnvFilter;
 
@@ -145,6 +145,29 @@ enum BenchCommand {
         /// Wait 0.5-1.5 s between tasks, as the seed's Locust users do (default: no wait).
         #[arg(long)]
         paced: bool,
+    },
+    /// What one incoming message costs the web app in headless Chromium, with many
+    /// messages in the room: from the frame's arrival to the end of its render, layout
+    /// included. Needs Debian's chromium and chromium-driver.
+    Webapp {
+        #[command(flatten)]
+        common: Common,
+        /// Messages in the room before the measured ones, all received by the page [default: 5000].
+        #[arg(long, default_value_t = 5000)]
+        messages: usize,
+        /// Messages measured, one at a time [default: 100].
+        #[arg(long, default_value_t = 100)]
+        measured: usize,
+        /// The room to measure in [default: a fresh one]; `general` for apps that know no
+        /// `#/room/` addresses.
+        #[arg(long)]
+        room: Option<String>,
+        /// The Chromium binary [default: /usr/bin/chromium].
+        #[arg(long, default_value = "/usr/bin/chromium")]
+        chromium: PathBuf,
+        /// The chromedriver binary [default: /usr/bin/chromedriver].
+        #[arg(long, default_value = "/usr/bin/chromedriver")]
+        chromedriver: PathBuf,
     },
     /// Serve the bare broadcast baseline (used by `fanout --baseline`).
     #[command(hide = true)]
@@ -327,6 +350,22 @@ async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 };
                 let seed = dchat_bench::seed(&url, &options);
                 Ok(progress::during("seed", "requests", &options.progress, seed).await?)
+            })
+            .await?;
+            (common, vec![report])
+        }
+        BenchCommand::Webapp { common, messages, measured, room, chromium, chromedriver } => {
+            let report = repeat(&common, "messages", async || {
+                let (url, _, _server) = common.target().await?;
+                let options = WebappOptions {
+                    messages,
+                    measured,
+                    room: room.clone(),
+                    chromium: chromium.clone(),
+                    chromedriver: chromedriver.clone(),
+                    run_id: run_id(),
+                };
+                Ok(dchat_bench::webapp(&url, &options).await?)
             })
             .await?;
             (common, vec![report])
