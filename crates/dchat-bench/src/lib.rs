@@ -34,7 +34,7 @@ pub use crate::{
     progress::Progress,
     report::{Latency, Report, RouteReport, median},
     seed::{SeedOptions, seed},
-    webapp::{WebappOptions, webapp},
+    webapp::{ChromeDriver, WebappOptions, webapp},
 };
 
 /// Why a scenario could not run.

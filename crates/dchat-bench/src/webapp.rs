@@ -48,14 +48,16 @@ fn browser_error(what: &str, err: impl std::fmt::Display) -> BenchError {
     BenchError::Protocol(format!("browser: {what}: {err}"))
 }
 
-/// chromedriver on a free port, stopped when dropped.
-struct Driver {
+/// chromedriver on a free port, stopped when dropped; the browser tests use it too.
+#[derive(Debug)]
+pub struct ChromeDriver {
     _process: Child,
     port: u16,
 }
 
-impl Driver {
-    async fn start(path: &Path) -> Result<Self, BenchError> {
+impl ChromeDriver {
+    /// Starts the chromedriver at `path` and waits until it listens.
+    pub async fn start(path: &Path) -> Result<Self, BenchError> {
         let mut process = Command::new(path)
             .arg("--port=0")
             .stdout(Stdio::piped())
@@ -79,14 +81,22 @@ impl Driver {
         Ok(Self { _process: process, port })
     }
 
-    async fn browser(&self, chromium: &Path, profile: &Path) -> Result<Client, BenchError> {
+    /// A fresh headless Chromium of `width` x `height` with its profile in `profile`,
+    /// started with the flags that keep it off the network.
+    pub async fn browser(
+        &self,
+        chromium: &Path,
+        profile: &Path,
+        width: u32,
+        height: u32,
+    ) -> Result<Client, BenchError> {
         let capabilities = json!({
             "goog:chromeOptions": {
                 "binary": chromium,
                 "args": [
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                    format!("--user-data-dir={}", profile.display()), "--window-size=1280,800",
+                    format!("--user-data-dir={}", profile.display()), format!("--window-size={width},{height}"),
                 ],
             }
         });
@@ -140,9 +150,9 @@ pub async fn webapp(url: &str, options: &WebappOptions) -> Result<Report, BenchE
         }
     };
 
-    let driver = Driver::start(&options.chromedriver).await?;
+    let driver = ChromeDriver::start(&options.chromedriver).await?;
     let profile = tempfile::tempdir()?;
-    let browser = driver.browser(&options.chromium, profile.path()).await?;
+    let browser = driver.browser(&options.chromium, profile.path(), 1280, 800).await?;
     let outcome = measure(&server, &browser, &prefix, &room, sender, options).await;
     let _ = browser.close().await;
     outcome

@@ -1,4 +1,4 @@
-//! Smoke runs of every `dchat bench` scenario: seconds long, correctness counters
+//! Smoke runs of every `dchat-bench` scenario: seconds long, correctness counters
 //! asserted, no speed asserted (speed is for BENCHMARKS.md, not for tests).
 
 use std::time::Duration;
@@ -94,4 +94,28 @@ async fn the_baselines_run_and_the_sweep_draws_a_chart() {
     dchat_bench::latency_chart(&[bare.clone(), median], &[bare], "smoke", &chart).unwrap();
     let svg = std::fs::read_to_string(&chart).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("dchat p99") && svg.contains("bare broadcast p99"));
+}
+
+/// The web app scenario end to end in headless Chromium: every measured message timed by
+/// the page, and the page's list bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webapp_scenario_times_every_measured_message_in_a_real_browser() {
+    if !crate::browser::browser_available("the_webapp_scenario_times_every_measured_message_in_a_real_browser") {
+        return;
+    }
+    let (app, _dir) = crate::support::spawn_app().await;
+    let options = dchat_bench::WebappOptions {
+        messages: 250,
+        measured: 3,
+        room: None,
+        chromium: "/usr/bin/chromium".into(),
+        chromedriver: "/usr/bin/chromedriver".into(),
+        run_id: "smoke".to_owned(),
+    };
+    let report = dchat_bench::webapp(&app.http, &options).await.unwrap();
+    assert!(report.is_correct(), "{}", report.table());
+    assert_eq!(report.operations, 3, "{}", report.table());
+    let rows = report.parameters["rows_in_dom"].as_u64().unwrap();
+    assert!(rows <= 200, "{rows} rows in the DOM for 254 messages");
+    app.stop().await;
 }

@@ -3,14 +3,13 @@
 //! installs them); elsewhere each test says loudly that it skipped, and under CI a missing
 //! browser is a failure.
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
-
-use fantoccini::{Client, ClientBuilder, Locator, elements::Element, key::Key};
-use serde_json::json;
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
 };
+
+use fantoccini::{Client, Locator, elements::Element, key::Key};
+use serde_json::json;
 
 use crate::support::{TestApp, spawn_app, spawn_app_with, test_config};
 
@@ -31,64 +30,32 @@ pub(crate) fn browser_available(test: &str) -> bool {
     present
 }
 
-/// One chromedriver process; each [`Driver::browser`] is a fresh headless Chromium.
+/// One chromedriver process (the bench's); each [`Driver::browser`] is a fresh headless
+/// Chromium with a profile of its own.
 pub(crate) struct Driver {
-    process: Child,
-    port: u16,
+    driver: dchat_bench::ChromeDriver,
     profiles: tempfile::TempDir,
 }
 
 impl Driver {
     pub(crate) async fn start() -> Self {
-        let mut process = Command::new(CHROMEDRIVER)
-            .arg("--port=0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start chromedriver");
-        // chromedriver announces its port on stdout once it listens.
-        let mut lines = BufReader::new(process.stdout.take().unwrap()).lines();
-        let port = loop {
-            let line = tokio::time::timeout(WAIT, lines.next_line())
-                .await
-                .expect("chromedriver starts")
-                .unwrap()
-                .expect("a line");
-            if let Some(rest) = line.split("started successfully on port ").nth(1) {
-                break rest.trim().trim_end_matches('.').parse::<u16>().expect("a port");
-            }
-        };
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { process, port, profiles: tempfile::tempdir().unwrap() }
+        let driver = dchat_bench::ChromeDriver::start(Path::new(CHROMEDRIVER)).await.expect("start chromedriver");
+        Self { driver, profiles: tempfile::tempdir().unwrap() }
     }
 
     pub(crate) async fn browser(&self, width: u32, height: u32) -> Client {
         let profile = tempfile::tempdir_in(self.profiles.path()).unwrap().keep();
-        let capabilities = json!({
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                    format!("--user-data-dir={}", profile.display()),
-                    format!("--window-size={width},{height}"),
-                ],
-            }
-        });
-        let serde_json::Value::Object(capabilities) = capabilities else { unreachable!() };
-        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{}", self.port))
-            .await
-            .expect("a browser session")
+        self.driver.browser(Path::new(CHROMIUM), &profile, width, height).await.expect("a browser session")
     }
 }
 
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.process.start_kill();
-    }
+/// Scrolls the message list to its top until `text` is shown, as a JavaScript expression
+/// for [`until`] (each check scrolls up again, so older pages or rows keep coming).
+pub(crate) fn scrolled_up_until_shown(text: &str) -> String {
+    format!(
+        "(() => {{ const s = document.getElementById('scroller'); s.scrollTop = 0; s.dispatchEvent(new Event('scroll')); return {}; }})()",
+        shows_message(text)
+    )
 }
 
 pub(crate) async fn find(browser: &Client, css: &str) -> Element {
@@ -334,12 +301,8 @@ async fn unread_counts_older_history_on_scroll_and_leaving_a_room() {
     alice.refresh().await.unwrap();
     until(&alice, "the latest page", &shows_message("old 119")).await;
     until(&alice, "only the latest page", &format!("!({})", shows_message("old 0"))).await;
-    // Scrolling to the top loads older pages until the beginning; each check scrolls up again.
-    let scroll_up_until_first = format!(
-        "(() => {{ const s = document.getElementById('scroller'); s.scrollTop = 0; s.dispatchEvent(new Event('scroll')); return {}; }})()",
-        shows_message("old 0")
-    );
-    until(&alice, "the first message after scrolling up", &scroll_up_until_first).await;
+    // Scrolling to the top loads older pages until the beginning.
+    until(&alice, "the first message after scrolling up", &scrolled_up_until_shown("old 0")).await;
     until(
         &alice,
         "the beginning marker",

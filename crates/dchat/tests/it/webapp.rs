@@ -8,7 +8,9 @@ use fantoccini::key::Key;
 use serde_json::json;
 
 use crate::{
-    browser::{Driver, browser_available, create_room, find, register, send, shows_message, until},
+    browser::{
+        Driver, browser_available, create_room, find, register, scrolled_up_until_shown, send, shows_message, until,
+    },
     support::spawn_app,
 };
 
@@ -73,11 +75,7 @@ async fn a_long_room_keeps_a_bounded_window_of_rows_that_follows_the_reader() {
 
     // Scrolling up moves the window to the oldest message, still bounded, the row in
     // view staying in view.
-    let scroll_up_until_first = format!(
-        "(() => {{ const s = document.getElementById('scroller'); s.scrollTop = 0; s.dispatchEvent(new Event('scroll')); return {}; }})()",
-        shows_message("live 0")
-    );
-    until(&alice, "the first message after scrolling up", &scroll_up_until_first).await;
+    until(&alice, "the first message after scrolling up", &scrolled_up_until_shown("live 0")).await;
     let rows = alice.execute(&format!("return {ROWS};"), vec![]).await.unwrap();
     assert!(rows.as_u64().unwrap() <= 200, "{rows} rows after scrolling up");
     until(&alice, "the newest out of the DOM while reading the oldest", &format!("!({})", shows_message("live 449")))
