@@ -1,4 +1,4 @@
-//! `dchat bench`: load scenarios against a running dchat, measured from the client side.
+//! The scenarios behind `dchat-bench`: load against a running dchat, measured from the client side.
 //!
 //! Each scenario drives real HTTP and WebSocket clients against a server given by URL,
 //! checks correctness while it measures (every delivery is counted per subscriber: lost,

@@ -1,6 +1,7 @@
 //! `room.v1.RoomService` over gRPC: decode, call [`RoomService`], encode. The only file
 //! of this crate that knows tonic.
 
+use dchat_bus::BusEvent;
 use dchat_core::RoomName;
 use dchat_proto::{
     BoxStream, from_validation, internal, parse_room_id, parse_user_id,
@@ -8,7 +9,6 @@ use dchat_proto::{
     stream_of,
 };
 use futures::StreamExt;
-use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -176,15 +176,13 @@ impl room_service_server::RoomService for RoomGrpc {
         });
         let marker =
             futures::stream::once(async move { Ok(pb::MembershipEvent { seq: baseline, ..Default::default() }) });
-        let changes = BroadcastStream::new(changes).map(|change| match change {
-            Ok((seq, MembershipChange { room_id, user_id, member })) => {
+        let changes = changes.map(|event| match event {
+            BusEvent::Payload((seq, MembershipChange { room_id, user_id, member })) => {
                 Ok(pb::MembershipEvent { room_id: room_id.to_string(), user_id: user_id.to_string(), member, seq })
             }
             // A watcher that missed changes must not keep a cache built on them: end its
             // stream with an error so it starts over.
-            Err(BroadcastStreamRecvError::Lagged(n)) => {
-                Err(Status::data_loss(format!("membership watch fell {n} changes behind; reconnect")))
-            }
+            BusEvent::Gap => Err(Status::data_loss("membership watch fell behind; reconnect")),
         });
         let stream = marker.chain(changes).take_until(self.stopping.clone().cancelled_owned());
         Ok(Response::new(Box::pin(stream)))

@@ -2,9 +2,10 @@
 //!
 //! [`RoomService`] holds the rules, [`RoomGrpc`] exposes them as `room.v1.RoomService`,
 //! and a [`RoomStore`] keeps them: [`SqliteRoomStore`] in the service's own SQLite file.
-//! The binary opens the database and hands the service its store. Membership changes are
-//! also published to watchers (`WatchMembership`), which is how the message service keeps
-//! its membership cache correct without asking on every message.
+//! The binary opens the database and hands the service its store and its bus. Membership
+//! changes are published on the bus ([`MembershipBus`]) to the watchers (`WatchMembership`),
+//! which is how the message service and the gateways keep their membership caches correct
+//! without asking on every message.
 //!
 //! Nothing here knows whether it runs alone (`dchat room`) or inside `dchat serve`.
 
@@ -16,6 +17,7 @@ mod store;
 
 pub use crate::{
     error::RoomError,
+    feed::MembershipBus,
     grpc::RoomGrpc,
     service::{MembershipChange, Room, RoomService},
     store::{RoomStore, SqliteRoomStore},

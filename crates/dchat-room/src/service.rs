@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::{
     RoomError,
-    feed::{ChangeFeed, Watcher},
+    feed::{ChangeFeed, MembershipBus, Watcher},
     store::RoomStore,
 };
 use dchat_core::{RoomId, RoomName, UserId, now_ms};
@@ -39,9 +39,17 @@ pub struct RoomService {
 }
 
 impl RoomService {
-    /// The room rules over `store`, whichever backend it is.
-    pub fn new(store: Arc<dyn RoomStore>) -> Self {
-        Self { store, feed: ChangeFeed::new() }
+    /// The room rules over `store`, whichever backend it is, publishing membership
+    /// changes on `bus`.
+    pub fn new(store: Arc<dyn RoomStore>, bus: MembershipBus) -> Self {
+        Self { store, feed: ChangeFeed::new(bus) }
+    }
+
+    /// The bus of one process for membership changes: 1,024 changes at first, growing
+    /// fourfold to 16,384 for a watcher that falls behind (one that falls further is cut
+    /// off and starts over).
+    pub fn local_bus() -> dchat_bus::LocalBus<(u64, MembershipChange)> {
+        dchat_bus::LocalBus::new(1024, 16384)
     }
 
     /// Creates a room; `creator` becomes its first member. Returns false, changing nothing,

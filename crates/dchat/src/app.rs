@@ -194,7 +194,7 @@ impl App {
             let path = config.room_db_path();
             let pool = dchat_storage::open_sqlite(&path, config.durability, 4).await?;
             let store = SqliteRoomStore::migrate(pool, &path).await?;
-            let service = RoomService::new(Arc::new(store));
+            let service = RoomService::new(Arc::new(store), Arc::new(RoomService::local_bus()));
             let grpc = RoomGrpc::new(service, stopping.clone()).into_server();
             health.set_serving::<dchat_proto::room::v1::room_service_server::RoomServiceServer<RoomGrpc>>().await;
             routes = routes.add_service(grpc);
