@@ -30,5 +30,4 @@ pub use crate::{
     proxy::ui_router,
     router::router,
     state::{GatewayConfig, GatewayState, Upstreams},
-    web::web_router,
 };

@@ -124,7 +124,7 @@ async fn serve_from_disk(dir: &Path, path: &str, content_type: &'static str) -> 
 
 /// `/`, the seed's `/app` and `/chat` (all the one-page app), and `/static/*`: the files
 /// embedded at build time or, with `web_dir`, those on disk.
-pub fn web_router<S: Clone + Send + Sync + 'static>(web_dir: Option<PathBuf>) -> Router<S> {
+pub(crate) fn web_router<S: Clone + Send + Sync + 'static>(web_dir: Option<PathBuf>) -> Router<S> {
     let Some(dir) = web_dir else {
         let page = get(|headers: HeaderMap| async move { serve(&INDEX, &headers) });
         let mut router = Router::new().route("/", page.clone()).route("/app", page.clone()).route("/chat", page);

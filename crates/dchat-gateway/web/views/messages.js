@@ -119,6 +119,8 @@ export class MessageList extends Component {
     this.unsubscribe = undefined;
     /** @type {(() => void) | undefined} */
     this.unlisten = undefined;
+    /** @type {ResizeObserver | undefined} */
+    this.resized = undefined;
     this.onScroll = this.onScroll.bind(this);
     this.onClick = this.onClick.bind(this);
     this.setList = (/** @type {HTMLElement | null} */ element) => {
@@ -140,6 +142,16 @@ export class MessageList extends Component {
     this.unlisten = store.onArrival(({ room, message, fromOthers }) => this.arrived(room, message, fromOthers));
     scroller.addEventListener("scroll", this.onScroll, { passive: true });
     newMessages.addEventListener("click", () => this.toBottom());
+    // A reader at the bottom stays there when the list's box changes size (a window
+    // resized, a phone turned, the composer grown). A box that shrinks keeps its scrollTop
+    // and fires no scroll event, so `atBottom` still says where the reader was.
+    let height = scroller.clientHeight;
+    this.resized = new ResizeObserver(() => {
+      if (scroller.clientHeight === height) return;
+      height = scroller.clientHeight;
+      if (this.atBottom) scroller.scrollTop = scroller.scrollHeight;
+    });
+    this.resized.observe(scroller);
     attach(this);
   }
 
@@ -147,6 +159,7 @@ export class MessageList extends Component {
     this.unsubscribe?.();
     this.unlisten?.();
     this.props_.scroller.removeEventListener("scroll", this.onScroll);
+    this.resized?.disconnect();
   }
 
   /** The room changed: show its newest messages. */

@@ -1,6 +1,7 @@
 //! The web app's shape in a real browser (see `browser.rs` for the driver): the address
 //! names the open room and a reload keeps it with its draft; the message list keeps a
-//! bounded window of rows however long the room, and moves it as the reader scrolls;
+//! bounded window of rows however long the room, and moves it as the reader scrolls (a
+//! reader at the bottom stays there when the window is resized);
 //! live messages leave focus, the draft and a text selection alone; and screen readers
 //! hear new messages through a polite live region.
 
@@ -88,6 +89,17 @@ async fn a_long_room_keeps_a_bounded_window_of_rows_that_follows_the_reader() {
     until(&alice, "the newest after the button", &shows_message("while reading")).await;
     let rows = alice.execute(&format!("return {ROWS};"), vec![]).await.unwrap();
     assert!(rows.as_u64().unwrap() <= 200, "{rows} rows back at the bottom");
+
+    // A reader at the bottom stays at the bottom when the window narrows to a phone's and
+    // long messages wrap onto more lines.
+    for i in 0..5 {
+        let long = format!("long {i}: {}", "a sentence that wraps on a narrow screen ".repeat(4));
+        app.append("general", &bob, &long, "").await.unwrap();
+        until(&alice, "a long message", &shows_message(&long)).await;
+    }
+    alice.set_window_size(390, 844).await.unwrap();
+    let at_bottom = "(() => { const s = document.getElementById('scroller'); return s.scrollHeight - s.scrollTop - s.clientHeight < 2; })()";
+    until(&alice, "the bottom after a resize", at_bottom).await;
     alice.close().await.unwrap();
     app.stop().await;
 }
