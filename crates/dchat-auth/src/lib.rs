@@ -21,5 +21,5 @@ pub use crate::{
     error::AuthError,
     grpc::AuthGrpc,
     service::{AuthConfig, AuthService, Login, Registration, RevocationBus, Session, User},
-    store::{AccountStore, Credentials, SqliteAuthStore, TokenStore},
+    store::{AccountStore, Credentials, SqliteAuthStore, TokenStore, TokenTimes},
 };

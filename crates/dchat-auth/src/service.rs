@@ -1,4 +1,11 @@
 //! The auth rules: registration, login, token verification and revocation.
+//!
+//! A sign-in opens a session, named by its token. It ends after `session_idle` without use
+//! or `session_max` after sign-in, whichever comes first, or when revoked. Each verification
+//! is a use; to keep verifications from becoming a write each, a use is recorded only when
+//! the last recorded one is older than [`touch_every`] (a minute, or a quarter of the idle
+//! time when that is shorter), so a session may end up to that much earlier than its last
+//! use plus the idle time.
 
 use std::{sync::Arc, time::Duration};
 
@@ -20,8 +27,12 @@ use crate::{
 /// The auth service's section of the configuration.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
-    /// How long a token works after login (`TOKEN_TTL_SECS`, default 1 h).
-    pub token_ttl: Duration,
+    /// A session ends after this long without use (`DCHAT_SESSION_IDLE_SECS`, default
+    /// 30 days; the seed's `TOKEN_TTL_SECS`, when set, caps it).
+    pub session_idle: Duration,
+    /// A session ends this long after sign-in, used or not (`DCHAT_SESSION_MAX_SECS`,
+    /// default 90 days; capped by `TOKEN_TTL_SECS` too).
+    pub session_max: Duration,
     /// Shortest password accepted at registration, in characters (default 8).
     pub password_min_chars: usize,
     /// Refuse new passwords that are among the most common or made of the account's own
@@ -61,6 +72,7 @@ pub enum Login {
 pub struct Session {
     pub token: String,
     pub user: User,
+    /// When the session ends unless it is used (ms since the epoch).
     pub expires_at_ms: i64,
 }
 
@@ -75,7 +87,8 @@ pub struct AuthService {
     revocations: RevocationBus,
     hashing: PasswordHashing,
     rooms: RoomServiceClient<Transport>,
-    token_ttl_ms: i64,
+    session_idle_ms: i64,
+    session_max_ms: i64,
     password_min_chars: usize,
     refuse_common_passwords: bool,
 }
@@ -96,13 +109,14 @@ impl AuthService {
             revocations,
             hashing: PasswordHashing::new(),
             rooms,
-            token_ttl_ms: i64::try_from(config.token_ttl.as_millis()).unwrap_or(i64::MAX),
+            session_idle_ms: i64::try_from(config.session_idle.as_millis()).unwrap_or(i64::MAX),
+            session_max_ms: i64::try_from(config.session_max.as_millis()).unwrap_or(i64::MAX),
             password_min_chars: config.password_min_chars,
             refuse_common_passwords: config.refuse_common_passwords,
         };
         // Expired tokens can never verify again; a day's grace keeps "expired" distinguishable
         // from "never issued" in the logs for a while.
-        match service.tokens.delete_tokens_expired_before(now_ms() - 86_400_000).await {
+        match service.tokens.delete_tokens_expired_before(now_ms() - 86_400_000, service.session_idle_ms).await {
             Ok(n) if n > 0 => tracing::info!(tokens = n, "forgot expired tokens"),
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "failed to delete expired tokens"),
@@ -176,12 +190,22 @@ impl AuthService {
         self.issue_token(user).await
     }
 
-    /// The account a live token belongs to, and when the token expires (ms since the epoch).
+    /// The account a live token belongs to, and when its session ends unless used again
+    /// (ms since the epoch). The verification is a use of the session.
     pub async fn verify(&self, token: &str) -> Result<(User, i64), AuthError> {
         if !token::looks_valid(token) {
             return Err(AuthError::InvalidToken);
         }
-        self.tokens.user_by_token(&token::hash(token), now_ms()).await?.ok_or(AuthError::InvalidToken)
+        let token_hash = token::hash(token);
+        let now = now_ms();
+        let (user, times) =
+            self.tokens.user_by_token(&token_hash, now, self.session_idle_ms).await?.ok_or(AuthError::InvalidToken)?;
+        let mut last_used = times.last_used_ms;
+        if now.saturating_sub(last_used) >= touch_every(self.session_idle_ms) {
+            self.tokens.touch_token(&token_hash, now).await?;
+            last_used = now;
+        }
+        Ok((user, times.expires_ms.min(last_used.saturating_add(self.session_idle_ms))))
     }
 
     /// Revokes a token for good. Revoking twice is fine; an unknown token is an error.
@@ -233,9 +257,9 @@ impl AuthService {
     async fn issue_token(&self, user: User) -> Result<Session, AuthError> {
         let token = token::generate();
         let now = now_ms();
-        let expires_at_ms = now.saturating_add(self.token_ttl_ms);
-        self.tokens.insert_token(&token::hash(&token), user.user_id, now, expires_at_ms).await?;
-        Ok(Session { token, user, expires_at_ms })
+        let hard_end = now.saturating_add(self.session_max_ms);
+        self.tokens.insert_token(&token::hash(&token), user.user_id, now, hard_end).await?;
+        Ok(Session { token, user, expires_at_ms: hard_end.min(now.saturating_add(self.session_idle_ms)) })
     }
 
     async fn join_general(&self, user_id: UserId) -> Result<(), AuthError> {
@@ -245,6 +269,12 @@ impl AuthService {
             AuthError::Unavailable("the room service is unavailable; try again".to_owned())
         })
     }
+}
+
+/// How stale a session's recorded last use may get before a verification records a new
+/// one: a minute, or a quarter of the idle time when that is shorter.
+fn touch_every(idle_ms: i64) -> i64 {
+    (idle_ms / 4).clamp(0, 60_000)
 }
 
 /// The display name of an account registered without one.

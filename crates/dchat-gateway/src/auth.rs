@@ -18,6 +18,8 @@ pub(crate) struct CurrentUser {
     pub(crate) username: String,
     pub(crate) display_name: String,
     pub(crate) token: String,
+    /// When the session ends unless used again (ms since the epoch), as last verified.
+    pub(crate) session_ends_ms: i64,
 }
 
 /// The token of an `Authorization` value of the form `Bearer <token>`.
@@ -80,6 +82,7 @@ impl CurrentUser {
             username: user.username,
             display_name: user.display_name,
             token,
+            session_ends_ms: user.token_expires_ms,
         })
     }
 }

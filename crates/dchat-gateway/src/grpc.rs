@@ -27,6 +27,7 @@ use tonic::{Request, Response, Status, metadata::MetadataMap};
 use crate::{
     live::{
         connections::{Connections, Control, LOGGED_OUT, SubscriptionSlot, UserSubscriptions},
+        expiry::{self, Renewal},
         mailbox,
     },
     state::GatewayState,
@@ -113,7 +114,18 @@ impl GatewayGrpc {
             tokio::pin!(expiry);
             loop {
                 tokio::select! {
-                    () = &mut expiry => return Some(Status::unauthenticated("the token expired; log in again")),
+                    // At the session's end as known here, the auth service has the last word:
+                    // the session may have been used elsewhere meanwhile.
+                    () = &mut expiry => match expiry::renew(&state, &token).await {
+                        Renewal::Until(ends_ms) if ends_ms > dchat_core::now_ms() => {
+                            let left = u64::try_from(ends_ms - dchat_core::now_ms()).unwrap_or(0);
+                            expiry.as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(left));
+                        }
+                        Renewal::Until(_) | Renewal::Ended => {
+                            return Some(Status::unauthenticated("the session expired; log in again"));
+                        }
+                        Renewal::Unknown => return Some(Status::unavailable("the session could not be checked; try again")),
+                    },
                     () = state.stopping().cancelled() => return None,
                     order = control.recv() => match order {
                         Control::Close { code: LOGGED_OUT, .. } => return Some(Status::unauthenticated("logged out")),
@@ -123,7 +135,7 @@ impl GatewayGrpc {
                         Control::Reverify if state.verify(&token).await.is_err() => {
                             return Some(Status::unauthenticated("logged out"));
                         }
-                        Control::Reverify | Control::Ping | Control::Left { .. } => {}
+                        Control::Reverify | Control::Ping | Control::Left { .. } | Control::SessionUntil(_) => {}
                     },
                 }
             }

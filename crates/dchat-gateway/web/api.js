@@ -11,6 +11,17 @@ export class ApiError extends Error {
   }
 }
 
+/** Told when a call that needed the session is refused with 401: the session ended. */
+let onSessionEnded = () => {};
+
+/** @param {() => void} handler */
+export function whenSessionEnds(handler) {
+  onSessionEnded = handler;
+}
+
+/** Calls whose 401 means "not signed in", not "the session ended". */
+const SIGN_IN_PATHS = ["/api/me", "/api/login", "/api/register"];
+
 /**
  * @param {string} method @param {string} path @param {unknown} [body]
  * @returns {Promise<any>}
@@ -38,6 +49,7 @@ async function call(method, path, body) {
   if (!response.ok) {
     const error = /** @type {{error?: {code?: string, message?: string}}} */ (data).error || {};
     const retryAfter = Number(response.headers.get("retry-after")) || 0;
+    if (response.status === 401 && !SIGN_IN_PATHS.includes(path)) onSessionEnded();
     throw new ApiError(response.status, error.code || "error", error.message || response.statusText, retryAfter);
   }
   return data;

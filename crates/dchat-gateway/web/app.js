@@ -4,7 +4,7 @@
 // the protocol module (protocol.js) turns server frames into store changes, and each
 // region of the page (views/) follows the store and re-renders only what changed.
 
-import { api, explain } from "./api.js";
+import { api, ApiError, explain, whenSessionEnds } from "./api.js";
 import { ChatSocket } from "./socket.js";
 import { Store } from "./store.js";
 import { dispatch } from "./protocol.js";
@@ -12,7 +12,7 @@ import { mountMessages } from "./views/messages.js";
 import { mountRooms } from "./views/rooms.js";
 import { mountHeader } from "./views/header.js";
 import { mountComposer } from "./views/composer.js";
-import { roomInAddress, showRoomInAddress, followAddress, clearDrafts } from "./route.js";
+import { roomInAddress, showRoomInAddress, followAddress, clearDrafts, saveUnsent, takeUnsent } from "./route.js";
 
 /** @typedef {import("./store.js").Room} Room */
 /** @typedef {import("./protocol.js").Pending} Pending */
@@ -87,6 +87,8 @@ store.subscribe(() => {
 function showAuth() {
   $("chat-view").hidden = true;
   $("auth-view").hidden = false;
+  // Whoever comes back has an account: the login form, not the registration one.
+  selectTab(false);
   $("login-name").focus();
 }
 
@@ -111,8 +113,11 @@ async function onLogin(event) {
   }
   try {
     const session = await api.login(login, password);
+    $("login-password").value = "";
     startChat(session.user);
   } catch (err) {
+    // A failed attempt leaves no password behind in the form.
+    $("login-password").value = "";
     error.textContent = explain(err);
   }
 }
@@ -157,7 +162,15 @@ async function startChat(me) {
     store.setConnection(explain(err));
   }
   store.signedIn(me, rooms);
-  socket = new ChatSocket({ onOpen, onFrame: measured, onDown, onLoggedOut });
+  // Messages that were waiting when the last session ended go now, with their client ids:
+  // the server stores each once, even if it had stored one before the end.
+  const unsent = takeUnsent(me.user_id);
+  if (unsent === null) clearDrafts();
+  for (const { room_id, message } of unsent ?? []) {
+    const room = store.rooms.get(room_id);
+    if (room) store.addPending(room, { ...message, state: "sending" });
+  }
+  socket = new ChatSocket({ onOpen, onFrame: measured, onDown, onLoggedOut: sessionEnded });
   socket.connect();
   const wanted = roomInAddress();
   const first = wanted && store.rooms.has(wanted) ? wanted : defaultRoom();
@@ -190,19 +203,47 @@ function onOpen() {
 
 function onDown() {
   store.setConnection("Connection lost. Reconnecting…");
+  // A browser does not say why a WebSocket upgrade failed: if it was the session, only
+  // asking tells, and reconnecting would never succeed.
+  api.me().catch((err) => {
+    if (err instanceof ApiError && err.status === 401) sessionEnded();
+  });
 }
 
-function onLoggedOut() {
-  resetChat();
+/**
+ * The session ended (it expired, or was signed out elsewhere): what was not sent yet and
+ * the drafts are kept for the same user's next sign-in, which opens the same room.
+ */
+function sessionEnded() {
+  const me = store.me;
+  if (!me) return;
+  /** @type {{room_id: string, message: Pending}[]} */
+  const unsent = [];
+  for (const room of store.rooms.values()) {
+    for (const message of room.pending.values()) unsent.push({ room_id: room.id, message });
+  }
+  saveUnsent(me.user_id, unsent);
+  socket?.stop();
+  socket = null;
+  store.signedOut();
+  composer.clear();
   showAuth();
+  $("login-name").value = me.username || me.email || "";
+  const waiting = unsent.length === 1 ? "1 unsent message" : `${unsent.length} unsent messages`;
+  $("login-error").textContent =
+    `Your session ended. Sign in again to continue${unsent.length ? `; ${waiting} will be sent` : ""}.`;
+  $("login-password").focus();
 }
 
+/** Signing out here: nothing of this user's stays in the tab. */
 function resetChat() {
   socket?.stop();
   socket = null;
   store.signedOut();
   clearDrafts();
   composer.clear();
+  $("login-password").value = "";
+  $("register-password").value = "";
 }
 
 /**
@@ -362,6 +403,7 @@ function onSend(text) {
 // ---------------------------------------------------------------- start
 
 function wire() {
+  whenSessionEnds(sessionEnded);
   $("tab-login").addEventListener("click", () => selectTab(false));
   $("tab-register").addEventListener("click", () => selectTab(true));
   $("login-form").addEventListener("submit", onLogin);

@@ -57,11 +57,41 @@ export function saveDraft(room_id, text) {
   }
 }
 
+const UNSENT = "dchat:unsent";
+
+/**
+ * Keeps messages that were never acknowledged across a sign-in, for the same user only.
+ * @param {string} user_id @param {{room_id: string, message: import("./protocol.js").Pending}[]} unsent
+ */
+export function saveUnsent(user_id, unsent) {
+  try {
+    sessionStorage.setItem(UNSENT, JSON.stringify({ user_id, unsent }));
+  } catch {
+    // Storage is full or disabled: they live only as long as the page.
+  }
+}
+
+/**
+ * Takes the kept messages of `user_id`. Null when they were someone else's: that user's
+ * messages and drafts must not reach this one (the caller forgets the drafts).
+ * @param {string} user_id @returns {{room_id: string, message: import("./protocol.js").Pending}[] | null}
+ */
+export function takeUnsent(user_id) {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(UNSENT) ?? "null");
+    sessionStorage.removeItem(UNSENT);
+    if (!saved) return [];
+    return saved.user_id === user_id && Array.isArray(saved.unsent) ? saved.unsent : null;
+  } catch {
+    return [];
+  }
+}
+
 /** Forgets every draft (at sign-out: the next user of this tab must not see them). */
 export function clearDrafts() {
   try {
     for (const key of Object.keys(sessionStorage)) {
-      if (key.startsWith(DRAFT_PREFIX)) sessionStorage.removeItem(key);
+      if (key.startsWith(DRAFT_PREFIX) || key === UNSENT) sessionStorage.removeItem(key);
     }
   } catch {
     // Nothing stored, nothing to forget.

@@ -32,6 +32,7 @@
  * @property {string} user_id
  * @property {string} display_name
  * @property {string} [username]
+ * @property {string} [email]
  */
 
 /** @typedef {{room: Room, message: Message, fromOthers: boolean}} Arrival */

@@ -165,9 +165,16 @@ pub struct Options {
     #[arg(long, global = true, env = "PRESENCE_DB")]
     pub presence_db: Option<PathBuf>,
 
-    /// Token lifetime in seconds [default: 3600].
+    /// The seed's token lifetime in seconds: when set, caps both session times [default: unset].
     #[arg(long, global = true, env = "TOKEN_TTL_SECS")]
     pub token_ttl_secs: Option<u64>,
+    /// A session ends after this many seconds without use, an open WebSocket's frames
+    /// included [default: 2592000, 30 days].
+    #[arg(long, global = true, env = "DCHAT_SESSION_IDLE_SECS")]
+    pub session_idle_secs: Option<u64>,
+    /// A session ends this many seconds after sign-in, used or not [default: 7776000, 90 days].
+    #[arg(long, global = true, env = "DCHAT_SESSION_MAX_SECS")]
+    pub session_max_secs: Option<u64>,
     /// Shortest password accepted at registration [default: 8].
     #[arg(long, global = true, env = "DCHAT_PASSWORD_MIN_CHARS")]
     pub password_min_chars: Option<usize>,
@@ -254,7 +261,11 @@ impl Options {
         if self.message_db.is_some() {
             config.message.db = self.message_db;
         }
-        set(&mut config.auth.token_ttl_secs, self.token_ttl_secs);
+        if self.token_ttl_secs.is_some() {
+            config.auth.token_ttl_secs = self.token_ttl_secs;
+        }
+        set(&mut config.auth.session_idle_secs, self.session_idle_secs);
+        set(&mut config.auth.session_max_secs, self.session_max_secs);
         set(&mut config.auth.password_min_chars, self.password_min_chars);
         set(&mut config.presence.ttl_secs, self.presence_ttl_secs);
         set(&mut config.message.max_text_chars, self.max_message_chars);

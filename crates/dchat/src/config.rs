@@ -143,8 +143,15 @@ pub struct AuthSection {
     pub bind: SocketAddr,
     /// Its SQLite file (`AUTH_DB`, default `<data_dir>/auth.db`).
     pub db: Option<PathBuf>,
-    /// Token lifetime in seconds (`TOKEN_TTL_SECS`, default 3600).
-    pub token_ttl_secs: u64,
+    /// The seed's token lifetime in seconds (`TOKEN_TTL_SECS`): when set, it caps both
+    /// session times below, as the seed's fixed token lifetime did (default unset).
+    pub token_ttl_secs: Option<u64>,
+    /// A session ends after this many seconds without use (`DCHAT_SESSION_IDLE_SECS`,
+    /// default 30 days). Use includes an open WebSocket's frames.
+    pub session_idle_secs: u64,
+    /// A session ends this many seconds after sign-in, used or not
+    /// (`DCHAT_SESSION_MAX_SECS`, default 90 days).
+    pub session_max_secs: u64,
     /// Shortest password accepted at registration (default 8).
     pub password_min_chars: usize,
 }
@@ -227,7 +234,9 @@ impl Default for AuthSection {
             addr: "127.0.0.1:50051".to_owned(),
             bind: loopback(50051),
             db: None,
-            token_ttl_secs: 3600,
+            token_ttl_secs: None,
+            session_idle_secs: 30 * 86_400,
+            session_max_secs: 90 * 86_400,
             password_min_chars: 8,
         }
     }
@@ -288,9 +297,17 @@ impl Config {
         Self { data_dir: dir.into(), ..Self::default() }
     }
 
+    /// The session times in seconds, `TOKEN_TTL_SECS` capping both: (idle, max).
+    fn session_secs(&self) -> (u64, u64) {
+        let cap = self.auth.token_ttl_secs.unwrap_or(u64::MAX);
+        (self.auth.session_idle_secs.min(cap), self.auth.session_max_secs.min(cap))
+    }
+
     pub fn auth_config(&self) -> dchat_auth::AuthConfig {
+        let (idle, max) = self.session_secs();
         dchat_auth::AuthConfig {
-            token_ttl: Duration::from_secs(self.auth.token_ttl_secs),
+            session_idle: Duration::from_secs(idle),
+            session_max: Duration::from_secs(max),
             password_min_chars: self.auth.password_min_chars,
             // The seed's load tests register with "secret" and "pass"; the setting that lets
             // their length through lets their commonness through too.
@@ -323,7 +340,9 @@ impl Config {
 
     pub fn gateway_config(&self) -> dchat_gateway::GatewayConfig {
         dchat_gateway::GatewayConfig {
-            cookie_max_age_secs: self.auth.token_ttl_secs,
+            // The cookie may outlive an idle session (which the server then refuses), never
+            // the longest one.
+            cookie_max_age_secs: self.session_secs().1,
             secure_cookies: self.gateway.secure_cookies,
             allowed_origins: self.gateway.allowed_origins.clone(),
             trusted_proxies: self.gateway.trusted_proxies.clone(),

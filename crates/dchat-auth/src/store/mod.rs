@@ -47,10 +47,20 @@ pub trait AccountStore: Send + Sync + std::fmt::Debug + 'static {
     async fn delete_user(&self, user_id: UserId) -> Result<(), StoreError>;
 }
 
-/// Tokens, kept only as their SHA-256, with an expiry and a revocation.
+/// When a live token was last used and when it ends for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenTimes {
+    /// The hard end: sign-in plus the longest a session may last.
+    pub expires_ms: i64,
+    /// The last use recorded (at most a minute or so old: uses are recorded sparingly).
+    pub last_used_ms: i64,
+}
+
+/// Tokens (sessions), kept only as their SHA-256, with a hard end, a last use and a
+/// revocation.
 #[tonic::async_trait]
 pub trait TokenStore: Send + Sync + std::fmt::Debug + 'static {
-    /// Stores the hash of a new token.
+    /// Stores the hash of a new token, used now.
     async fn insert_token(
         &self,
         token_hash: &[u8],
@@ -59,13 +69,23 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug + 'static {
         expires_ms: i64,
     ) -> Result<(), StoreError>;
 
-    /// The account a live (unexpired, unrevoked) token belongs to, and when the token expires.
-    async fn user_by_token(&self, token_hash: &[u8], now_ms: i64) -> Result<Option<(User, i64)>, StoreError>;
+    /// The account a live token belongs to, with its times. Live: not revoked, before its
+    /// hard end, and used less than `idle_ms` ago.
+    async fn user_by_token(
+        &self,
+        token_hash: &[u8],
+        now_ms: i64,
+        idle_ms: i64,
+    ) -> Result<Option<(User, TokenTimes)>, StoreError>;
+
+    /// Records a use of a token (never moving its last use back).
+    async fn touch_token(&self, token_hash: &[u8], now_ms: i64) -> Result<(), StoreError>;
 
     /// Revokes a token. Returns `None` for a token we never issued, otherwise whether this
     /// call revoked it (false: it was revoked already).
     async fn revoke_token(&self, token_hash: &[u8], now_ms: i64) -> Result<Option<bool>, StoreError>;
 
-    /// Forgets tokens that expired before `cutoff_ms`: they can never verify again.
-    async fn delete_tokens_expired_before(&self, cutoff_ms: i64) -> Result<u64, StoreError>;
+    /// Forgets tokens that ended before `cutoff_ms`, at their hard end or after `idle_ms`
+    /// without use: they can never verify again.
+    async fn delete_tokens_expired_before(&self, cutoff_ms: i64, idle_ms: i64) -> Result<u64, StoreError>;
 }

@@ -6,7 +6,7 @@ use dchat_core::{DisplayName, Email, UserId, UserName};
 use dchat_storage::{OpenError, StoreError};
 use sqlx::{Row, SqlitePool, sqlite::SqliteRow};
 
-use super::{AccountStore, Credentials, TokenStore};
+use super::{AccountStore, Credentials, TokenStore, TokenTimes};
 use crate::service::User;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -116,32 +116,54 @@ impl TokenStore for SqliteAuthStore {
         now_ms: i64,
         expires_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO tokens (token_hash, user_id, created_ms, expires_ms) VALUES (?, ?, ?, ?)")
-            .bind(token_hash)
-            .bind(user_id.to_string())
-            .bind(now_ms)
-            .bind(expires_ms)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO tokens (token_hash, user_id, created_ms, expires_ms, last_used_ms) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(user_id.to_string())
+        .bind(now_ms)
+        .bind(expires_ms)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    /// The account a live (unexpired, unrevoked) token belongs to, and when the token expires.
-    async fn user_by_token(&self, token_hash: &[u8], now_ms: i64) -> Result<Option<(User, i64)>, StoreError> {
+    /// The account a live token belongs to, with its times. Live: not revoked, before its
+    /// hard end, and used less than `idle_ms` ago.
+    async fn user_by_token(
+        &self,
+        token_hash: &[u8],
+        now_ms: i64,
+        idle_ms: i64,
+    ) -> Result<Option<(User, TokenTimes)>, StoreError> {
         sqlx::query(
-            "SELECT u.user_id, u.email, u.username, u.display_name, u.password_hash, t.expires_ms
+            "SELECT u.user_id, u.email, u.username, u.display_name, u.password_hash, t.expires_ms, t.last_used_ms
              FROM tokens t JOIN users u ON u.user_id = t.user_id
-             WHERE t.token_hash = ? AND t.revoked_ms IS NULL AND t.expires_ms > ?",
+             WHERE t.token_hash = ? AND t.revoked_ms IS NULL AND t.expires_ms > ? AND t.last_used_ms > ?",
         )
         .bind(token_hash)
         .bind(now_ms)
+        .bind(now_ms.saturating_sub(idle_ms))
         .fetch_optional(&self.pool)
         .await?
         .map(|row| {
-            let expires_ms: i64 = row.try_get("expires_ms")?;
-            credentials_from_row(row).map(|credentials| (credentials.user, expires_ms))
+            let times =
+                TokenTimes { expires_ms: row.try_get("expires_ms")?, last_used_ms: row.try_get("last_used_ms")? };
+            credentials_from_row(row).map(|credentials| (credentials.user, times))
         })
         .transpose()
+    }
+
+    /// Records a use of a token (never moving its last use back).
+    async fn touch_token(&self, token_hash: &[u8], now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tokens SET last_used_ms = ? WHERE token_hash = ? AND last_used_ms < ?")
+            .bind(now_ms)
+            .bind(token_hash)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Revokes a token. Returns `None` for a token we never issued, otherwise whether this
@@ -164,10 +186,12 @@ impl TokenStore for SqliteAuthStore {
         Ok(known.then_some(false))
     }
 
-    /// Forgets tokens that expired before `cutoff_ms`: they can never verify again.
-    async fn delete_tokens_expired_before(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM tokens WHERE expires_ms < ?")
+    /// Forgets tokens that ended before `cutoff_ms`, at their hard end or after `idle_ms`
+    /// without use: they can never verify again.
+    async fn delete_tokens_expired_before(&self, cutoff_ms: i64, idle_ms: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM tokens WHERE expires_ms < ? OR last_used_ms < ?")
             .bind(cutoff_ms)
+            .bind(cutoff_ms.saturating_sub(idle_ms))
             .execute(&self.pool)
             .await?
             .rows_affected())

@@ -4,7 +4,7 @@
 use dchat_core::{DisplayName, Email, UserId, UserName};
 use dchat_storage::StoreError;
 
-use super::{AccountStore, SqliteAuthStore, TokenStore};
+use super::{AccountStore, SqliteAuthStore, TokenStore, TokenTimes};
 use crate::User;
 
 fn user(email: Option<&str>, username: Option<&str>, name: &str) -> User {
@@ -51,26 +51,41 @@ async fn keeps_the_contract(accounts: &dyn AccountStore, tokens: &dyn TokenStore
     assert!(!accounts.update_display_name(UserId::generate(), &renamed).await.unwrap());
     assert_eq!(accounts.user(ada.user_id).await.unwrap().unwrap().display_name, renamed);
 
-    // Tokens: live until they expire or are revoked; revoking twice is known, a stranger's is not.
-    let (live, expiring, revoked) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    // Tokens: live until their hard end, a stretch without use, or revocation; revoking
+    // twice is known, a stranger's is not.
+    let (live, expiring, revoked, idle) = ([1u8; 32], [2u8; 32], [3u8; 32], [4u8; 32]);
+    let long = 1_000_000;
     tokens.insert_token(&live, ada.user_id, 10, 1_000).await.unwrap();
     tokens.insert_token(&expiring, bob.user_id, 10, 100).await.unwrap();
     tokens.insert_token(&revoked, bob.user_id, 10, 1_000).await.unwrap();
-    let (owner, expires) = tokens.user_by_token(&live, 50).await.unwrap().unwrap();
-    assert_eq!((owner.user_id, expires), (ada.user_id, 1_000));
-    assert!(tokens.user_by_token(&expiring, 99).await.unwrap().is_some());
-    assert!(tokens.user_by_token(&expiring, 100).await.unwrap().is_none(), "expired at its expiry");
+    let (owner, times) = tokens.user_by_token(&live, 50, long).await.unwrap().unwrap();
+    assert_eq!((owner.user_id, times), (ada.user_id, TokenTimes { expires_ms: 1_000, last_used_ms: 10 }));
+    assert!(tokens.user_by_token(&expiring, 99, long).await.unwrap().is_some());
+    assert!(tokens.user_by_token(&expiring, 100, long).await.unwrap().is_none(), "expired at its expiry");
     assert_eq!(tokens.revoke_token(&revoked, 60).await.unwrap(), Some(true));
     assert_eq!(tokens.revoke_token(&revoked, 61).await.unwrap(), Some(false));
     assert_eq!(tokens.revoke_token(&[9u8; 32], 62).await.unwrap(), None);
-    assert!(tokens.user_by_token(&revoked, 63).await.unwrap().is_none());
-    assert!(tokens.user_by_token(&[9u8; 32], 63).await.unwrap().is_none());
+    assert!(tokens.user_by_token(&revoked, 63, long).await.unwrap().is_none());
+    assert!(tokens.user_by_token(&[9u8; 32], 63, long).await.unwrap().is_none());
 
-    // Deletes: expired tokens go; a deleted account takes its tokens with it.
-    assert_eq!(tokens.delete_tokens_expired_before(500).await.unwrap(), 1);
+    // Idle: a token unused for `idle_ms` ends; a use moves its end, never back.
+    tokens.insert_token(&idle, ada.user_id, 100, 10_000).await.unwrap();
+    assert!(tokens.user_by_token(&idle, 149, 50).await.unwrap().is_some());
+    assert!(tokens.user_by_token(&idle, 150, 50).await.unwrap().is_none(), "ended after 50 ms unused");
+    tokens.touch_token(&idle, 140).await.unwrap();
+    tokens.touch_token(&idle, 120).await.unwrap();
+    let (_, times) = tokens.user_by_token(&idle, 150, 50).await.unwrap().unwrap();
+    assert_eq!(times.last_used_ms, 140, "the later use counts");
+    assert!(tokens.user_by_token(&idle, 190, 50).await.unwrap().is_none());
+
+    // Deletes: ended tokens go, at their hard end or unused for the idle time (here the two
+    // unused since 10), the others stay; a deleted account takes its tokens with it.
+    assert_eq!(tokens.delete_tokens_expired_before(500, long).await.unwrap(), 1);
+    assert_eq!(tokens.delete_tokens_expired_before(200, 100).await.unwrap(), 2);
+    assert!(tokens.user_by_token(&idle, 150, 50).await.unwrap().is_some(), "a token in use stays");
     accounts.delete_user(ada.user_id).await.unwrap();
     assert!(accounts.user(ada.user_id).await.unwrap().is_none());
-    assert!(tokens.user_by_token(&live, 50).await.unwrap().is_none());
+    assert!(tokens.user_by_token(&idle, 150, 50).await.unwrap().is_none());
 }
 
 #[tokio::test]

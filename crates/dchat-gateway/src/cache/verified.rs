@@ -3,7 +3,9 @@
 //!
 //! Trusted only while the revocation watch is connected (see [`WatchedCache`]): a
 //! revocation forgets its token at once, a logout or profile change through this gateway
-//! too, and an entry never outlives its token's expiry. A logout through another gateway
+//! too, and an entry never outlives a quarter of what was left of its session: each
+//! verification is a use of the session, which moves its end, so a client that keeps using
+//! the session keeps it on even when the uses between verifications are not reported. A logout through another gateway
 //! reaches this one within the watch's latency (milliseconds on a LAN).
 
 use std::time::{Duration, Instant};
@@ -33,7 +35,7 @@ impl VerifiedTokens {
     pub(crate) fn remember(&self, token: &str, user: &User, ticket: Ticket) {
         let token_left =
             Duration::from_millis(u64::try_from(user.token_expires_ms - dchat_core::now_ms()).unwrap_or(0));
-        self.cache.remember(token_sha256(token), user.clone(), Instant::now() + TRUST_FOR.min(token_left), ticket);
+        self.cache.remember(token_sha256(token), user.clone(), Instant::now() + TRUST_FOR.min(token_left / 4), ticket);
     }
 
     /// A token was revoked (here, or anywhere: by its digest).

@@ -22,6 +22,8 @@ pub(crate) enum Control {
     Reverify,
     /// Time to ping the client; the last ping must have been answered.
     Ping,
+    /// The auth service says the session now ends at this time (ms since the epoch).
+    SessionUntil(i64),
 }
 
 #[derive(Debug)]

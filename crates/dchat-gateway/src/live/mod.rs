@@ -6,11 +6,12 @@
 //! one upstream subscription per room that all of this gateway's connections share.
 //! `mailbox` is the queue each connection keeps, `connections` the registry by user (and
 //! each user's count of live subscriptions), `presence` the presence sessions this gateway
-//! keeps alive for its clients, and `watches` follows membership changes and revocations
-//! into the open connections. The WebSocket wire protocol is `dchat-websocket`.
+//! keeps alive for its clients, `watches` follows membership changes and revocations
+//! into the open connections, and `expiry` ends them when their session ends. The WebSocket wire protocol is `dchat-websocket`.
 
 mod cancel;
 pub(crate) mod connections;
+pub(crate) mod expiry;
 mod feeds;
 mod forward;
 pub(crate) mod mailbox;

@@ -22,7 +22,8 @@ use crate::{
     auth::CurrentUser,
     live::{
         cancel::Cancel,
-        connections::{Connections, Control, SubscriptionSlot, UserSubscriptions},
+        connections::{Connections, Control, LOGGED_OUT, SubscriptionSlot, UserSubscriptions},
+        expiry::{self, Renewal, SessionClock},
         forward, mailbox,
         protocol::{self, ClientFrame},
         writer::{self, Outbox, Subscriber},
@@ -78,7 +79,9 @@ pub(crate) fn serve(
     if state.stopping().is_cancelled() {
         let _ = outbox.control.send(Control::Close { code: 1012, reason: "server stopping" }, None);
     }
-    let mut connection = Connection { state, user, outbox, sender: None, subscriptions: Subscriptions::default() };
+    let clock = SessionClock::new(user.session_ends_ms);
+    let mut connection =
+        Connection { state, user, outbox, sender: None, subscriptions: Subscriptions::default(), clock };
     async move {
         let _hold = hold;
         // The work each event starts (gRPC calls) is boxed: inline, its largest state would
@@ -86,11 +89,22 @@ pub(crate) fn serve(
         // every idle client.
         // A ping was sent and nothing has come from the client since.
         let mut unanswered = false;
+        // When the session ends, as last heard; nothing the client sends after that counts.
+        let session_end = tokio::time::sleep_until(connection.clock.ends());
+        tokio::pin!(session_end);
         let ending = loop {
             tokio::select! {
                 inbound = incoming.next() => {
-                    // Anything from the client shows it is there, as a pong would.
+                    // Anything from the client shows it is there, as a pong would, and is a
+                    // use of the session, after it is checked to be still on.
                     unanswered = false;
+                    if connection.clock.ended() {
+                        if let Err(ending) = Box::pin(connection.renew()).await {
+                            break ending;
+                        }
+                        session_end.as_mut().reset(connection.clock.ends());
+                    }
+                    connection.report_use();
                     match inbound {
                         Ok(Inbound::Text(text)) => Box::pin(connection.handle(&text)).await,
                         Ok(Inbound::Binary(_)) => {
@@ -111,8 +125,18 @@ pub(crate) fn serve(
                         },
                     }
                 }
+                () = &mut session_end => {
+                    if let Err(ending) = Box::pin(connection.renew()).await {
+                        break ending;
+                    }
+                    session_end.as_mut().reset(connection.clock.ends());
+                }
                 order = control.recv() => match order {
                     Control::Close { code, reason } => break Ending::Close(code, reason),
+                    Control::SessionUntil(ends_ms) => {
+                        connection.clock.set_end(ends_ms);
+                        session_end.as_mut().reset(connection.clock.ends());
+                    }
                     Control::Left { room_id } => Box::pin(connection.left(&room_id)).await,
                     Control::Reverify if !Box::pin(connection.token_still_valid()).await => break Ending::Close(4001, "logged out"),
                     Control::Reverify => {}
@@ -277,6 +301,8 @@ struct Connection {
     sender: Option<(mpsc::Sender<SendRequest>, tokio::task::JoinHandle<()>)>,
     /// Room id -> the cancellation of its subscription.
     subscriptions: Subscriptions,
+    /// When the session ends, and when its use was last reported.
+    clock: SessionClock,
 }
 
 impl Connection {
@@ -436,6 +462,38 @@ impl Connection {
         if let Err(status) = self.state.presence().disconnect(request).await {
             tracing::debug!(%status, "presence disconnect failed");
         }
+    }
+
+    /// Asks the auth service whether the session is still on, at the end known here: it
+    /// may have been used elsewhere meanwhile. Ended: close with 4001; no answer: close
+    /// with 1013 (the client reconnects, and its upgrade asks again), since the session
+    /// cannot be taken to be on past its known end.
+    async fn renew(&mut self) -> Result<(), Ending> {
+        match expiry::renew(&self.state, &self.user.token).await {
+            Renewal::Until(ends_ms) if ends_ms > dchat_core::now_ms() => {
+                self.clock.set_end(ends_ms);
+                Ok(())
+            }
+            Renewal::Until(_) | Renewal::Ended => Err(Ending::Close(LOGGED_OUT, "session ended")),
+            Renewal::Unknown => Err(Ending::Close(1013, "try again later")),
+        }
+    }
+
+    /// The client used the connection: now and then, tell the auth service, which moves
+    /// the session's end; the answer arrives as a control order.
+    fn report_use(&mut self) {
+        if !self.clock.touch_due() {
+            return;
+        }
+        let (state, token, control) = (self.state.clone(), self.user.token.clone(), self.outbox.control.clone());
+        tokio::spawn(async move {
+            let order = match expiry::renew(&state, &token).await {
+                Renewal::Until(ends_ms) => Control::SessionUntil(ends_ms),
+                Renewal::Ended => Control::Close { code: LOGGED_OUT, reason: "session ended" },
+                Renewal::Unknown => return,
+            };
+            let _ = control.send(order, None);
+        });
     }
 
     /// Whether the connection's token still verifies. Only a definite "no" counts: an auth

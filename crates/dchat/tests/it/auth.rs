@@ -207,7 +207,7 @@ async fn logout_revokes_a_token_for_good_even_across_a_restart() {
 async fn tokens_stop_working_when_they_expire() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
-    config.auth.token_ttl_secs = 0;
+    config.auth.token_ttl_secs = Some(0);
     let app = spawn_app_with(config).await;
     let user = app.register("ivan").await;
     assert_code(app.auth.clone().verify(token(&user.token)).await, Code::Unauthenticated, "expired token");

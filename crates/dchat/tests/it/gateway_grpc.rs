@@ -182,7 +182,7 @@ in_both_topologies!(
 async fn a_live_stream_ends_with_unauthenticated_when_its_token_expires() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = crate::support::test_config(dir.path());
-    config.auth.token_ttl_secs = 1;
+    config.auth.token_ttl_secs = Some(1);
     let app = crate::support::spawn_app_with(config).await;
     let mut gateway = GatewayServiceClient::new(Channel::from_shared(app.http.clone()).unwrap().connect_lazy());
     let token = register_over(&mut gateway, "ada").await;

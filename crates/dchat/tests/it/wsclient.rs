@@ -105,6 +105,19 @@ impl WsClient {
         }
     }
 
+    /// The next JSON frame, or the close frame if the server closes first.
+    pub(crate) async fn next_frame_or_close(&mut self) -> Result<Value, Option<CloseFrame>> {
+        loop {
+            match self.stream.next().await {
+                Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).expect("a JSON frame")),
+                Some(Ok(Message::Close(frame))) => return Err(frame),
+                Some(Ok(_)) => {}
+                Some(Err(err)) => panic!("connection failed before a close frame: {err}"),
+                None => return Err(None),
+            }
+        }
+    }
+
     /// Reads until the server closes; returns the close frame.
     pub(crate) async fn until_closed(&mut self) -> Option<CloseFrame> {
         loop {

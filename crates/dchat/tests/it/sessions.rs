@@ -1,0 +1,124 @@
+//! Sessions that last while used and end on time: after a stretch without use (an open
+//! WebSocket's frames count as use) or at their hard end, whichever comes first, on every
+//! path, with open WebSockets closed (4001) at that moment and nothing they send afterwards
+//! stored. Short session times stand in for the defaults' days; the waits are the sessions'
+//! own times, which the test is about.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::{
+    http::{get, register},
+    support::{Topology, in_both_topologies, spawn_with, test_config},
+    wsclient::WsClient,
+};
+
+/// Sessions of `idle` seconds without use and at most `max` seconds in all.
+async fn app_with_sessions(topology: Topology, idle: u64, max: u64) -> (crate::support::TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.auth.session_idle_secs = idle;
+    config.auth.session_max_secs = max;
+    (spawn_with(topology, config).await, dir)
+}
+
+async fn an_idle_session_ends_and_use_keeps_it_on(topology: Topology) {
+    let (app, _dir) = app_with_sessions(topology, 2, 600).await;
+    let (client, _) = register(&app, "ada").await;
+    // Used every 300 ms for twice the idle time: on all along.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        let (status, body) = get(&client, &app, "/api/me").await;
+        assert_eq!(status, StatusCode::OK, "used {:?} after sign-in: {body}", started.elapsed());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Unused for longer than the idle time: over, on every path.
+    tokio::time::sleep(Duration::from_millis(2_600)).await;
+    let (status, body) = get(&client, &app, "/api/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, _) = get(&client, &app, "/api/room/list").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+in_both_topologies!(an_idle_session_ends_and_use_keeps_it_on);
+
+async fn a_websocket_in_use_keeps_its_session_and_closes_when_it_ends_unused(topology: Topology) {
+    let (app, _dir) = app_with_sessions(topology, 2, 600).await;
+    let (_, body) = register(&app, "bo").await;
+    let token = body["token"].as_str().unwrap().to_owned();
+    let mut ws = WsClient::connect(&app, &token).await;
+    ws.subscribe("general", None).await;
+    // Frames every 300 ms for twice the idle time, and nothing else uses the session.
+    let started = Instant::now();
+    let mut sent = 0;
+    while started.elapsed() < Duration::from_secs(4) {
+        sent += 1;
+        ws.send(json!({"type": "send", "room_id": "general", "text": format!("still here {sent}"), "client_id": format!("k{sent}")}))
+            .await;
+        let ack = ws.next_of("ack").await;
+        assert_eq!(ack["client_id"], format!("k{sent}"), "{ack}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Silent from now on: closed with 4001 once the idle time has passed, not long after.
+    let silent = Instant::now();
+    let close = ws.until_closed().await.expect("a close frame");
+    assert_eq!((u16::from(close.code), close.reason.as_str()), (4001, "session ended"));
+    let waited = silent.elapsed();
+    assert!(waited >= Duration::from_millis(1_000) && waited < Duration::from_secs(4), "closed after {waited:?}");
+    app.stop().await;
+}
+
+in_both_topologies!(a_websocket_in_use_keeps_its_session_and_closes_when_it_ends_unused);
+
+async fn a_session_ends_at_its_hard_end_however_used_and_stores_nothing_after(topology: Topology) {
+    let (app, _dir) = app_with_sessions(topology, 600, 2).await;
+    let (_, body) = register(&app, "cy").await;
+    let token = body["token"].as_str().unwrap().to_owned();
+    let signed_in = Instant::now();
+    let mut ws = WsClient::connect(&app, &token).await;
+    ws.subscribe("general", None).await;
+    // Sends without pause until the server closes the socket.
+    let mut acked = Vec::new();
+    let close = 'sending: loop {
+        assert!(signed_in.elapsed() < Duration::from_secs(10), "the socket outlived its session");
+        let text = format!("busy {}", acked.len());
+        ws.send(json!({"type": "send", "room_id": "general", "text": text, "client_id": text})).await;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), ws.next_frame_or_close()).await.expect("an answer") {
+                Ok(frame) if frame["type"] == "ack" => {
+                    assert_eq!(frame["client_id"], text.as_str(), "{frame}");
+                    acked.push(text);
+                    break;
+                }
+                Ok(frame) if frame["type"] == "error" => panic!("refused: {frame}"),
+                // Its own messages, presence: not what this test is about.
+                Ok(_) => {}
+                Err(close) => break 'sending close,
+            }
+        }
+    };
+    assert_eq!(close.map(|frame| u16::from(frame.code)), Some(4001));
+    let ended = signed_in.elapsed();
+    assert!(ended >= Duration::from_millis(1_900) && ended < Duration::from_secs(4), "ended after {ended:?}");
+    assert!(acked.len() > 3, "the session was in use: {acked:?}");
+    // Exactly what was acknowledged is stored: nothing sent after the end got in.
+    let observer = app.register("observer").await;
+    let stored: Vec<String> = app
+        .all_messages("general", &observer)
+        .await
+        .into_iter()
+        .map(|message| message.text)
+        .filter(|text| text.starts_with("busy "))
+        .collect();
+    assert_eq!(stored, acked);
+    // And the token is refused everywhere now.
+    let status =
+        reqwest::Client::new().get(format!("{}/api/me", app.http)).bearer_auth(&token).send().await.unwrap().status();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+in_both_topologies!(a_session_ends_at_its_hard_end_however_used_and_stores_nothing_after);
