@@ -14,6 +14,12 @@ pub enum AuthError {
     /// Wrong login or password. Deliberately does not say which.
     #[error("invalid credentials")]
     BadCredentials,
+    /// The password given to change it is not the current one.
+    #[error("the current password is wrong")]
+    WrongPassword,
+    /// No live session of this user has this id.
+    #[error("no such session")]
+    NoSuchSession,
     /// The token is unknown, expired or revoked.
     #[error("invalid or expired token")]
     InvalidToken,

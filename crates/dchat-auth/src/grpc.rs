@@ -11,7 +11,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::{AuthError, AuthService, Login, Registration, Session, User};
+use crate::{AuthError, AuthService, Client, Login, Registration, Session, SessionInfo, User};
 
 #[derive(Debug, Clone)]
 pub struct AuthGrpc {
@@ -37,7 +37,8 @@ impl From<AuthError> for Status {
             AuthError::Invalid(err) => from_validation(err),
             AuthError::AlreadyExists(_) => Status::already_exists(err.to_string()),
             AuthError::BadCredentials | AuthError::InvalidToken => Status::unauthenticated(err.to_string()),
-            AuthError::NotFound(_) => Status::not_found(err.to_string()),
+            AuthError::NotFound(_) | AuthError::NoSuchSession => Status::not_found(err.to_string()),
+            AuthError::WrongPassword => Status::permission_denied(err.to_string()),
             AuthError::Unavailable(message) => Status::unavailable(message),
             AuthError::Hashing(message) => internal("hash a password", &std::io::Error::other(message)),
             AuthError::Storage(StoreError::Unavailable(err)) => {
@@ -67,6 +68,12 @@ fn session_to_pb(session: Session) -> pb::AuthResponse {
     }
 }
 
+/// Where a sign-in came from, as the gateway says (nothing, from a client calling us directly).
+fn client(client: Option<pb::Client>) -> Client {
+    let client = client.unwrap_or_default();
+    Client { user_agent: client.user_agent, address: client.address }
+}
+
 fn optional<T>(raw: &str, parse: impl Fn(&str) -> Result<T, ValidationError>) -> Result<Option<T>, Status> {
     if raw.trim().is_empty() { Ok(None) } else { parse(raw).map(Some).map_err(from_validation) }
 }
@@ -82,7 +89,7 @@ impl auth_service_server::AuthService for AuthGrpc {
         }
         let display_name = optional(&req.display_name, DisplayName::parse)?;
         let registration = Registration { email, username, display_name, password: req.password };
-        Ok(Response::new(session_to_pb(self.service.register(registration).await?)))
+        Ok(Response::new(session_to_pb(self.service.register(registration, client(req.client)).await?)))
     }
 
     async fn login(&self, request: Request<pb::LoginRequest>) -> Result<Response<pb::AuthResponse>, Status> {
@@ -105,7 +112,7 @@ impl auth_service_server::AuthService for AuthGrpc {
         let Ok(login) = login else {
             return Err(AuthError::BadCredentials.into());
         };
-        Ok(Response::new(session_to_pb(self.service.login(login, &req.password).await?)))
+        Ok(Response::new(session_to_pb(self.service.login(login, &req.password, client(req.client)).await?)))
     }
 
     async fn verify(&self, request: Request<pb::Token>) -> Result<Response<pb::User>, Status> {
@@ -135,6 +142,33 @@ impl auth_service_server::AuthService for AuthGrpc {
         });
         let marker = futures::stream::once(async { Ok(pb::Revocation::default()) });
         Ok(Response::new(Box::pin(marker.chain(revocations).take_until(self.stopping.clone().cancelled_owned()))))
+    }
+
+    async fn list_sessions(&self, request: Request<pb::Token>) -> Result<Response<pb::SessionList>, Status> {
+        let sessions = self.service.sessions(&request.into_inner().access_token).await?;
+        let sessions = sessions
+            .into_iter()
+            .map(|SessionInfo { session_id, created_ms, last_used_ms, expires_ms, user_agent, address, current }| {
+                pb::SessionInfo { session_id, created_ms, last_used_ms, expires_ms, user_agent, address, current }
+            })
+            .collect();
+        Ok(Response::new(pb::SessionList { sessions }))
+    }
+
+    async fn revoke_session(&self, request: Request<pb::RevokeSessionRequest>) -> Result<Response<pb::Ack>, Status> {
+        let req = request.into_inner();
+        if req.everywhere {
+            self.service.sign_out_everywhere(&req.access_token).await?;
+        } else {
+            self.service.revoke_session(&req.access_token, &req.session_id).await?;
+        }
+        Ok(Response::new(pb::Ack { success: true, error: String::new() }))
+    }
+
+    async fn change_password(&self, request: Request<pb::ChangePasswordRequest>) -> Result<Response<pb::Ack>, Status> {
+        let req = request.into_inner();
+        self.service.change_password(&req.access_token, &req.current_password, &req.new_password).await?;
+        Ok(Response::new(pb::Ack { success: true, error: String::new() }))
     }
 
     async fn set_display_name(

@@ -20,6 +20,8 @@ mod token;
 pub use crate::{
     error::AuthError,
     grpc::AuthGrpc,
-    service::{AuthConfig, AuthService, Login, Registration, RevocationBus, Session, User},
-    store::{AccountStore, Credentials, SqliteAuthStore, TokenStore, TokenTimes},
+    service::{AuthConfig, AuthService, Client, Login, Registration, RevocationBus, Session, SessionInfo, User},
+    store::{
+        AccountStore, Credentials, Revoke, SessionDetails, SessionRecord, SqliteAuthStore, TokenStore, TokenTimes,
+    },
 };

@@ -20,7 +20,7 @@ use dchat_storage::StoreError;
 use crate::{
     AuthError,
     password::PasswordHashing,
-    store::{AccountStore, TokenStore},
+    store::{AccountStore, Revoke, SessionDetails, TokenStore},
     token,
 };
 
@@ -66,6 +66,31 @@ pub enum Login {
     Email(Email),
     Username(UserName),
 }
+
+/// Where a sign-in comes from, as the gateway saw it; kept with the session for its user.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub user_agent: String,
+    pub address: String,
+}
+
+/// One live session, as its user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Public: never the token nor its digest.
+    pub session_id: String,
+    pub created_ms: i64,
+    pub last_used_ms: i64,
+    /// When it ends unless used again.
+    pub expires_ms: i64,
+    pub user_agent: String,
+    pub address: String,
+    /// The session of the token that asked.
+    pub current: bool,
+}
+
+/// The longest User-Agent kept with a session, in characters.
+const MAX_USER_AGENT_CHARS: usize = 256;
 
 /// A fresh token and the account it opens.
 #[derive(Debug, Clone)]
@@ -126,7 +151,7 @@ impl AuthService {
 
     /// Creates an account, puts it in `general`, and logs it in.
     #[tracing::instrument(skip_all)]
-    pub async fn register(&self, registration: Registration) -> Result<Session, AuthError> {
+    pub async fn register(&self, registration: Registration, client: Client) -> Result<Session, AuthError> {
         let password = Password::parse_new(&registration.password, self.password_min_chars)?;
         let display_name = match registration.display_name {
             Some(name) => name,
@@ -164,12 +189,12 @@ impl AuthService {
             return Err(err);
         }
         tracing::info!(user_id = %user.user_id, "user registered");
-        self.issue_token(user).await
+        self.issue_token(user, client).await
     }
 
     /// Checks credentials and issues a token. Every failure looks the same to the caller.
     #[tracing::instrument(skip_all)]
-    pub async fn login(&self, login: Login, password: &str) -> Result<Session, AuthError> {
+    pub async fn login(&self, login: Login, password: &str, client: Client) -> Result<Session, AuthError> {
         let Ok(password) = Password::parse_existing(password) else {
             return Err(AuthError::BadCredentials);
         };
@@ -187,7 +212,7 @@ impl AuthService {
         let Some(user) = user else {
             return Err(AuthError::BadCredentials);
         };
-        self.issue_token(user).await
+        self.issue_token(user, client).await
     }
 
     /// The account a live token belongs to, and when its session ends unless used again
@@ -224,6 +249,77 @@ impl AuthService {
         }
     }
 
+    /// The live sessions of the token's user, the last used first, its own marked.
+    pub async fn sessions(&self, token: &str) -> Result<Vec<SessionInfo>, AuthError> {
+        let (user, _) = self.verify(token).await?;
+        let current = token::hash(token);
+        let records = self.tokens.sessions_of(user.user_id, now_ms(), self.session_idle_ms).await?;
+        Ok(records
+            .into_iter()
+            .map(|record| SessionInfo {
+                current: record.token_hash == current,
+                session_id: record.details.session_id,
+                created_ms: record.created_ms,
+                last_used_ms: record.last_used_ms,
+                expires_ms: record.expires_ms.min(record.last_used_ms.saturating_add(self.session_idle_ms)),
+                user_agent: record.details.user_agent,
+                address: record.details.address,
+            })
+            .collect())
+    }
+
+    /// Ends one session of the token's user (possibly the token's own).
+    pub async fn revoke_session(&self, token: &str, session_id: &str) -> Result<(), AuthError> {
+        let (user, _) = self.verify(token).await?;
+        let revoked = self.revoke(user.user_id, &Revoke::Session(session_id.to_owned())).await?;
+        if revoked == 0 {
+            return Err(AuthError::NoSuchSession);
+        }
+        Ok(())
+    }
+
+    /// Ends every session of the token's user, its own included.
+    pub async fn sign_out_everywhere(&self, token: &str) -> Result<(), AuthError> {
+        let (user, _) = self.verify(token).await?;
+        self.revoke(user.user_id, &Revoke::All).await.map(drop)
+    }
+
+    /// Changes the password of the token's user, who must give the current one, and ends
+    /// every other session of theirs (the one changing it stays signed in).
+    pub async fn change_password(&self, token: &str, current: &str, new: &str) -> Result<(), AuthError> {
+        let (user, _) = self.verify(token).await?;
+        let credentials = self.accounts.credentials_by_id(user.user_id).await?.ok_or(AuthError::InvalidToken)?;
+        let Ok(current) = Password::parse_existing(current) else {
+            return Err(AuthError::WrongPassword);
+        };
+        if !self.hashing.verify(current, Some(credentials.password_hash)).await? {
+            return Err(AuthError::WrongPassword);
+        }
+        let new = Password::parse_new(new, self.password_min_chars)?;
+        if self.refuse_common_passwords {
+            let email = user.email.as_ref().map(Email::as_str);
+            let details = [user.username.as_ref().map(UserName::as_str), email, Some(user.display_name.as_str())];
+            let details: Vec<&str> = details.into_iter().flatten().collect();
+            crate::password::refuse_guessable(&new, &details)?;
+        }
+        let hash = self.hashing.hash(new).await?;
+        if !self.accounts.update_password_hash(user.user_id, &hash).await? {
+            return Err(AuthError::InvalidToken);
+        }
+        let ended = self.revoke(user.user_id, &Revoke::AllBut(token::hash(token))).await?;
+        tracing::info!(user_id = %user.user_id, ended, "password changed; other sessions ended");
+        Ok(())
+    }
+
+    /// Revokes sessions and tells the gateways, which close their open connections.
+    async fn revoke(&self, user_id: UserId, which: &Revoke) -> Result<usize, AuthError> {
+        let revoked = self.tokens.revoke_sessions(user_id, which, now_ms()).await?;
+        for token_hash in &revoked {
+            self.revocations.publish(&Topic::Revocations, token_hash.clone());
+        }
+        Ok(revoked.len())
+    }
+
     /// SHA-256 digests of tokens revoked from now on.
     pub fn revocations(&self) -> BusStream<Vec<u8>> {
         self.revocations.subscribe(&Topic::Revocations)
@@ -254,11 +350,16 @@ impl AuthService {
         }
     }
 
-    async fn issue_token(&self, user: User) -> Result<Session, AuthError> {
+    async fn issue_token(&self, user: User, client: Client) -> Result<Session, AuthError> {
         let token = token::generate();
         let now = now_ms();
         let hard_end = now.saturating_add(self.session_max_ms);
-        self.tokens.insert_token(&token::hash(&token), user.user_id, now, hard_end).await?;
+        let details = SessionDetails {
+            session_id: token::session_id(),
+            user_agent: client.user_agent.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT_CHARS).collect(),
+            address: client.address.chars().take(64).collect(),
+        };
+        self.tokens.insert_token(&token::hash(&token), user.user_id, now, hard_end, &details).await?;
         Ok(Session { token, user, expires_at_ms: hard_end.min(now.saturating_add(self.session_idle_ms)) })
     }
 

@@ -10,6 +10,14 @@ pub(crate) fn generate() -> String {
     hex::encode(bytes)
 }
 
+/// A session's public id: 96 random bits as 24 hex digits, unrelated to its token, so
+/// listing sessions shows nothing that grants one.
+pub(crate) fn session_id() -> String {
+    let mut bytes = [0u8; 12];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
 /// What the database stores and looks up by.
 pub(crate) fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()

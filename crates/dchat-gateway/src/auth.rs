@@ -147,6 +147,18 @@ impl FromRequestParts<GatewayState> for ClientIp {
     }
 }
 
+/// Where a sign-in comes from, for the user's list of sessions: the User-Agent the client
+/// sent and its address as [`ClientIp`] found it. Always set here, never taken from the
+/// client's own request.
+pub(crate) fn sign_in_client(user_agent: Option<&str>, ip: std::net::IpAddr) -> dchat_proto::auth::v1::Client {
+    dchat_proto::auth::v1::Client { user_agent: user_agent.unwrap_or_default().to_owned(), address: ip.to_string() }
+}
+
+/// The User-Agent header, when it is text.
+pub(crate) fn user_agent(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::USER_AGENT).and_then(|value| value.to_str().ok())
+}
+
 /// A login that worked: the session, and the `Set-Cookie` that marks the browser as a
 /// known device of the account (see `device`).
 #[derive(Debug)]
@@ -162,8 +174,9 @@ pub(crate) async fn limited_login(
     state: &GatewayState,
     ip: std::net::IpAddr,
     headers: &HeaderMap,
-    request: dchat_proto::auth::v1::LoginRequest,
+    mut request: dchat_proto::auth::v1::LoginRequest,
 ) -> Result<LoggedIn, ApiError> {
+    request.client = Some(sign_in_client(user_agent(headers), ip));
     let account = if request.username.is_empty() { request.email.clone() } else { request.username.clone() };
     // A foreign page must not sign the browser in to an account of its choosing.
     crate::origin::same_site_only(state, headers, "a login")?;

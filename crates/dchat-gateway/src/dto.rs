@@ -107,6 +107,48 @@ pub(crate) struct SetNameBody {
     pub(crate) display_name: String,
 }
 
+/// `POST /api/sessions/revoke`: one session by id, or every one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = RevokeSession)]
+pub(crate) struct RevokeSessionBody {
+    /// The session to end (from `GET /api/sessions`); required unless `everywhere`.
+    pub(crate) session_id: Option<String>,
+    /// End every session of the caller, this one included.
+    pub(crate) everywhere: Option<bool>,
+}
+
+/// `POST /api/password`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = ChangePassword)]
+pub(crate) struct ChangePasswordBody {
+    pub(crate) current_password: String,
+    pub(crate) new_password: String,
+}
+
+/// One live session of the caller.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SessionInfo)]
+pub(crate) struct SessionInfoView {
+    pub(crate) session_id: String,
+    pub(crate) created_ms: i64,
+    pub(crate) last_used_ms: i64,
+    /// When it ends unless used again.
+    pub(crate) expires_ms: i64,
+    /// The browser or program that signed in, as it named itself.
+    pub(crate) user_agent: String,
+    /// The address it signed in from.
+    pub(crate) address: String,
+    /// The session of this request.
+    pub(crate) current: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Sessions)]
+pub(crate) struct SessionsView {
+    pub(crate) ok: bool,
+    pub(crate) sessions: Vec<SessionInfoView>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Ok)]
 pub(crate) struct OkView {

@@ -160,14 +160,24 @@ fn forward<T: Send + 'static>(response: Response<tonic::Streaming<T>>) -> Respon
 #[tonic::async_trait]
 impl gateway_service_server::GatewayService for GatewayGrpc {
     async fn register(&self, request: Request<auth::RegisterRequest>) -> Result<Response<auth::AuthResponse>, Status> {
-        self.state.limit_registration(peer_ip(&request)).map_err(limited)?;
-        self.state.auth().register(request.into_inner()).await
+        let ip = peer_ip(&request);
+        self.state.limit_registration(ip).map_err(limited)?;
+        let user_agent = request.metadata().get("user-agent").and_then(|value| value.to_str().ok()).map(str::to_owned);
+        let mut request = request.into_inner();
+        request.client = Some(crate::auth::sign_in_client(user_agent.as_deref(), ip));
+        self.state.auth().register(request).await
     }
 
     async fn login(&self, request: Request<auth::LoginRequest>) -> Result<Response<auth::AuthResponse>, Status> {
         let ip = peer_ip(&request);
-        // gRPC clients carry no cookies, so none is a known device.
-        match crate::auth::limited_login(&self.state, ip, &axum::http::HeaderMap::new(), request.into_inner()).await {
+        // gRPC clients carry no cookies, so none is a known device; their User-Agent is
+        // shown in the user's sessions.
+        let mut headers = axum::http::HeaderMap::new();
+        let user_agent = request.metadata().get("user-agent").map(|value| value.as_bytes());
+        if let Some(value) = user_agent.and_then(|bytes| axum::http::HeaderValue::from_bytes(bytes).ok()) {
+            headers.insert(axum::http::header::USER_AGENT, value);
+        }
+        match crate::auth::limited_login(&self.state, ip, &headers, request.into_inner()).await {
             Ok(login) => Ok(Response::new(login.session)),
             Err(crate::error::ApiError::RateLimited { message, .. }) => Err(Status::resource_exhausted(message)),
             Err(_) => Err(Status::unauthenticated("invalid credentials")),

@@ -59,6 +59,16 @@ async function call(method, path, body) {
 /** @typedef {{ok: boolean, token: string, user: User}} Session */
 /** @typedef {{room_id: string, name: string}} RoomSummary */
 /** @typedef {{room_id: string, name: string, member_count: number}} PublicRoom */
+/**
+ * @typedef {object} SessionInfo
+ * @property {string} session_id
+ * @property {number} created_ms
+ * @property {number} last_used_ms
+ * @property {number} expires_ms
+ * @property {string} user_agent
+ * @property {string} address
+ * @property {boolean} current
+ */
 
 export const api = {
   /** @returns {Promise<User>} */
@@ -79,6 +89,16 @@ export const api = {
   joinRoom: (room_id) => call("POST", "/api/room/join", { room_id }),
   /** @param {string} room_id */
   leaveRoom: (room_id) => call("POST", "/api/room/leave", { room_id }),
+  /** @param {string} display_name */
+  setName: (display_name) => call("POST", "/api/profile/setname", { display_name }),
+  /** @returns {Promise<{sessions: SessionInfo[]}>} */
+  sessions: () => call("GET", "/api/sessions"),
+  /** @param {string} session_id */
+  endSession: (session_id) => call("POST", "/api/sessions/revoke", { session_id }),
+  endEverySession: () => call("POST", "/api/sessions/revoke", { everywhere: true }),
+  /** @param {string} current_password @param {string} new_password */
+  changePassword: (current_password, new_password) =>
+    call("POST", "/api/password", { current_password, new_password }),
   /**
    * @param {string} room_id @param {number} before @param {number} limit
    * @returns {Promise<{messages: import("./protocol.js").Message[]}>}

@@ -12,6 +12,7 @@ import { mountMessages } from "./views/messages.js";
 import { mountRooms } from "./views/rooms.js";
 import { mountHeader } from "./views/header.js";
 import { mountComposer } from "./views/composer.js";
+import { applyTheme, openSettings } from "./views/settings.js";
 import { roomInAddress, showRoomInAddress, followAddress, clearDrafts, saveUnsent, takeUnsent } from "./route.js";
 
 /** @typedef {import("./store.js").Room} Room */
@@ -418,6 +419,22 @@ function wire() {
     showAuth();
   });
   $("leave").addEventListener("click", onLeave);
+  $("open-settings").addEventListener("click", () => {
+    const me = store.me;
+    if (!me) return;
+    openSettings($("settings"), {
+      me,
+      onRenamed: (name) => {
+        me.display_name = name;
+        $("me-name").textContent = name;
+      },
+      onSignedOutEverywhere: () => {
+        $("settings").close();
+        resetChat();
+        showAuth();
+      },
+    });
+  });
   $("create-form").addEventListener("submit", onCreate);
   $("toggle-sidebar").addEventListener("click", () => {
     const open = document.body.classList.toggle("sidebar-open");
@@ -429,6 +446,7 @@ function wire() {
 }
 
 async function main() {
+  applyTheme();
   wire();
   try {
     startChat(await api.me());

@@ -40,8 +40,14 @@ pub trait AccountStore: Send + Sync + std::fmt::Debug + 'static {
     /// The account by id.
     async fn user(&self, user_id: UserId) -> Result<Option<User>, StoreError>;
 
+    /// The account by id, with its password hash.
+    async fn credentials_by_id(&self, user_id: UserId) -> Result<Option<Credentials>, StoreError>;
+
     /// Sets a display name. Returns whether the account exists.
     async fn update_display_name(&self, user_id: UserId, display_name: &DisplayName) -> Result<bool, StoreError>;
+
+    /// Replaces the password hash. Returns whether the account exists.
+    async fn update_password_hash(&self, user_id: UserId, password_hash: &str) -> Result<bool, StoreError>;
 
     /// Deletes an account that could not be completed (its tokens go with it).
     async fn delete_user(&self, user_id: UserId) -> Result<(), StoreError>;
@@ -56,6 +62,39 @@ pub struct TokenTimes {
     pub last_used_ms: i64,
 }
 
+/// What a new session records of where it came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionDetails {
+    /// Its public id (see `token::session_id`).
+    pub session_id: String,
+    /// The browser or program that signed in, as its User-Agent said (shortened).
+    pub user_agent: String,
+    /// The address it signed in from.
+    pub address: String,
+}
+
+/// A live session, as its user may see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub details: SessionDetails,
+    pub created_ms: i64,
+    pub last_used_ms: i64,
+    pub expires_ms: i64,
+    /// The token's digest, to tell the current session and to announce revocations.
+    pub token_hash: Vec<u8>,
+}
+
+/// Which of a user's sessions to revoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoke {
+    /// The one with this public id.
+    Session(String),
+    /// All but the one with this token digest.
+    AllBut(Vec<u8>),
+    /// All of them.
+    All,
+}
+
 /// Tokens (sessions), kept only as their SHA-256, with a hard end, a last use and a
 /// revocation.
 #[tonic::async_trait]
@@ -67,7 +106,15 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug + 'static {
         user_id: UserId,
         now_ms: i64,
         expires_ms: i64,
+        details: &SessionDetails,
     ) -> Result<(), StoreError>;
+
+    /// A user's live sessions (see [`TokenStore::user_by_token`]), the last used first.
+    async fn sessions_of(&self, user_id: UserId, now_ms: i64, idle_ms: i64) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// Revokes some of a user's sessions that have not reached their hard end; returns the
+    /// digests of the tokens this revoked (none for a session id that is not theirs).
+    async fn revoke_sessions(&self, user_id: UserId, which: &Revoke, now_ms: i64) -> Result<Vec<Vec<u8>>, StoreError>;
 
     /// The account a live token belongs to, with its times. Live: not revoked, before its
     /// hard end, and used less than `idle_ms` ago.

@@ -6,7 +6,7 @@ use dchat_core::{DisplayName, Email, UserId, UserName};
 use dchat_storage::{OpenError, StoreError};
 use sqlx::{Row, SqlitePool, sqlite::SqliteRow};
 
-use super::{AccountStore, Credentials, TokenStore, TokenTimes};
+use super::{AccountStore, Credentials, Revoke, SessionDetails, SessionRecord, TokenStore, TokenTimes};
 use crate::service::User;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -88,6 +88,27 @@ impl AccountStore for SqliteAuthStore {
             .transpose()
     }
 
+    /// The account by id, with its password hash.
+    async fn credentials_by_id(&self, user_id: UserId) -> Result<Option<Credentials>, StoreError> {
+        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = ?"))
+            .bind(user_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(credentials_from_row)
+            .transpose()
+    }
+
+    /// Replaces the password hash. Returns whether the account exists.
+    async fn update_password_hash(&self, user_id: UserId, password_hash: &str) -> Result<bool, StoreError> {
+        let updated = sqlx::query("UPDATE users SET password_hash = ? WHERE user_id = ?")
+            .bind(password_hash)
+            .bind(user_id.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(updated == 1)
+    }
+
     /// Sets a display name. Returns whether the account exists.
     async fn update_display_name(&self, user_id: UserId, display_name: &DisplayName) -> Result<bool, StoreError> {
         let updated = sqlx::query("UPDATE users SET display_name = ? WHERE user_id = ?")
@@ -115,15 +136,20 @@ impl TokenStore for SqliteAuthStore {
         user_id: UserId,
         now_ms: i64,
         expires_ms: i64,
+        details: &SessionDetails,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tokens (token_hash, user_id, created_ms, expires_ms, last_used_ms) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO tokens (token_hash, user_id, created_ms, expires_ms, last_used_ms, session_id, user_agent, address)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(token_hash)
         .bind(user_id.to_string())
         .bind(now_ms)
         .bind(expires_ms)
         .bind(now_ms)
+        .bind(&details.session_id)
+        .bind(&details.user_agent)
+        .bind(&details.address)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -153,6 +179,55 @@ impl TokenStore for SqliteAuthStore {
             credentials_from_row(row).map(|credentials| (credentials.user, times))
         })
         .transpose()
+    }
+
+    /// A user's live sessions, the last used first.
+    async fn sessions_of(&self, user_id: UserId, now_ms: i64, idle_ms: i64) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT session_id, user_agent, address, created_ms, last_used_ms, expires_ms, token_hash FROM tokens
+             WHERE user_id = ? AND revoked_ms IS NULL AND expires_ms > ? AND last_used_ms > ?
+             ORDER BY last_used_ms DESC, created_ms DESC",
+        )
+        .bind(user_id.to_string())
+        .bind(now_ms)
+        .bind(now_ms.saturating_sub(idle_ms))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(SessionRecord {
+                    details: SessionDetails {
+                        session_id: row.try_get::<Option<String>, _>("session_id")?.unwrap_or_default(),
+                        user_agent: row.try_get("user_agent")?,
+                        address: row.try_get("address")?,
+                    },
+                    created_ms: row.try_get("created_ms")?,
+                    last_used_ms: row.try_get("last_used_ms")?,
+                    expires_ms: row.try_get("expires_ms")?,
+                    token_hash: row.try_get("token_hash")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes some of a user's sessions; returns the digests of the tokens this revoked.
+    async fn revoke_sessions(&self, user_id: UserId, which: &Revoke, now_ms: i64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let filter = match which {
+            Revoke::Session(_) => "AND session_id = ?",
+            Revoke::AllBut(_) => "AND token_hash <> ?",
+            Revoke::All => "",
+        };
+        let sql = format!(
+            "UPDATE tokens SET revoked_ms = ? WHERE user_id = ? AND revoked_ms IS NULL AND expires_ms > ? {filter} RETURNING token_hash"
+        );
+        let query = sqlx::query(&sql).bind(now_ms).bind(user_id.to_string()).bind(now_ms);
+        let query = match which {
+            Revoke::Session(session_id) => query.bind(session_id.clone()),
+            Revoke::AllBut(token_hash) => query.bind(token_hash.clone()),
+            Revoke::All => query,
+        };
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.into_iter().map(|row| Ok(row.try_get::<Vec<u8>, _>("token_hash")?)).collect()
     }
 
     /// Records a use of a token (never moving its last use back).

@@ -4,7 +4,7 @@
 use dchat_core::{DisplayName, Email, UserId, UserName};
 use dchat_storage::StoreError;
 
-use super::{AccountStore, SqliteAuthStore, TokenStore, TokenTimes};
+use super::{AccountStore, Revoke, SessionDetails, SqliteAuthStore, TokenStore, TokenTimes};
 use crate::User;
 
 fn user(email: Option<&str>, username: Option<&str>, name: &str) -> User {
@@ -13,6 +13,14 @@ fn user(email: Option<&str>, username: Option<&str>, name: &str) -> User {
         email: email.map(|email| Email::parse(email).unwrap()),
         username: username.map(|username| UserName::parse(username).unwrap()),
         display_name: DisplayName::parse(name).unwrap(),
+    }
+}
+
+fn details(session_id: &str) -> SessionDetails {
+    SessionDetails {
+        session_id: session_id.to_owned(),
+        user_agent: format!("agent {session_id}"),
+        address: "::1".to_owned(),
     }
 }
 
@@ -55,9 +63,9 @@ async fn keeps_the_contract(accounts: &dyn AccountStore, tokens: &dyn TokenStore
     // twice is known, a stranger's is not.
     let (live, expiring, revoked, idle) = ([1u8; 32], [2u8; 32], [3u8; 32], [4u8; 32]);
     let long = 1_000_000;
-    tokens.insert_token(&live, ada.user_id, 10, 1_000).await.unwrap();
-    tokens.insert_token(&expiring, bob.user_id, 10, 100).await.unwrap();
-    tokens.insert_token(&revoked, bob.user_id, 10, 1_000).await.unwrap();
+    tokens.insert_token(&live, ada.user_id, 10, 1_000, &details("s1")).await.unwrap();
+    tokens.insert_token(&expiring, bob.user_id, 10, 100, &details("s2")).await.unwrap();
+    tokens.insert_token(&revoked, bob.user_id, 10, 1_000, &details("s3")).await.unwrap();
     let (owner, times) = tokens.user_by_token(&live, 50, long).await.unwrap().unwrap();
     assert_eq!((owner.user_id, times), (ada.user_id, TokenTimes { expires_ms: 1_000, last_used_ms: 10 }));
     assert!(tokens.user_by_token(&expiring, 99, long).await.unwrap().is_some());
@@ -69,7 +77,7 @@ async fn keeps_the_contract(accounts: &dyn AccountStore, tokens: &dyn TokenStore
     assert!(tokens.user_by_token(&[9u8; 32], 63, long).await.unwrap().is_none());
 
     // Idle: a token unused for `idle_ms` ends; a use moves its end, never back.
-    tokens.insert_token(&idle, ada.user_id, 100, 10_000).await.unwrap();
+    tokens.insert_token(&idle, ada.user_id, 100, 10_000, &details("s4")).await.unwrap();
     assert!(tokens.user_by_token(&idle, 149, 50).await.unwrap().is_some());
     assert!(tokens.user_by_token(&idle, 150, 50).await.unwrap().is_none(), "ended after 50 ms unused");
     tokens.touch_token(&idle, 140).await.unwrap();
@@ -77,6 +85,43 @@ async fn keeps_the_contract(accounts: &dyn AccountStore, tokens: &dyn TokenStore
     let (_, times) = tokens.user_by_token(&idle, 150, 50).await.unwrap().unwrap();
     assert_eq!(times.last_used_ms, 140, "the later use counts");
     assert!(tokens.user_by_token(&idle, 190, 50).await.unwrap().is_none());
+
+    // Sessions: a user's live ones, the last used first, with their details; revoking one
+    // by id, all but one, or all, answers the digests it revoked, and only the user's own.
+    let (first, second, third) = ([5u8; 32], [6u8; 32], [7u8; 32]);
+    tokens.insert_token(&first, bob.user_id, 200, 10_000, &details("b1")).await.unwrap();
+    tokens.insert_token(&second, bob.user_id, 210, 10_000, &details("b2")).await.unwrap();
+    tokens.insert_token(&third, bob.user_id, 220, 10_000, &details("b3")).await.unwrap();
+    tokens.touch_token(&first, 300).await.unwrap();
+    let listed = tokens.sessions_of(bob.user_id, 310, long).await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|session| session.details.session_id.as_str()).collect();
+    assert_eq!(ids, ["b1", "b3", "b2"], "the last used first; the revoked and expired ones are not listed");
+    assert_eq!(
+        (listed[0].details.user_agent.as_str(), listed[0].last_used_ms, listed[0].created_ms),
+        ("agent b1", 300, 200)
+    );
+    assert_eq!(listed[0].token_hash, first.to_vec());
+    assert!(
+        tokens.revoke_sessions(ada.user_id, &Revoke::Session("b2".into()), 320).await.unwrap().is_empty(),
+        "not ada's"
+    );
+    assert_eq!(
+        tokens.revoke_sessions(bob.user_id, &Revoke::Session("b2".into()), 320).await.unwrap(),
+        [second.to_vec()]
+    );
+    assert!(tokens.revoke_sessions(bob.user_id, &Revoke::Session("b2".into()), 321).await.unwrap().is_empty());
+    assert_eq!(
+        tokens.revoke_sessions(bob.user_id, &Revoke::AllBut(first.to_vec()), 330).await.unwrap(),
+        [third.to_vec()]
+    );
+    assert_eq!(tokens.sessions_of(bob.user_id, 340, long).await.unwrap().len(), 1);
+    assert_eq!(tokens.revoke_sessions(bob.user_id, &Revoke::All, 350).await.unwrap(), [first.to_vec()]);
+    assert!(tokens.sessions_of(bob.user_id, 360, long).await.unwrap().is_empty());
+
+    // Passwords: by id, replaced.
+    assert!(accounts.update_password_hash(bob.user_id, "hash-b2").await.unwrap());
+    assert_eq!(accounts.credentials_by_id(bob.user_id).await.unwrap().unwrap().password_hash, "hash-b2");
+    assert!(!accounts.update_password_hash(UserId::generate(), "x").await.unwrap());
 
     // Deletes: ended tokens go, at their hard end or unused for the idle time (here the two
     // unused since 10), the others stay; a deleted account takes its tokens with it.

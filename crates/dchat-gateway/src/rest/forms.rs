@@ -123,13 +123,14 @@ pub(crate) async fn register(
         password: form.password.clone(),
         display_name: String::new(),
         username: form.username.clone(),
+        client: Some(crate::auth::sign_in_client(crate::auth::user_agent(&headers), ip)),
     };
     let taken = match state.auth().register(request).await {
         Ok(session) => return Ok(logged_in(&state, &session.into_inner().access_token, None)),
         Err(status) if status.code() == Code::AlreadyExists => status,
         Err(status) => return Err(status.into()),
     };
-    let login = LoginRequest { email: String::new(), password: form.password, username: form.username };
+    let login = LoginRequest { email: String::new(), password: form.password, username: form.username, client: None };
     match limited_login(&state, ip, &headers, login).await {
         Ok(login) => Ok(logged_in(&state, &login.session.access_token, Some(login.device_cookie))),
         Err(ApiError::Unauthenticated(_)) => Err(taken.into()),
@@ -154,7 +155,7 @@ pub(crate) async fn login(
     headers: HeaderMap,
     ApiForm(form): ApiForm<Credentials>,
 ) -> Result<Response, ApiError> {
-    let request = LoginRequest { email: String::new(), password: form.password, username: form.username };
+    let request = LoginRequest { email: String::new(), password: form.password, username: form.username, client: None };
     let login = limited_login(&state, ip, &headers, request).await?;
     Ok(logged_in(&state, &login.session.access_token, Some(login.device_cookie)))
 }

@@ -7,6 +7,7 @@ mod page;
 pub(crate) mod presence;
 pub(crate) mod rooms;
 pub(crate) mod session;
+pub(crate) mod sessions;
 
 use crate::{auth::CurrentUser, error::ApiError, state::GatewayState};
 

@@ -63,6 +63,7 @@ pub(crate) async fn register(
         password: body.password,
         display_name: body.display_name,
         username: body.username,
+        client: Some(crate::auth::sign_in_client(crate::auth::user_agent(&headers), ip)),
     };
     let session = state.auth().register(request).await?.into_inner();
     session_response(&state, session, None)
@@ -85,7 +86,7 @@ pub(crate) async fn login(
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let request = LoginRequest { email: body.email, password: body.password, username: body.username };
+    let request = LoginRequest { email: body.email, password: body.password, username: body.username, client: None };
     let login = limited_login(&state, ip, &headers, request).await?;
     session_response(&state, login.session, Some(login.device_cookie))
 }

@@ -18,6 +18,7 @@ async fn a_registered_user_can_log_in_by_email_or_username_and_verify_the_token(
 
     let by_email = auth
         .login(LoginRequest {
+            client: None,
             email: "ALICE@example.com".into(),
             password: "correct horse".into(),
             username: String::new(),
@@ -26,13 +27,23 @@ async fn a_registered_user_can_log_in_by_email_or_username_and_verify_the_token(
         .unwrap()
         .into_inner();
     let by_username = auth
-        .login(LoginRequest { email: String::new(), password: "correct horse".into(), username: "Alice".into() })
+        .login(LoginRequest {
+            client: None,
+            email: String::new(),
+            password: "correct horse".into(),
+            username: "Alice".into(),
+        })
         .await
         .unwrap()
         .into_inner();
     // The seed's variant 2 sends a username in the email field.
     let seed_style = auth
-        .login(LoginRequest { email: "alice".into(), password: "correct horse".into(), username: String::new() })
+        .login(LoginRequest {
+            client: None,
+            email: "alice".into(),
+            password: "correct horse".into(),
+            username: String::new(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -57,6 +68,7 @@ async fn the_seed_variants_register_with_email_only_or_username_only() {
     let mut auth = app.auth.clone();
     let v1 = auth
         .register(RegisterRequest {
+            client: None,
             email: "bob@example.com".into(),
             password: "long password".into(),
             display_name: "Bob".into(),
@@ -68,6 +80,7 @@ async fn the_seed_variants_register_with_email_only_or_username_only() {
     assert_eq!(v1.user.unwrap().display_name, "Bob");
     let v2 = auth
         .register(RegisterRequest {
+            client: None,
             email: String::new(),
             password: "long password".into(),
             display_name: String::new(),
@@ -93,6 +106,7 @@ async fn registering_a_taken_email_or_username_fails_and_returns_no_token() {
     ] {
         let result = auth
             .register(RegisterRequest {
+                client: None,
                 email: email.into(),
                 password: "a different password".into(),
                 display_name: "Impostor".into(),
@@ -111,6 +125,7 @@ async fn bad_credentials_are_unauthenticated_without_saying_which_part_was_wrong
     app.register("erin").await;
     let wrong_password = auth
         .login(LoginRequest {
+            client: None,
             email: "erin@example.com".into(),
             password: "wrong password".into(),
             username: String::new(),
@@ -119,6 +134,7 @@ async fn bad_credentials_are_unauthenticated_without_saying_which_part_was_wrong
         .unwrap_err();
     let unknown_user = auth
         .login(LoginRequest {
+            client: None,
             email: "nobody@example.com".into(),
             password: "wrong password".into(),
             username: String::new(),
@@ -126,7 +142,7 @@ async fn bad_credentials_are_unauthenticated_without_saying_which_part_was_wrong
         .await
         .unwrap_err();
     let malformed_user = auth
-        .login(LoginRequest { email: String::new(), password: "x".into(), username: "a b".into() })
+        .login(LoginRequest { client: None, email: String::new(), password: "x".into(), username: "a b".into() })
         .await
         .unwrap_err();
     for status in [&wrong_password, &unknown_user, &malformed_user] {
@@ -160,6 +176,7 @@ async fn passwords_shorter_than_the_minimum_are_rejected() {
         .auth
         .clone()
         .register(RegisterRequest {
+            client: None,
             email: "gina@example.com".into(),
             password: "seven77".into(),
             display_name: "Gina".into(),
@@ -179,6 +196,7 @@ async fn logout_revokes_a_token_for_good_even_across_a_restart() {
         .auth
         .clone()
         .login(LoginRequest {
+            client: None,
             email: "hank@example.com".into(),
             password: "correct horse".into(),
             username: String::new(),
@@ -239,6 +257,7 @@ async fn the_most_common_passwords_and_ones_made_of_the_users_own_name_are_refus
     let (app, _dir) = crate::support::spawn_app().await;
     let mut auth = app.auth.clone();
     let register = |username: &str, password: &str| RegisterRequest {
+        client: None,
         email: format!("{username}@example.com"),
         password: password.to_owned(),
         display_name: String::new(),

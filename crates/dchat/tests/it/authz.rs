@@ -88,6 +88,14 @@ fn http_cells(caller: &Caller, owner_id: &str, serial: usize) -> Vec<(Need, Meth
         (Need::Token, Method::GET, "/api/me".into(), None),
         (Need::Token, Method::POST, "/api/profile/setname".into(), Some(json!({"display_name": "Renamed"}))),
         (Need::Token, Method::GET, format!("/api/user/lookup?user_id={owner_id}"), None),
+        (Need::Token, Method::GET, "/api/sessions".into(), None),
+        // The same password again: allowed, and it ends no session these callers use.
+        (
+            Need::Token,
+            Method::POST,
+            "/api/password".into(),
+            Some(json!({"current_password": "correct horse", "new_password": "correct horse"})),
+        ),
         (Need::Token, Method::POST, "/api/room/create".into(), Some(json!({"room_id": created, "name": "Made"}))),
         (Need::Token, Method::POST, "/api/room/join".into(), Some(json!({"room_id": "lobby"}))),
         (Need::Token, Method::POST, "/api/room/leave".into(), Some(json!({"room_id": "lobby"}))),
@@ -317,11 +325,15 @@ async fn every_route_frame_and_method_answers_each_caller_as_its_requirement_all
     assert_eq!(authors.len(), 2 * 4, "four ways to send, two members: {history}");
     assert!(authors.iter().all(|author| allowed.contains(author)), "{history}");
     // Logging out is each caller's last act (the member's token serves two rows), over
-    // JSON or gRPC by turns.
+    // JSON, by ending all their sessions, or over gRPC, by turns.
     for (serial, caller) in rows.iter().filter(|caller| caller.who != "member, missing room").enumerate() {
-        if serial % 2 == 0 {
+        if serial % 3 == 0 {
             let outcome = http_cell(&app, caller, Method::POST, "/api/logout", Some(json!({}))).await;
             check(caller, "POST /api/logout", Need::Token, outcome);
+        } else if serial % 3 == 2 {
+            let everywhere = Some(json!({"everywhere": true}));
+            let outcome = http_cell(&app, caller, Method::POST, "/api/sessions/revoke", everywhere).await;
+            check(caller, "POST /api/sessions/revoke", Need::Token, outcome);
         } else {
             let logout = auth::Token { access_token: caller.token.clone().unwrap_or_default() };
             check(caller, "Logout", Need::Token, from_grpc(gateway.logout(authed(logout, caller)).await));
@@ -333,10 +345,10 @@ async fn every_route_frame_and_method_answers_each_caller_as_its_requirement_all
         unexpected.len(),
         unexpected.join("\n")
     );
-    // Eight rows of 27 JSON, form and gRPC cells; the WebSocket's 4 cells for the five
+    // Eight rows of 29 JSON, form and gRPC cells; the WebSocket's 4 cells for the five
     // signed-in rows and its refused upgrade for the other three; seven logouts. A cell
     // that joins the lists changes this count.
-    assert_eq!(cells, 8 * 27 + 5 * 4 + 3 + 7);
+    assert_eq!(cells, 8 * 29 + 5 * 4 + 3 + 7);
     tokio::time::timeout(Duration::from_secs(30), app.stop()).await.expect("the app stops");
 }
 

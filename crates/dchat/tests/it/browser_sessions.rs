@@ -9,7 +9,7 @@ use fantoccini::Locator;
 use serde_json::json;
 
 use crate::{
-    browser::{Driver, browser_available, create_room, fill, find, register, send, shows_message, until},
+    browser::{Driver, browser_available, create_room, fill, find, register, screenshot, send, shows_message, until},
     support::{spawn_app_with, test_config},
 };
 
@@ -87,5 +87,76 @@ async fn a_session_that_ends_while_a_message_waits_loses_nothing() {
         alice.find(Locator::Css("#login-password")).await.unwrap().prop("value").await.unwrap() == Some(String::new())
     );
     alice.close().await.unwrap();
+    app.stop().await;
+}
+
+/// The settings page: the sessions signed in to the account, one ended from another
+/// browser (which is sent to sign in at once), a password change that asks for the
+/// current one, the theme, and signing out everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_settings_page_shows_and_ends_sessions_changes_the_password_and_the_theme() {
+    if !browser_available("the_settings_page_shows_and_ends_sessions_changes_the_password_and_the_theme") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(test_config(dir.path())).await;
+    let driver = Driver::start().await;
+    let laptop = driver.browser(1280, 800).await;
+    let phone = driver.browser(390, 844).await;
+    register(&laptop, &app, "alice", "Alice").await;
+    phone.goto(&app.http).await.unwrap();
+    fill(&phone, "#login-name", "alice").await;
+    fill(&phone, "#login-password", "correct horse").await;
+    find(&phone, "#login-form button[type=submit]").await.click().await.unwrap();
+    until(&phone, "the phone signed in", "!document.getElementById('chat-view').hidden").await;
+
+    find(&laptop, "#open-settings").await.click().await.unwrap();
+    until(&laptop, "two sessions", "document.querySelectorAll('#session-list li').length === 2").await;
+    let this_one =
+        "[...document.querySelectorAll('#session-list .device')].some(d => d.textContent.includes('(this browser)'))";
+    until(&laptop, "this browser marked", this_one).await;
+
+    // Ending the phone's session sends the phone to sign in, at once.
+    find(&laptop, "#session-list li button").await.click().await.unwrap();
+    until(&laptop, "one session left", "document.querySelectorAll('#session-list li').length === 1").await;
+    until(&phone, "the phone at the sign-in form", "!document.getElementById('auth-view').hidden").await;
+
+    // A password change asks for the current password; a wrong one changes nothing.
+    fill(&laptop, "#settings-current", "wrong horse").await;
+    fill(&laptop, "#settings-new", "battery staple horse").await;
+    fill(&laptop, "#settings-again", "battery staple horse").await;
+    find(&laptop, "#settings-password-form button[type=submit]").await.click().await.unwrap();
+    until(
+        &laptop,
+        "the refusal",
+        "document.querySelector('#settings-password-form .note').textContent.includes('wrong')",
+    )
+    .await;
+    fill(&laptop, "#settings-current", "correct horse").await;
+    fill(&laptop, "#settings-new", "battery staple horse").await;
+    fill(&laptop, "#settings-again", "battery staple horse").await;
+    find(&laptop, "#settings-password-form button[type=submit]").await.click().await.unwrap();
+    until(
+        &laptop,
+        "the change",
+        "document.querySelector('#settings-password-form .note').textContent.includes('changed')",
+    )
+    .await;
+    let emptied = laptop.execute("return document.getElementById('settings-current').value;", vec![]).await.unwrap();
+    assert_eq!(emptied, json!(""), "no password stays in the form");
+
+    // The theme applies at once and stays for the next visit.
+    find(&laptop, "input[name=theme][value=dark]").await.click().await.unwrap();
+    until(&laptop, "the dark theme", "document.documentElement.dataset.theme === 'dark'").await;
+    screenshot(&laptop, "settings.png").await;
+
+    // Everywhere: this browser too is signed out.
+    find(&laptop, "#sign-out-everywhere").await.click().await.unwrap();
+    until(&laptop, "signed out", "!document.getElementById('auth-view').hidden").await;
+    laptop.refresh().await.unwrap();
+    until(&laptop, "still signed out after a reload", "!document.getElementById('auth-view').hidden").await;
+    until(&laptop, "the theme kept", "document.documentElement.dataset.theme === 'dark'").await;
+    laptop.close().await.unwrap();
+    phone.close().await.unwrap();
     app.stop().await;
 }

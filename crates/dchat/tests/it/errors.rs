@@ -31,6 +31,7 @@ async fn bad_input_on_every_method_is_answered_with_the_right_status() {
     let mut failures = Vec::new();
     let f = &mut failures;
     let register = |email: &str, password: &str, display_name: &str, username: &str| RegisterRequest {
+        client: None,
         email: email.into(),
         password: password.into(),
         display_name: display_name.into(),
@@ -84,6 +85,7 @@ async fn bad_input_on_every_method_is_answered_with_the_right_status() {
     check(
         "login with a huge password",
         auth.login(LoginRequest {
+            client: None,
             email: "alice@example.com".into(),
             password: "p".repeat(5000),
             username: String::new(),

@@ -28,6 +28,7 @@ async fn the_seed_gateway_service_works_with_a_token_and_trusts_only_the_token(t
     let mut gateway = GatewayServiceClient::new(channel);
     let registered = gateway
         .register(RegisterRequest {
+            client: None,
             email: "ada@example.com".into(),
             password: "correct horse".into(),
             display_name: "Ada".into(),
@@ -40,6 +41,7 @@ async fn the_seed_gateway_service_works_with_a_token_and_trusts_only_the_token(t
     let ada_id = registered.user.unwrap().user_id;
     let login = gateway
         .login(LoginRequest {
+            client: None,
             email: "ada@example.com".into(),
             password: "correct horse".into(),
             username: String::new(),
@@ -54,6 +56,7 @@ async fn the_seed_gateway_service_works_with_a_token_and_trusts_only_the_token(t
 
     let bob = gateway
         .register(RegisterRequest {
+            client: None,
             email: String::new(),
             password: "correct horse".into(),
             display_name: String::new(),
@@ -129,6 +132,7 @@ async fn the_seed_gateway_service_works_with_a_token_and_trusts_only_the_token(t
 
 async fn register_over(gateway: &mut GatewayServiceClient<Channel>, name: &str) -> String {
     let request = RegisterRequest {
+        client: None,
         email: String::new(),
         password: "correct horse".into(),
         display_name: String::new(),

@@ -2,7 +2,8 @@
 //! WebSocket's frames count as use) or at their hard end, whichever comes first, on every
 //! path, with open WebSockets closed (4001) at that moment and nothing they send afterwards
 //! stored. Short session times stand in for the defaults' days; the waits are the sessions'
-//! own times, which the test is about.
+//! own times, which the test is about. And the user's view of their sessions: listed, ended
+//! one by one or everywhere, and ended by a new password, each end closing its sockets.
 
 use std::time::{Duration, Instant};
 
@@ -122,3 +123,93 @@ async fn a_session_ends_at_its_hard_end_however_used_and_stores_nothing_after(to
 }
 
 in_both_topologies!(a_session_ends_at_its_hard_end_however_used_and_stores_nothing_after);
+
+/// A browser-like client that names itself `agent`, signed in to ada's account.
+async fn sign_in_as_ada(app: &crate::support::TestApp, agent: &str, password: &str) -> (reqwest::Client, String) {
+    let client = reqwest::Client::builder().user_agent(agent).cookie_store(true).build().unwrap();
+    let (status, body) =
+        crate::http::post(&client, app, "/api/login", json!({"email": "ada@example.com", "password": password})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    (client, body["token"].as_str().unwrap().to_owned())
+}
+
+async fn sessions_are_listed_ended_one_by_one_or_everywhere_and_a_new_password_ends_the_others(topology: Topology) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_with(topology, test_config(dir.path())).await;
+    register(&app, "ada").await;
+    let (laptop, laptop_token) = sign_in_as_ada(&app, "Laptop browser", "correct horse").await;
+    let (_, phone_token) = sign_in_as_ada(&app, "Phone app", "correct horse").await;
+
+    // The list: every live session, the asker's own marked, where each came from, and no
+    // token or digest of one.
+    let (status, listed) = get(&laptop, &app, "/api/sessions").await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let sessions = listed["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 3, "registration, laptop, phone: {listed}");
+    let find = |agent: &str| sessions.iter().find(|session| session["user_agent"] == agent).cloned().unwrap();
+    let (laptop_session, phone_session) = (find("Laptop browser"), find("Phone app"));
+    assert_eq!((laptop_session["current"].clone(), phone_session["current"].clone()), (json!(true), json!(false)));
+    assert_eq!(phone_session["address"], "127.0.0.1");
+    let text = listed.to_string();
+    assert!(!text.contains(&laptop_token) && !text.contains(&phone_token), "no token in the list");
+
+    // Ending the phone's session from the laptop closes the phone's socket at once.
+    let mut phone_socket = WsClient::connect(&app, &phone_token).await;
+    let (status, _) =
+        crate::http::post(&laptop, &app, "/api/sessions/revoke", json!({"session_id": phone_session["session_id"]}))
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    let close = tokio::time::timeout(Duration::from_secs(1), phone_socket.until_closed()).await.expect("closed in 1 s");
+    assert_eq!(close.map(|frame| u16::from(frame.code)), Some(4001));
+    let status = bearer_status(&app, &phone_token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the phone's token is over");
+    assert_eq!(get(&laptop, &app, "/api/me").await.0, StatusCode::OK, "the laptop stays");
+    let (status, body) =
+        crate::http::post(&laptop, &app, "/api/sessions/revoke", json!({"session_id": phone_session["session_id"]}))
+            .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "ended already: {body}");
+
+    // A new password needs the current one, and ends every other session.
+    let (_, tablet_token) = sign_in_as_ada(&app, "Tablet", "correct horse").await;
+    let mut tablet_socket = WsClient::connect(&app, &tablet_token).await;
+    let change = |current: &str| json!({"current_password": current, "new_password": "battery staple horse"});
+    let (status, body) = crate::http::post(&laptop, &app, "/api/password", change("wrong horse")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(bearer_status(&app, &tablet_token).await, StatusCode::OK, "a refused change ends nothing");
+    let (status, body) = crate::http::post(&laptop, &app, "/api/password", change("correct horse")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let close =
+        tokio::time::timeout(Duration::from_secs(1), tablet_socket.until_closed()).await.expect("closed in 1 s");
+    assert_eq!(close.map(|frame| u16::from(frame.code)), Some(4001));
+    assert_eq!(bearer_status(&app, &tablet_token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(get(&laptop, &app, "/api/me").await.0, StatusCode::OK, "the one changing it stays signed in");
+    let old = reqwest::Client::new()
+        .post(format!("{}/api/login", app.http))
+        .json(&json!({"email": "ada@example.com", "password": "correct horse"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED, "the old password is over");
+    let (_, desk_token) = sign_in_as_ada(&app, "Desk", "battery staple horse").await;
+
+    // Everywhere: every session, the asker's own included, and its cookie goes.
+    let response = laptop
+        .post(format!("{}/api/sessions/revoke", app.http))
+        .json(&json!({"everywhere": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = response.headers()[reqwest::header::SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(cookie.contains("Max-Age=0"), "{cookie}");
+    assert_eq!(bearer_status(&app, &laptop_token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(bearer_status(&app, &desk_token).await, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+in_both_topologies!(sessions_are_listed_ended_one_by_one_or_everywhere_and_a_new_password_ends_the_others);
+
+/// `GET /api/me` with a bearer token: its status.
+async fn bearer_status(app: &crate::support::TestApp, token: &str) -> StatusCode {
+    reqwest::Client::new().get(format!("{}/api/me", app.http)).bearer_auth(token).send().await.unwrap().status()
+}

@@ -106,6 +106,7 @@ async fn killing_the_message_process_mid_load_loses_no_acknowledged_message() {
     for w in 0..WRITERS {
         let registered = auth_client
             .register(RegisterRequest {
+                client: None,
                 email: String::new(),
                 password: "correct horse".into(),
                 display_name: String::new(),

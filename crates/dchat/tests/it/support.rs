@@ -208,6 +208,7 @@ impl TestApp {
             .auth
             .clone()
             .register(RegisterRequest {
+                client: None,
                 email: format!("{name}@example.com"),
                 password: "correct horse".to_owned(),
                 display_name: format!("{name} display"),
