@@ -164,12 +164,7 @@ impl AuthService {
             display_name,
         };
         if self.refuse_common_passwords {
-            let email = user.email.as_ref().map(Email::as_str);
-            let local_part = email.and_then(|email| email.split('@').next());
-            let details =
-                [user.username.as_ref().map(UserName::as_str), email, local_part, Some(user.display_name.as_str())];
-            let details: Vec<&str> = details.into_iter().flatten().collect();
-            crate::password::refuse_guessable(&password, &details)?;
+            crate::password::refuse_guessable(&password, &personal_details(&user))?;
         }
         // Cheap check first so that a taken name does not cost a password hash. The insert
         // below still decides races between two registrations of one name.
@@ -297,10 +292,7 @@ impl AuthService {
         }
         let new = Password::parse_new(new, self.password_min_chars)?;
         if self.refuse_common_passwords {
-            let email = user.email.as_ref().map(Email::as_str);
-            let details = [user.username.as_ref().map(UserName::as_str), email, Some(user.display_name.as_str())];
-            let details: Vec<&str> = details.into_iter().flatten().collect();
-            crate::password::refuse_guessable(&new, &details)?;
+            crate::password::refuse_guessable(&new, &personal_details(&user))?;
         }
         let hash = self.hashing.hash(new).await?;
         if !self.accounts.update_password_hash(user.user_id, &hash).await? {
@@ -370,6 +362,16 @@ impl AuthService {
             AuthError::Unavailable("the room service is unavailable; try again".to_owned())
         })
     }
+}
+
+/// What a password must not be made of: the account's own names and email.
+fn personal_details(user: &User) -> Vec<&str> {
+    let email = user.email.as_ref().map(Email::as_str);
+    let local_part = email.and_then(|email| email.split('@').next());
+    [user.username.as_ref().map(UserName::as_str), email, local_part, Some(user.display_name.as_str())]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// How stale a session's recorded last use may get before a verification records a new
