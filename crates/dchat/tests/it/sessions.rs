@@ -105,7 +105,9 @@ async fn a_session_ends_at_its_hard_end_however_used_and_stores_nothing_after(to
     let ended = signed_in.elapsed();
     assert!(ended >= Duration::from_millis(1_900) && ended < Duration::from_secs(4), "ended after {ended:?}");
     assert!(acked.len() > 3, "the session was in use: {acked:?}");
-    // Exactly what was acknowledged is stored: nothing sent after the end got in.
+    // What was acknowledged is stored, and nothing sent after the end: the one send that
+    // was in flight when the socket closed may be stored unacknowledged (its outcome is
+    // unknown to the client, which sends it again with its client id after signing in).
     let observer = app.register("observer").await;
     let stored: Vec<String> = app
         .all_messages("general", &observer)
@@ -114,7 +116,15 @@ async fn a_session_ends_at_its_hard_end_however_used_and_stores_nothing_after(to
         .map(|message| message.text)
         .filter(|text| text.starts_with("busy "))
         .collect();
-    assert_eq!(stored, acked);
+    let in_flight = format!("busy {}", acked.len());
+    assert!(
+        stored == acked
+            || (!stored.is_empty() && stored[..stored.len() - 1] == acked[..] && stored.last() == Some(&in_flight)),
+        "stored {} messages, acknowledged {}: {:?}",
+        stored.len(),
+        acked.len(),
+        stored.iter().rev().take(3).collect::<Vec<_>>()
+    );
     // And the token is refused everywhere now.
     let status =
         reqwest::Client::new().get(format!("{}/api/me", app.http)).bearer_auth(&token).send().await.unwrap().status();
