@@ -13,6 +13,7 @@ use axum::{
     http::{StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use tonic::Code;
 
@@ -131,7 +132,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        refuse_declared_oversize(&request)?;
+        let request = refuse_declared_oversize(request).await?;
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(Self(value)),
             Err(JsonRejection::MissingJsonContentType(_)) => {
@@ -143,18 +144,30 @@ where
     }
 }
 
-/// Refuses a request whose declared body is over the limit at once, before reading any of
-/// it: waiting for ten gigabytes that will be refused anyway would only hold the connection.
-pub(crate) fn refuse_declared_oversize(request: &Request) -> Result<(), ApiError> {
+/// A declared body over the limit but at most this long is read (and dropped) before the
+/// 413 goes out; a longer one is refused without reading it.
+const DRAIN_BYTES: u64 = 1024 * 1024;
+
+/// Refuses a request whose declared body is over the limit. A body of up to a mebibyte is
+/// read and dropped first: a client still writing it when the server answered and closed
+/// would fail with a broken pipe, or reuse a connection the server is closing, instead of
+/// reading its 413; reading it keeps the connection usable. Waiting for ten gigabytes that
+/// will be refused anyway would only hold the connection, so a longer one is refused at once.
+pub(crate) async fn refuse_declared_oversize(request: Request) -> Result<Request, ApiError> {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|length| length.to_str().ok())
         .and_then(|length| length.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > crate::router::MAX_BODY_BYTES as u64) {
-        return Err(ApiError::PayloadTooLarge("request body is larger than 64 KiB".to_owned()));
+    let Some(declared) = declared.filter(|&length| length > crate::router::MAX_BODY_BYTES as u64) else {
+        return Ok(request);
+    };
+    if declared <= DRAIN_BYTES {
+        // The body's deadline (see `dchat_websocket::serve`) bounds the wait.
+        let mut body = request.into_body().into_data_stream();
+        while let Some(Ok(_)) = body.next().await {}
     }
-    Ok(())
+    Err(ApiError::PayloadTooLarge("request body is larger than 64 KiB".to_owned()))
 }
 
 impl ApiError {

@@ -50,7 +50,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        crate::error::refuse_declared_oversize(&request)?;
+        let request = crate::error::refuse_declared_oversize(request).await?;
         match Form::<T>::from_request(request, state).await {
             Ok(Form(value)) => Ok(Self(value)),
             Err(FormRejection::InvalidFormContentType(_)) => Err(ApiError::UnsupportedMediaType(

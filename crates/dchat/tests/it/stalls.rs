@@ -50,6 +50,24 @@ async fn a_stalled_body_is_answered_408_and_an_oversized_one_413_at_once(topolog
     app.stop().await;
 }
 
+/// A body a little over the limit, sent whole: the 413 comes after the server has read it,
+/// so the client reads its answer instead of a broken pipe, and the connection serves the
+/// next request.
+async fn a_body_a_little_over_the_limit_is_refused_on_a_connection_that_stays_usable(topology: Topology) {
+    let (app, _dir) = crate::support::spawn(topology).await;
+    let body = format!("{{\"email\":\"{}\"}}", "x".repeat(70 * 1024));
+    let mut requests = format!(
+        "POST /api/login HTTP/1.1\r\nhost: dchat\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes();
+    requests.extend_from_slice(b"GET /healthz HTTP/1.1\r\nhost: dchat\r\nconnection: close\r\n\r\n");
+    let answer = exchange(&app.http, &requests).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("HTTP/1.1 200"), "the next request on the connection is answered: {answer}");
+    app.stop().await;
+}
+
 async fn a_malformed_chunked_body_is_400_and_an_unknown_path_404(topology: Topology) {
     let (app, _dir) = crate::support::spawn(topology).await;
     let broken = b"POST /api/login HTTP/1.1\r\nhost: dchat\r\ncontent-type: application/json\r\n\
@@ -113,6 +131,7 @@ async fn grpc_streams_whose_body_never_comes_end_at_the_body_deadline(topology: 
 in_both_topologies!(
     grpc_streams_whose_body_never_comes_end_at_the_body_deadline,
     a_stalled_body_is_answered_408_and_an_oversized_one_413_at_once,
+    a_body_a_little_over_the_limit_is_refused_on_a_connection_that_stays_usable,
     a_malformed_chunked_body_is_400_and_an_unknown_path_404,
 );
 
