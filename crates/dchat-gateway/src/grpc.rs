@@ -18,7 +18,6 @@ use dchat_proto::{
 use std::{
     pin::Pin,
     task::{Context, Poll},
-    time::Duration,
 };
 
 use futures::Stream;
@@ -27,7 +26,7 @@ use tonic::{Request, Response, Status, metadata::MetadataMap};
 use crate::{
     live::{
         connections::{Connections, Control, LOGGED_OUT, SubscriptionSlot, UserSubscriptions},
-        expiry::{self, Renewal},
+        expiry::{self, Renewal, SessionClock},
         mailbox,
     },
     state::GatewayState,
@@ -105,23 +104,22 @@ impl GatewayGrpc {
         let state = self.state.clone();
         let (control_tx, mut control) = mailbox::mailbox();
         let registration = Connections::register(&state, &user.user_id, &token, state.next_connection_id(), control_tx);
-        let expires_in =
-            Duration::from_millis(u64::try_from(user.token_expires_ms - dchat_core::now_ms()).unwrap_or(0));
+        let mut clock = SessionClock::new(user.token_expires_ms);
         let ended = async move {
             let _registration = registration;
             let _slot = slot;
-            let expiry = tokio::time::sleep(expires_in);
+            let expiry = tokio::time::sleep_until(clock.ends());
             tokio::pin!(expiry);
             loop {
                 tokio::select! {
                     // At the session's end as known here, the auth service has the last word:
                     // the session may have been used elsewhere meanwhile.
                     () = &mut expiry => match expiry::renew(&state, &token).await {
-                        Renewal::Until(ends_ms) if ends_ms > dchat_core::now_ms() => {
-                            let left = u64::try_from(ends_ms - dchat_core::now_ms()).unwrap_or(0);
-                            expiry.as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(left));
+                        Renewal::Until(ends_ms) => {
+                            clock.set_end(ends_ms);
+                            expiry.as_mut().reset(clock.ends());
                         }
-                        Renewal::Until(_) | Renewal::Ended => {
+                        Renewal::Ended => {
                             return Some(Status::unauthenticated("the session expired; log in again"));
                         }
                         Renewal::Unknown => return Some(Status::unavailable("the session could not be checked; try again")),

@@ -75,11 +75,15 @@ pub(crate) enum Renewal {
     Unknown,
 }
 
-/// Asks the auth service about the session of `token`; the question is itself a use.
+/// Asks the auth service about the session of `token`; the question is itself a use. An
+/// answered end that is already past counts as ended.
 pub(crate) async fn renew(state: &GatewayState, token: &str) -> Renewal {
     let request = dchat_proto::auth::v1::Token { access_token: token.to_owned() };
     match state.auth().verify(request).await {
-        Ok(user) => Renewal::Until(user.into_inner().token_expires_ms),
+        Ok(user) => match user.into_inner().token_expires_ms {
+            ends_ms if ends_ms > dchat_core::now_ms() => Renewal::Until(ends_ms),
+            _ => Renewal::Ended,
+        },
         Err(status) if status.code() == Code::Unauthenticated => Renewal::Ended,
         Err(status) => {
             tracing::debug!(%status, "could not renew a live connection's session");

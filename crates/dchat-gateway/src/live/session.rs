@@ -470,11 +470,11 @@ impl Connection {
     /// cannot be taken to be on past its known end.
     async fn renew(&mut self) -> Result<(), Ending> {
         match expiry::renew(&self.state, &self.user.token).await {
-            Renewal::Until(ends_ms) if ends_ms > dchat_core::now_ms() => {
+            Renewal::Until(ends_ms) => {
                 self.clock.set_end(ends_ms);
                 Ok(())
             }
-            Renewal::Until(_) | Renewal::Ended => Err(Ending::Close(LOGGED_OUT, "session ended")),
+            Renewal::Ended => Err(Ending::Close(LOGGED_OUT, "session ended")),
             Renewal::Unknown => Err(Ending::Close(1013, "try again later")),
         }
     }
