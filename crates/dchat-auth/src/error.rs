@@ -20,6 +20,22 @@ pub enum AuthError {
     /// No live session of this user has this id.
     #[error("no such session")]
     NoSuchSession,
+    /// No live personal token or webhook has this id.
+    #[error("no such token")]
+    NoSuchToken,
+    /// The password was right; the account needs its second factor too (the client asks
+    /// for it and signs in again).
+    #[error("a code from the authenticator app or a recovery code is required")]
+    SecondFactorRequired,
+    /// The second factor given is wrong or was used already.
+    #[error("the code is wrong or was used already")]
+    BadSecondFactor,
+    /// A personal access token asked to manage the account; only a signed-in session may.
+    #[error("sign in with your password to manage your account")]
+    SessionRequired,
+    /// The account's state forbids this (a username already changed, a second factor on).
+    #[error("{0}")]
+    NotAllowed(&'static str),
     /// The token is unknown, expired or revoked.
     #[error("invalid or expired token")]
     InvalidToken,
@@ -31,6 +47,9 @@ pub enum AuthError {
     /// Password hashing failed (it should not; logged as internal).
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    /// Stored data cannot be used (a bug or a damaged database; logged as internal).
+    #[error("{0}")]
+    Corrupt(String),
     /// The store failed (see [`StoreError`] for whether a retry may help).
     #[error("auth storage failed: {0}")]
     Storage(#[from] StoreError),

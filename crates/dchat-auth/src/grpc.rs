@@ -1,7 +1,7 @@
 //! `auth.v1.AuthService` over gRPC: decode, call [`AuthService`], encode.
 
 use dchat_bus::BusEvent;
-use dchat_core::{DisplayName, Email, UserId, UserName, ValidationError};
+use dchat_core::{DisplayName, Email, RoomId, TokenName, UserId, UserName, ValidationError};
 use dchat_proto::{
     auth::v1::{self as pb, auth_service_server},
     from_validation, internal,
@@ -11,7 +11,10 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::{AuthError, AuthService, Client, Login, Registration, Session, SessionInfo, User};
+use crate::{
+    AuthError, AuthService, Client, Login, Minted, Registration, SecondFactor, Session, SessionInfo, TokenInfo, User,
+    WebhookInfo,
+};
 
 #[derive(Debug, Clone)]
 pub struct AuthGrpc {
@@ -36,9 +39,17 @@ impl From<AuthError> for Status {
         match err {
             AuthError::Invalid(err) => from_validation(err),
             AuthError::AlreadyExists(_) => Status::already_exists(err.to_string()),
-            AuthError::BadCredentials | AuthError::InvalidToken => Status::unauthenticated(err.to_string()),
-            AuthError::NotFound(_) | AuthError::NoSuchSession => Status::not_found(err.to_string()),
-            AuthError::WrongPassword => Status::permission_denied(err.to_string()),
+            AuthError::BadCredentials | AuthError::InvalidToken | AuthError::BadSecondFactor => {
+                Status::unauthenticated(err.to_string())
+            }
+            AuthError::SecondFactorRequired => Status::failed_precondition(err.to_string()),
+            AuthError::NotFound(_) | AuthError::NoSuchSession | AuthError::NoSuchToken => {
+                Status::not_found(err.to_string())
+            }
+            AuthError::WrongPassword | AuthError::SessionRequired | AuthError::NotAllowed(_) => {
+                Status::permission_denied(err.to_string())
+            }
+            AuthError::Corrupt(message) => internal("read the auth database", &std::io::Error::other(message)),
             AuthError::Unavailable(message) => Status::unavailable(message),
             AuthError::Hashing(message) => internal("hash a password", &std::io::Error::other(message)),
             AuthError::Storage(StoreError::Unavailable(err)) => {
@@ -55,9 +66,34 @@ fn user_to_pb(user: User) -> pb::User {
         user_id: user.user_id.to_string(),
         email: user.email.map(|email| email.to_string()).unwrap_or_default(),
         display_name: user.display_name.to_string(),
-        username: user.username.map(|username| username.to_string()).unwrap_or_default(),
+        username: user.username.to_string(),
         token_expires_ms: 0,
+        bot: user.bot,
+        username_changeable: user.username_derived,
     }
+}
+
+fn token_to_pb(TokenInfo { id, name, created_ms, last_used_ms, expires_ms }: TokenInfo) -> pb::PersonalToken {
+    pb::PersonalToken { token_id: id, name, created_ms, last_used_ms, expires_ms }
+}
+
+fn webhook_to_pb(hook: WebhookInfo) -> pb::Webhook {
+    pb::Webhook {
+        webhook_id: hook.id,
+        room_id: hook.room_id.to_string(),
+        bot: Some(user_to_pb(hook.bot)),
+        created_by: hook.created_by.map(|user_id| user_id.to_string()).unwrap_or_default(),
+        created_ms: hook.created_ms,
+        last_used_ms: hook.last_used_ms,
+    }
+}
+
+fn ack() -> Response<pb::Ack> {
+    Response::new(pb::Ack { success: true, error: String::new() })
+}
+
+fn parse<T>(raw: &str, parse: impl Fn(&str) -> Result<T, ValidationError>) -> Result<T, Status> {
+    parse(raw).map_err(from_validation)
 }
 
 fn session_to_pb(session: Session) -> pb::AuthResponse {
@@ -112,7 +148,8 @@ impl auth_service_server::AuthService for AuthGrpc {
         let Ok(login) = login else {
             return Err(AuthError::BadCredentials.into());
         };
-        Ok(Response::new(session_to_pb(self.service.login(login, &req.password, client(req.client)).await?)))
+        let second = SecondFactor(req.second_factor);
+        Ok(Response::new(session_to_pb(self.service.login(login, &req.password, second, client(req.client)).await?)))
     }
 
     async fn verify(&self, request: Request<pb::Token>) -> Result<Response<pb::User>, Status> {
@@ -122,7 +159,7 @@ impl auth_service_server::AuthService for AuthGrpc {
 
     async fn logout(&self, request: Request<pb::Token>) -> Result<Response<pb::Ack>, Status> {
         self.service.logout(&request.into_inner().access_token).await?;
-        Ok(Response::new(pb::Ack { success: true, error: String::new() }))
+        Ok(ack())
     }
 
     async fn get_user(&self, request: Request<pb::UserId>) -> Result<Response<pb::User>, Status> {
@@ -162,13 +199,13 @@ impl auth_service_server::AuthService for AuthGrpc {
         } else {
             self.service.revoke_session(&req.access_token, &req.session_id).await?;
         }
-        Ok(Response::new(pb::Ack { success: true, error: String::new() }))
+        Ok(ack())
     }
 
     async fn change_password(&self, request: Request<pb::ChangePasswordRequest>) -> Result<Response<pb::Ack>, Status> {
         let req = request.into_inner();
         self.service.change_password(&req.access_token, &req.current_password, &req.new_password).await?;
-        Ok(Response::new(pb::Ack { success: true, error: String::new() }))
+        Ok(ack())
     }
 
     async fn set_display_name(
@@ -179,5 +216,101 @@ impl auth_service_server::AuthService for AuthGrpc {
         let user_id = UserId::parse(&req.user_id).map_err(from_validation)?;
         let display_name = DisplayName::parse(&req.display_name).map_err(from_validation)?;
         Ok(Response::new(user_to_pb(self.service.set_display_name(user_id, display_name).await?)))
+    }
+
+    async fn set_username(&self, request: Request<pb::SetUsernameRequest>) -> Result<Response<pb::User>, Status> {
+        let req = request.into_inner();
+        let user_id = parse(&req.user_id, UserId::parse)?;
+        let username = parse(&req.username, UserName::parse)?;
+        Ok(Response::new(user_to_pb(self.service.change_username(user_id, username).await?)))
+    }
+
+    async fn set_bot(&self, request: Request<pb::SetBotRequest>) -> Result<Response<pb::User>, Status> {
+        let req = request.into_inner();
+        let user_id = parse(&req.user_id, UserId::parse)?;
+        Ok(Response::new(user_to_pb(self.service.set_bot(user_id, req.bot).await?)))
+    }
+
+    async fn create_personal_token(
+        &self,
+        request: Request<pb::CreatePersonalTokenRequest>,
+    ) -> Result<Response<pb::PersonalTokenCreated>, Status> {
+        let req = request.into_inner();
+        let name = parse(&req.name, TokenName::parse)?;
+        let Minted { secret, info } =
+            self.service.create_personal_token(&req.access_token, name, req.expires_in_days).await?;
+        Ok(Response::new(pb::PersonalTokenCreated { token: secret, info: Some(token_to_pb(info)) }))
+    }
+
+    async fn list_personal_tokens(
+        &self,
+        request: Request<pb::Token>,
+    ) -> Result<Response<pb::PersonalTokenList>, Status> {
+        let tokens = self.service.personal_tokens(&request.into_inner().access_token).await?;
+        Ok(Response::new(pb::PersonalTokenList { tokens: tokens.into_iter().map(token_to_pb).collect() }))
+    }
+
+    async fn revoke_personal_token(
+        &self,
+        request: Request<pb::RevokePersonalTokenRequest>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let req = request.into_inner();
+        self.service.revoke_personal_token(&req.access_token, &req.token_id).await?;
+        Ok(ack())
+    }
+
+    async fn create_webhook(
+        &self,
+        request: Request<pb::CreateWebhookRequest>,
+    ) -> Result<Response<pb::WebhookCreated>, Status> {
+        let req = request.into_inner();
+        let created_by = parse(&req.created_by, UserId::parse)?;
+        let room_id = parse(&req.room_id, RoomId::parse)?;
+        let name = parse(&req.name, DisplayName::parse)?;
+        let Minted { secret, info } = self.service.create_webhook(created_by, room_id, name).await?;
+        Ok(Response::new(pb::WebhookCreated { token: secret, info: Some(webhook_to_pb(info)) }))
+    }
+
+    async fn list_webhooks(&self, request: Request<pb::RoomRef>) -> Result<Response<pb::WebhookList>, Status> {
+        let room_id = parse(&request.into_inner().room_id, RoomId::parse)?;
+        let webhooks = self.service.webhooks(&room_id).await?;
+        Ok(Response::new(pb::WebhookList { webhooks: webhooks.into_iter().map(webhook_to_pb).collect() }))
+    }
+
+    async fn delete_webhook(&self, request: Request<pb::DeleteWebhookRequest>) -> Result<Response<pb::Ack>, Status> {
+        let req = request.into_inner();
+        let room_id = parse(&req.room_id, RoomId::parse)?;
+        self.service.delete_webhook(&room_id, &req.webhook_id).await?;
+        Ok(ack())
+    }
+
+    async fn verify_webhook(&self, request: Request<pb::Token>) -> Result<Response<pb::WebhookIdentity>, Status> {
+        let (bot, room_id, webhook_id) = self.service.webhook(&request.into_inner().access_token).await?;
+        Ok(Response::new(pb::WebhookIdentity { bot: Some(user_to_pb(bot)), room_id: room_id.to_string(), webhook_id }))
+    }
+
+    async fn begin_totp(&self, request: Request<pb::Token>) -> Result<Response<pb::TotpEnrolment>, Status> {
+        let enrolment = self.service.begin_totp(&request.into_inner().access_token).await?;
+        Ok(Response::new(pb::TotpEnrolment {
+            secret_base32: enrolment.secret_base32,
+            otpauth_url: enrolment.otpauth_url,
+        }))
+    }
+
+    async fn enable_totp(&self, request: Request<pb::TotpCode>) -> Result<Response<pb::RecoveryCodes>, Status> {
+        let req = request.into_inner();
+        let codes = self.service.enable_totp(&req.access_token, &req.code).await?;
+        Ok(Response::new(pb::RecoveryCodes { codes }))
+    }
+
+    async fn disable_totp(&self, request: Request<pb::DisableTotpRequest>) -> Result<Response<pb::Ack>, Status> {
+        let req = request.into_inner();
+        self.service.disable_totp(&req.access_token, &req.password).await?;
+        Ok(ack())
+    }
+
+    async fn get_totp_status(&self, request: Request<pb::Token>) -> Result<Response<pb::TotpStatus>, Status> {
+        let status = self.service.totp_status(&request.into_inner().access_token).await?;
+        Ok(Response::new(pb::TotpStatus { enabled: status.enabled, recovery_codes_left: status.recovery_codes_left }))
     }
 }

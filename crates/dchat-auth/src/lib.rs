@@ -4,8 +4,9 @@
 //! random bits handed to the client once; the database keeps only their SHA-256, with an
 //! expiry and a persisted revocation, so a restart never brings a revoked token back.
 //!
-//! The service keeps its accounts in an [`AccountStore`] and its tokens in a [`TokenStore`]
-//! (both [`SqliteAuthStore`] today), which the binary opens and hands it.
+//! The service keeps its accounts in an [`AccountStore`], their second factors in a
+//! [`TotpStore`] and its tokens (sessions, personal access tokens, webhooks) in a
+//! [`TokenStore`] (all [`SqliteAuthStore`] today), which the binary opens and hands it.
 //!
 //! A new account joins the `general` room through the room service's gRPC client: this
 //! crate never touches the room service's tables.
@@ -20,8 +21,12 @@ mod token;
 pub use crate::{
     error::AuthError,
     grpc::AuthGrpc,
-    service::{AuthConfig, AuthService, Client, Login, Registration, RevocationBus, Session, SessionInfo, User},
+    service::{
+        AuthConfig, AuthService, Client, Login, Minted, Registration, RevocationBus, SecondFactor, Session,
+        SessionInfo, TokenInfo, TotpEnrolment, TotpStatus, User, WebhookInfo,
+    },
     store::{
-        AccountStore, Credentials, Revoke, SessionDetails, SessionRecord, SqliteAuthStore, TokenStore, TokenTimes,
+        AccountStore, Credentials, Revoke, SqliteAuthStore, TokenDetails, TokenKind, TokenRecord, TokenStore,
+        TokenTimes, TotpState, TotpStore, Unnamed,
     },
 };

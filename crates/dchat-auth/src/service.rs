@@ -6,6 +6,20 @@
 //! the last recorded one is older than [`touch_every`] (a minute, or a quarter of the idle
 //! time when that is shorter), so a session may end up to that much earlier than its last
 //! use plus the idle time.
+//!
+//! Besides sessions, an account may hold personal access tokens for scripts and, as a
+//! room's bot, incoming webhooks (`tokens.rs`); may turn on a second factor (`totp.rs`); and
+//! always has a unique username, derived for the seed's email-only registrations and then
+//! changeable once (`handles.rs`).
+
+mod handles;
+mod tokens;
+mod totp;
+
+pub use self::{
+    tokens::{Minted, TokenInfo, WebhookInfo},
+    totp::{TotpEnrolment, TotpStatus},
+};
 
 use std::{sync::Arc, time::Duration};
 
@@ -20,7 +34,7 @@ use dchat_storage::StoreError;
 use crate::{
     AuthError,
     password::PasswordHashing,
-    store::{AccountStore, Revoke, SessionDetails, TokenStore},
+    store::{AccountStore, Revoke, TokenDetails, TokenKind, TokenStore, TokenTimes, TotpStore},
     token,
 };
 
@@ -45,8 +59,13 @@ pub struct AuthConfig {
 pub struct User {
     pub user_id: UserId,
     pub email: Option<Email>,
-    pub username: Option<UserName>,
+    /// Unique; `@username` wherever the user is shown.
+    pub username: UserName,
     pub display_name: DisplayName,
+    /// Shown with a badge: a script, an integration or a webhook.
+    pub bot: bool,
+    /// The username was derived from the email, and its owner may still change it once.
+    pub username_derived: bool,
 }
 
 /// A validated registration: at least one of `email` and `username` is set.
@@ -66,6 +85,11 @@ pub enum Login {
     Email(Email),
     Username(UserName),
 }
+
+/// The second factor given at sign-in, if any: a code of the authenticator app or an
+/// unused recovery code. Required once the account has two-factor sign-in on.
+#[derive(Debug, Default)]
+pub struct SecondFactor(pub String);
 
 /// Where a sign-in comes from, as the gateway saw it; kept with the session for its user.
 #[derive(Debug, Clone, Default)]
@@ -109,6 +133,7 @@ pub type RevocationBus = Arc<dyn Bus<Vec<u8>>>;
 pub struct AuthService {
     accounts: Arc<dyn AccountStore>,
     tokens: Arc<dyn TokenStore>,
+    totp: Arc<dyn TotpStore>,
     revocations: RevocationBus,
     hashing: PasswordHashing,
     rooms: RoomServiceClient<Transport>,
@@ -125,12 +150,14 @@ impl AuthService {
         config: &AuthConfig,
         accounts: Arc<dyn AccountStore>,
         tokens: Arc<dyn TokenStore>,
+        totp: Arc<dyn TotpStore>,
         revocations: RevocationBus,
         rooms: RoomServiceClient<Transport>,
-    ) -> Self {
+    ) -> Result<Self, AuthError> {
         let service = Self {
             accounts,
             tokens,
+            totp,
             revocations,
             hashing: PasswordHashing::new(),
             rooms,
@@ -146,7 +173,8 @@ impl AuthService {
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "failed to delete expired tokens"),
         }
-        service
+        service.name_unnamed_accounts().await?;
+        Ok(service)
     }
 
     /// Creates an account, puts it in `general`, and logs it in.
@@ -157,11 +185,17 @@ impl AuthService {
             Some(name) => name,
             None => default_display_name(registration.username.as_ref(), registration.email.as_ref())?,
         };
-        let user = User {
+        let (username, username_derived) = match registration.username {
+            Some(username) => (username, false),
+            None => (self.free_derived_username(registration.email.as_ref()).await?, true),
+        };
+        let mut user = User {
             user_id: UserId::generate(),
             email: registration.email,
-            username: registration.username,
+            username,
             display_name,
+            bot: false,
+            username_derived,
         };
         if self.refuse_common_passwords {
             crate::password::refuse_guessable(&password, &personal_details(&user))?;
@@ -170,9 +204,16 @@ impl AuthService {
         // below still decides races between two registrations of one name.
         self.ensure_free(&user).await?;
         let password_hash = self.hashing.hash(password).await?;
-        if let Err(err) = self.accounts.insert_user(&user, &password_hash, now_ms()).await {
+        // A derived username another registration took meanwhile is derived again.
+        let mut attempts = 0;
+        while let Err(err) = self.accounts.insert_user(&user, &password_hash, now_ms()).await {
             if let StoreError::Conflict { .. } = err {
                 self.ensure_free(&user).await?;
+                if user.username_derived && attempts < 3 {
+                    attempts += 1;
+                    user.username = self.free_derived_username(user.email.as_ref()).await?;
+                    continue;
+                }
             }
             return Err(err.into());
         }
@@ -189,7 +230,13 @@ impl AuthService {
 
     /// Checks credentials and issues a token. Every failure looks the same to the caller.
     #[tracing::instrument(skip_all)]
-    pub async fn login(&self, login: Login, password: &str, client: Client) -> Result<Session, AuthError> {
+    pub async fn login(
+        &self,
+        login: Login,
+        password: &str,
+        second: SecondFactor,
+        client: Client,
+    ) -> Result<Session, AuthError> {
         let Ok(password) = Password::parse_existing(password) else {
             return Err(AuthError::BadCredentials);
         };
@@ -207,25 +254,47 @@ impl AuthService {
         let Some(user) = user else {
             return Err(AuthError::BadCredentials);
         };
+        // Only someone who knows the password learns that a second factor is needed.
+        self.check_second_factor(user.user_id, &second).await?;
         self.issue_token(user, client).await
     }
 
     /// The account a live token belongs to, and when its session ends unless used again
     /// (ms since the epoch). The verification is a use of the session.
     pub async fn verify(&self, token: &str) -> Result<(User, i64), AuthError> {
+        let (user, times) = self.verify_token(token).await?;
+        let ends = match times.kind {
+            TokenKind::Session => times.expires_ms.min(times.last_used_ms.saturating_add(self.session_idle_ms)),
+            TokenKind::Personal | TokenKind::Webhook => times.expires_ms,
+        };
+        Ok((user, ends))
+    }
+
+    /// The account of a live session or personal token, recording the use.
+    async fn verify_token(&self, token: &str) -> Result<(User, TokenTimes), AuthError> {
         if !token::looks_valid(token) {
             return Err(AuthError::InvalidToken);
         }
         let token_hash = token::hash(token);
         let now = now_ms();
-        let (user, times) =
+        let (user, mut times) =
             self.tokens.user_by_token(&token_hash, now, self.session_idle_ms).await?.ok_or(AuthError::InvalidToken)?;
-        let mut last_used = times.last_used_ms;
-        if now.saturating_sub(last_used) >= touch_every(self.session_idle_ms) {
+        if now.saturating_sub(times.last_used_ms) >= touch_every(self.session_idle_ms) {
             self.tokens.touch_token(&token_hash, now).await?;
-            last_used = now;
+            times.last_used_ms = now;
         }
-        Ok((user, times.expires_ms.min(last_used.saturating_add(self.session_idle_ms))))
+        Ok((user, times))
+    }
+
+    /// The account of a signed-in session: what managing the account itself (sessions,
+    /// tokens, password, second factor) requires, so that a script's personal token can
+    /// never mint more tokens or lock its owner out.
+    async fn verify_session(&self, token: &str) -> Result<User, AuthError> {
+        let (user, times) = self.verify_token(token).await?;
+        if times.kind != TokenKind::Session {
+            return Err(AuthError::SessionRequired);
+        }
+        Ok(user)
     }
 
     /// Revokes a token for good. Revoking twice is fine; an unknown token is an error.
@@ -246,14 +315,14 @@ impl AuthService {
 
     /// The live sessions of the token's user, the last used first, its own marked.
     pub async fn sessions(&self, token: &str) -> Result<Vec<SessionInfo>, AuthError> {
-        let (user, _) = self.verify(token).await?;
+        let user = self.verify_session(token).await?;
         let current = token::hash(token);
-        let records = self.tokens.sessions_of(user.user_id, now_ms(), self.session_idle_ms).await?;
+        let records = self.tokens.tokens_of(user.user_id, TokenKind::Session, now_ms(), self.session_idle_ms).await?;
         Ok(records
             .into_iter()
             .map(|record| SessionInfo {
                 current: record.token_hash == current,
-                session_id: record.details.session_id,
+                session_id: record.details.id,
                 created_ms: record.created_ms,
                 last_used_ms: record.last_used_ms,
                 expires_ms: record.expires_ms.min(record.last_used_ms.saturating_add(self.session_idle_ms)),
@@ -265,8 +334,8 @@ impl AuthService {
 
     /// Ends one session of the token's user (possibly the token's own).
     pub async fn revoke_session(&self, token: &str, session_id: &str) -> Result<(), AuthError> {
-        let (user, _) = self.verify(token).await?;
-        let revoked = self.revoke(user.user_id, &Revoke::Session(session_id.to_owned())).await?;
+        let user = self.verify_session(token).await?;
+        let revoked = self.revoke(user.user_id, TokenKind::Session, &Revoke::One(session_id.to_owned())).await?;
         if revoked == 0 {
             return Err(AuthError::NoSuchSession);
         }
@@ -275,14 +344,15 @@ impl AuthService {
 
     /// Ends every session of the token's user, its own included.
     pub async fn sign_out_everywhere(&self, token: &str) -> Result<(), AuthError> {
-        let (user, _) = self.verify(token).await?;
-        self.revoke(user.user_id, &Revoke::All).await.map(drop)
+        let user = self.verify_session(token).await?;
+        self.revoke(user.user_id, TokenKind::Session, &Revoke::All).await.map(drop)
     }
 
     /// Changes the password of the token's user, who must give the current one, and ends
-    /// every other session of theirs (the one changing it stays signed in).
+    /// every other session of theirs (the one changing it stays signed in). Personal access
+    /// tokens stay: they are listed in the settings, to be revoked one by one.
     pub async fn change_password(&self, token: &str, current: &str, new: &str) -> Result<(), AuthError> {
-        let (user, _) = self.verify(token).await?;
+        let user = self.verify_session(token).await?;
         let credentials = self.accounts.credentials_by_id(user.user_id).await?.ok_or(AuthError::InvalidToken)?;
         let Ok(current) = Password::parse_existing(current) else {
             return Err(AuthError::WrongPassword);
@@ -298,14 +368,14 @@ impl AuthService {
         if !self.accounts.update_password_hash(user.user_id, &hash).await? {
             return Err(AuthError::InvalidToken);
         }
-        let ended = self.revoke(user.user_id, &Revoke::AllBut(token::hash(token))).await?;
+        let ended = self.revoke(user.user_id, TokenKind::Session, &Revoke::AllBut(token::hash(token))).await?;
         tracing::info!(user_id = %user.user_id, ended, "password changed; other sessions ended");
         Ok(())
     }
 
-    /// Revokes sessions and tells the gateways, which close their open connections.
-    async fn revoke(&self, user_id: UserId, which: &Revoke) -> Result<usize, AuthError> {
-        let revoked = self.tokens.revoke_sessions(user_id, which, now_ms()).await?;
+    /// Revokes tokens and tells the gateways, which close their open connections.
+    async fn revoke(&self, user_id: UserId, kind: TokenKind, which: &Revoke) -> Result<usize, AuthError> {
+        let revoked = self.tokens.revoke_tokens(user_id, kind, which, now_ms()).await?;
         for token_hash in &revoked {
             self.revocations.publish(&Topic::Revocations, token_hash.clone());
         }
@@ -335,7 +405,7 @@ impl AuthService {
     }
 
     async fn ensure_free(&self, user: &User) -> Result<(), AuthError> {
-        match self.accounts.taken(user.email.as_ref(), user.username.as_ref()).await? {
+        match self.accounts.taken(user.email.as_ref(), Some(&user.username)).await? {
             (true, _) => Err(AuthError::AlreadyExists("email")),
             (_, true) => Err(AuthError::AlreadyExists("username")),
             (false, false) => Ok(()),
@@ -346,11 +416,11 @@ impl AuthService {
         let token = token::generate();
         let now = now_ms();
         let hard_end = now.saturating_add(self.session_max_ms);
-        let details = SessionDetails {
-            session_id: token::session_id(),
-            user_agent: client.user_agent.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT_CHARS).collect(),
-            address: client.address.chars().take(64).collect(),
-        };
+        let details = TokenDetails::session(
+            token::public_id(),
+            client.user_agent.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT_CHARS).collect(),
+            client.address.chars().take(64).collect(),
+        );
         self.tokens.insert_token(&token::hash(&token), user.user_id, now, hard_end, &details).await?;
         Ok(Session { token, user, expires_at_ms: hard_end.min(now.saturating_add(self.session_idle_ms)) })
     }
@@ -368,10 +438,7 @@ impl AuthService {
 fn personal_details(user: &User) -> Vec<&str> {
     let email = user.email.as_ref().map(Email::as_str);
     let local_part = email.and_then(|email| email.split('@').next());
-    [user.username.as_ref().map(UserName::as_str), email, local_part, Some(user.display_name.as_str())]
-        .into_iter()
-        .flatten()
-        .collect()
+    [Some(user.username.as_str()), email, local_part, Some(user.display_name.as_str())].into_iter().flatten().collect()
 }
 
 /// How stale a session's recorded last use may get before a verification records a new

@@ -10,9 +10,9 @@ pub(crate) fn generate() -> String {
     hex::encode(bytes)
 }
 
-/// A session's public id: 96 random bits as 24 hex digits, unrelated to its token, so
-/// listing sessions shows nothing that grants one.
-pub(crate) fn session_id() -> String {
+/// A token's public id: 96 random bits as 24 hex digits, unrelated to its secret, so
+/// listing sessions and tokens shows nothing that grants one.
+pub(crate) fn public_id() -> String {
     let mut bytes = [0u8; 12];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)

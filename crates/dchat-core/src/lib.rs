@@ -12,7 +12,7 @@ mod time;
 pub use crate::{
     ids::{RoomId, UserId},
     offset::{MAX_OFFSET, check_offset},
-    text::{DisplayName, Email, IdempotencyKey, MessageText, Password, RoomName, UserName},
+    text::{DisplayName, Email, IdempotencyKey, MessageText, Password, RoomName, TokenName, UserName, name_skeleton},
     time::now_ms,
 };
 

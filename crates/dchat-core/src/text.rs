@@ -107,6 +107,38 @@ impl DisplayName {
     }
 }
 
+/// What a name looks like, for telling whether one display name imitates another: the
+/// UTS #39 confusable skeleton (Cyrillic `а` and Latin `a`, `0` and `O`, `rn` and `m` map
+/// to one prototype) of the lowercased name, without accents, spaces or punctuation. Two
+/// names with one skeleton read as the same name to a person.
+pub fn name_skeleton(name: &str) -> String {
+    let lowered: String = name.nfkc().flat_map(char::to_lowercase).collect();
+    let bare: String = lowered.nfd().filter(|c| !is_combining_mark(*c)).collect();
+    let skeleton: String = unicode_security::confusable_detection::skeleton(&bare).collect();
+    // The skeleton may map a letter to an upper-case prototype (`l` to `I`); fold again.
+    skeleton.chars().flat_map(char::to_lowercase).filter(|c| c.is_alphanumeric()).collect()
+}
+
+/// Combining marks of the ranges accents live in (enough for names: Latin, Greek, Cyrillic,
+/// and the general combining blocks).
+fn is_combining_mark(c: char) -> bool {
+    matches!(c, '\u{0300}'..='\u{036f}' | '\u{1ab0}'..='\u{1aff}' | '\u{1dc0}'..='\u{1dff}' | '\u{20d0}'..='\u{20ff}' | '\u{fe20}'..='\u{fe2f}')
+}
+
+/// The name a user gives a personal access token or a webhook: a single-line human name
+/// of 1 to 64 characters, like a display name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenName(String);
+string_newtype_accessors!(TokenName);
+
+impl TokenName {
+    pub const MAX_CHARS: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        parse_name("name", raw, Self::MAX_CHARS).map(Self)
+    }
+}
+
 /// A login name: 3 to 32 characters from `A-Z a-z 0-9 _ - .`, unique without regard to case.
 /// Stored lowercased, so `Alice` and `alice` are one account.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -288,6 +320,20 @@ mod tests {
             assert!(crate::RoomId::parse(good).is_ok(), "{good:?}");
         }
         assert!(UserName::parse("a.b_c-d").is_ok());
+    }
+
+    #[test]
+    fn look_alike_names_share_a_skeleton() {
+        let ada = name_skeleton("Ada Lovelace");
+        for imitation in
+            ["ada lovelace", "Adа Lovelace", "Ada  Lovelace", "Ádá Lovelace", "Ada Love1ace", "ADA.LOVELACE"]
+        {
+            assert_eq!(name_skeleton(imitation), ada, "{imitation:?} (Cyrillic а, accents, 1 for l...)");
+        }
+        for different in ["Ada Lovelock", "Adam Lovelace", "Grace Hopper"] {
+            assert_ne!(name_skeleton(different), ada, "{different:?}");
+        }
+        assert_eq!(name_skeleton("rnoon"), name_skeleton("moon"));
     }
 
     #[test]

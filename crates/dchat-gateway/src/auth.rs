@@ -17,6 +17,8 @@ pub(crate) struct CurrentUser {
     pub(crate) email: String,
     pub(crate) username: String,
     pub(crate) display_name: String,
+    pub(crate) bot: bool,
+    pub(crate) username_changeable: bool,
     pub(crate) token: String,
     /// When the session ends unless used again (ms since the epoch), as last verified.
     pub(crate) session_ends_ms: i64,
@@ -81,6 +83,8 @@ impl CurrentUser {
             email: user.email,
             username: user.username,
             display_name: user.display_name,
+            bot: user.bot,
+            username_changeable: user.username_changeable,
             token,
             session_ends_ms: user.token_expires_ms,
         })
@@ -191,6 +195,10 @@ pub(crate) async fn limited_login(
         Err(status) => {
             if status.code() == tonic::Code::Unauthenticated {
                 state.login_failed(ip, &account);
+            }
+            // The password was right: the client asks for the second factor and tries again.
+            if status.code() == tonic::Code::FailedPrecondition {
+                return Err(ApiError::SecondFactorRequired(status.message().to_owned()));
             }
             Err(status.into())
         }

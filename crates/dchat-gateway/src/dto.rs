@@ -26,6 +26,10 @@ pub(crate) struct LoginBody {
     #[serde(default)]
     pub(crate) username: String,
     pub(crate) password: String,
+    /// For an account with two-factor sign-in: the authenticator's six digits or an unused
+    /// recovery code. Without it such a login answers 401 `second_factor_required`.
+    #[serde(default)]
+    pub(crate) second_factor: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -171,7 +175,7 @@ pub(crate) struct ErrorView {
 pub(crate) enum Refusals {
     #[response(status = 400, description = "Invalid input")]
     BadRequest(ErrorView),
-    #[response(status = 401, description = "Not signed in, or a wrong password")]
+    #[response(status = 401, description = "Not signed in, a wrong password, or a second factor required")]
     Unauthenticated(ErrorView),
     #[response(status = 403, description = "Not allowed, or no such room; or another site's page")]
     Forbidden(ErrorView),
@@ -194,7 +198,8 @@ pub(crate) enum Refusals {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = ErrorDetail)]
 pub(crate) struct ErrorDetail {
-    /// Machine-readable: `invalid_argument`, `unauthenticated`, `forbidden`, `not_found`,
+    /// Machine-readable: `invalid_argument`, `unauthenticated`, `second_factor_required`
+    /// (a login whose password was right: send it again with `second_factor`), `forbidden`, `not_found`,
     /// `method_not_allowed`, `conflict`, `request_timeout`, `payload_too_large`,
     /// `unsupported_media_type`, `rate_limited`, `unavailable`.
     pub(crate) code: String,
@@ -216,6 +221,9 @@ pub(crate) struct UserView {
     pub(crate) email: String,
     pub(crate) username: String,
     pub(crate) display_name: String,
+    pub(crate) bot: bool,
+    /// The username was derived from the email and may be changed once.
+    pub(crate) username_changeable: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -246,6 +254,11 @@ pub(crate) struct RoomsView {
 pub(crate) struct MemberView {
     pub(crate) user_id: String,
     pub(crate) display_name: String,
+    pub(crate) username: String,
+    pub(crate) bot: bool,
+    /// The display name looks like another member's (the same letters once case, accents,
+    /// spacing and look-alike characters are set aside): check the `@username`.
+    pub(crate) lookalike: bool,
     pub(crate) joined_ms: i64,
 }
 
@@ -271,6 +284,11 @@ pub(crate) struct MessageView {
     pub(crate) ts_ms: i64,
     pub(crate) user_id: String,
     pub(crate) display_name: String,
+    /// The sender's unique handle, shown as `@username`.
+    pub(crate) username: String,
+    /// Present, and true, when the sender is a bot.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) bot: bool,
     pub(crate) text: String,
     /// The sender's idempotency key, so a client can match its pending messages.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -290,6 +308,7 @@ pub(crate) struct MessagesView {
 pub(crate) struct OnlineView {
     pub(crate) user_id: String,
     pub(crate) display_name: String,
+    pub(crate) username: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -303,4 +322,168 @@ pub(crate) struct RosterView {
 pub(crate) struct LookupView {
     pub(crate) user_id: String,
     pub(crate) display_name: String,
+    pub(crate) username: String,
+    pub(crate) bot: bool,
+}
+
+/// `POST /api/profile/username`: a username derived from the email, replaced once.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = SetUsername)]
+pub(crate) struct SetUsernameBody {
+    pub(crate) username: String,
+}
+
+/// `POST /api/profile/bot`: whether the caller's account is a bot (shown with a badge).
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = SetBot)]
+pub(crate) struct SetBotBody {
+    pub(crate) bot: bool,
+}
+
+/// `POST /api/tokens`: a personal access token for scripts.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = CreateToken)]
+pub(crate) struct CreateTokenBody {
+    /// What it is for, to recognise it in the list.
+    pub(crate) name: String,
+    /// 1 to 365 (default 30).
+    #[serde(default)]
+    pub(crate) expires_in_days: Option<u32>,
+}
+
+/// One personal access token: never its secret.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PersonalToken)]
+pub(crate) struct TokenView {
+    pub(crate) token_id: String,
+    pub(crate) name: String,
+    pub(crate) created_ms: i64,
+    pub(crate) last_used_ms: i64,
+    pub(crate) expires_ms: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PersonalTokens)]
+pub(crate) struct TokensView {
+    pub(crate) ok: bool,
+    pub(crate) tokens: Vec<TokenView>,
+}
+
+/// A new personal access token: `token` is shown this once (use it as `Authorization:
+/// Bearer <token>`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TokenCreated)]
+pub(crate) struct TokenCreatedView {
+    pub(crate) ok: bool,
+    pub(crate) token: String,
+    pub(crate) info: TokenView,
+}
+
+/// `POST /api/tokens/revoke`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = RevokeToken)]
+pub(crate) struct RevokeTokenBody {
+    pub(crate) token_id: String,
+}
+
+/// `POST /api/room/webhooks`: an incoming webhook posting into the room as a new bot.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = CreateWebhook)]
+pub(crate) struct CreateWebhookBody {
+    pub(crate) room_id: String,
+    /// The bot's display name.
+    pub(crate) name: String,
+}
+
+/// One webhook of a room: never its secret.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Webhook)]
+pub(crate) struct WebhookView {
+    pub(crate) webhook_id: String,
+    pub(crate) room_id: String,
+    /// The bot it posts as.
+    pub(crate) bot_user_id: String,
+    pub(crate) name: String,
+    pub(crate) username: String,
+    pub(crate) created_by: String,
+    pub(crate) created_ms: i64,
+    pub(crate) last_used_ms: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Webhooks)]
+pub(crate) struct WebhooksView {
+    pub(crate) ok: bool,
+    pub(crate) webhooks: Vec<WebhookView>,
+}
+
+/// A new webhook: `url` (and the `token` in it) is shown this once; POST `{"text": ...}` to it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WebhookCreated)]
+pub(crate) struct WebhookCreatedView {
+    pub(crate) ok: bool,
+    /// The path to POST to, on this server: `/api/hooks/<token>`.
+    pub(crate) url: String,
+    pub(crate) token: String,
+    pub(crate) webhook: WebhookView,
+}
+
+/// `POST /api/room/webhooks/delete`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = DeleteWebhook)]
+pub(crate) struct DeleteWebhookBody {
+    pub(crate) room_id: String,
+    pub(crate) webhook_id: String,
+}
+
+/// `POST /api/hooks/{token}`: what a webhook posts.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = WebhookPost)]
+pub(crate) struct WebhookPostBody {
+    pub(crate) text: String,
+    /// Idempotency key, as for `POST /api/message/append`.
+    #[serde(default)]
+    pub(crate) client_id: Option<String>,
+}
+
+/// `GET /api/2fa`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TwoFactorStatus)]
+pub(crate) struct TotpStatusView {
+    pub(crate) ok: bool,
+    pub(crate) enabled: bool,
+    pub(crate) recovery_codes_left: u32,
+}
+
+/// `POST /api/2fa/setup`: what the authenticator app needs; on only after `/api/2fa/enable`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TwoFactorSetup)]
+pub(crate) struct TotpSetupView {
+    pub(crate) ok: bool,
+    /// The shared secret in base32, to type into the app.
+    pub(crate) secret: String,
+    /// The same as an `otpauth://` link (what a QR code would hold).
+    pub(crate) otpauth_url: String,
+}
+
+/// `POST /api/2fa/enable`: a code the app computed from the secret of `/api/2fa/setup`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = TwoFactorCode)]
+pub(crate) struct TotpCodeBody {
+    pub(crate) code: String,
+}
+
+/// Recovery codes, each good once in place of a code of the app: shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RecoveryCodes)]
+pub(crate) struct RecoveryCodesView {
+    pub(crate) ok: bool,
+    pub(crate) recovery_codes: Vec<String>,
+}
+
+/// `POST /api/2fa/disable`: the account's password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = TwoFactorDisable)]
+pub(crate) struct TotpDisableBody {
+    pub(crate) password: String,
 }

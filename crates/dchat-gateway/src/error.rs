@@ -25,6 +25,9 @@ pub(crate) enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Unauthenticated(String),
+    /// The password was right; the account signs in with a second factor too.
+    #[error("{0}")]
+    SecondFactorRequired(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -52,6 +55,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_argument"),
             Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            Self::SecondFactorRequired(_) => (StatusCode::UNAUTHORIZED, "second_factor_required"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -94,7 +98,7 @@ impl From<tonic::Status> for ApiError {
             Code::Unauthenticated => Self::Unauthenticated(message),
             Code::PermissionDenied => Self::Forbidden(message),
             Code::NotFound => Self::NotFound(message),
-            Code::AlreadyExists => Self::Conflict(message),
+            Code::AlreadyExists | Code::FailedPrecondition => Self::Conflict(message),
             Code::ResourceExhausted => Self::RateLimited { message, retry_after_secs: 1 },
             // A service that failed, or a call whose connection broke (UNKNOWN: a service
             // killed mid-call), is the client's cue to retry, not a fault of the request.

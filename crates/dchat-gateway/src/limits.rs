@@ -52,6 +52,9 @@ pub struct RateLimits {
     pub messages: Rate,
     /// Rooms created per user, a taken id included (default 10, then 1 per 30 s).
     pub rooms: Rate,
+    /// Posts per incoming webhook (default 10, then 1/s, as Slack allows): a runaway script
+    /// cannot flood its room.
+    pub webhook_posts: Rate,
 }
 
 impl Default for RateLimits {
@@ -63,6 +66,7 @@ impl Default for RateLimits {
             registrations: Rate { burst: 20.0, per_second: 1.0 },
             messages: Rate { burst: 20.0, per_second: 10.0 },
             rooms: Rate { burst: 10.0, per_second: 1.0 / 30.0 },
+            webhook_posts: Rate { burst: 10.0, per_second: 1.0 },
         }
     }
 }

@@ -18,7 +18,11 @@ use dchat_proto::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    cache::{members::KnownMembers, names::DisplayNames, verified::VerifiedTokens},
+    cache::{
+        members::KnownMembers,
+        profiles::{Profile, Profiles},
+        verified::VerifiedTokens,
+    },
     error::ApiError,
     limits::{Limiter, RateLimits, retry_after_secs},
     live::{
@@ -75,6 +79,7 @@ pub(crate) struct Limiters {
     registrations_by_ip: Limiter<IpAddr>,
     messages_by_user: Limiter<String>,
     rooms_by_user: Limiter<String>,
+    posts_by_webhook: Limiter<String>,
 }
 
 impl Limiters {
@@ -86,6 +91,7 @@ impl Limiters {
         self.registrations_by_ip.retain_recent();
         self.messages_by_user.retain_recent();
         self.rooms_by_user.retain_recent();
+        self.posts_by_webhook.retain_recent();
     }
 }
 
@@ -143,7 +149,7 @@ pub(crate) struct Clients {
 /// Answers remembered so as not to ask a service on every request.
 #[derive(Debug)]
 pub(crate) struct Caches {
-    pub(crate) names: DisplayNames,
+    pub(crate) profiles: Profiles,
     /// Tokens verified lately (see `verified`).
     pub(crate) verified: VerifiedTokens,
     /// Memberships confirmed lately (see `members`).
@@ -179,11 +185,12 @@ impl GatewayState {
             registrations_by_ip: Limiter::new(limits.registrations, limits.enabled),
             messages_by_user: Limiter::new(limits.messages, limits.enabled),
             rooms_by_user: Limiter::new(limits.rooms, limits.enabled),
+            posts_by_webhook: Limiter::new(limits.webhook_posts, limits.enabled),
         };
         Self {
             inner: Arc::new(Inner {
                 caches: Caches {
-                    names: DisplayNames::new(auth.clone()),
+                    profiles: Profiles::new(auth.clone()),
                     verified: VerifiedTokens::default(),
                     members: KnownMembers::default(),
                 },
@@ -214,7 +221,7 @@ impl GatewayState {
         &self.inner.config
     }
 
-    /// What the gateway remembers for a while: names, verified tokens, memberships.
+    /// What the gateway remembers for a while: profiles, verified tokens, memberships.
     pub(crate) fn caches(&self) -> &Caches {
         &self.inner.caches
     }
@@ -239,9 +246,9 @@ impl GatewayState {
         &self.inner.stopping
     }
 
-    /// A user's display name, for showing next to what they wrote.
-    pub(crate) async fn display_name(&self, user_id: &str) -> String {
-        self.inner.caches.names.get(user_id).await
+    /// How a user is shown next to what they wrote: display name, `@username`, bot badge.
+    pub(crate) async fn profile(&self, user_id: &str) -> std::sync::Arc<Profile> {
+        self.inner.caches.profiles.get(user_id).await
     }
 
     /// A token this gateway handed out or saw has ended (logout, revocation): it is no
@@ -253,10 +260,10 @@ impl GatewayState {
 
     /// A user's profile is known afresh (signed in or changed): their name is remembered,
     /// and, when it changed, tokens verified with the old one are asked about again.
-    pub(crate) fn profile_seen(&self, user_id: &str, display_name: &str, changed: bool) {
-        self.inner.caches.names.remember(user_id, display_name);
+    pub(crate) fn profile_seen(&self, user: &dchat_proto::auth::v1::User, changed: bool) {
+        self.inner.caches.profiles.remember(&user.user_id, Profile::from(user));
         if changed {
-            self.inner.caches.verified.forget_user(user_id);
+            self.inner.caches.verified.forget_user(&user.user_id);
         }
     }
 
@@ -388,6 +395,14 @@ impl GatewayState {
             .rooms_by_user
             .take(&user_id.to_owned())
             .map_err(|wait| rate_limited("rooms created", "rooms_by_user", wait))
+    }
+
+    pub(crate) fn limit_webhook_post(&self, webhook_id: &str) -> Result<(), ApiError> {
+        self.inner
+            .limiters
+            .posts_by_webhook
+            .take(&webhook_id.to_owned())
+            .map_err(|wait| rate_limited("posts through this webhook", "posts_by_webhook", wait))
     }
 
     pub(crate) fn limit_message(&self, user_id: &str) -> Result<(), ApiError> {

@@ -56,6 +56,7 @@ fn to_pb(room: Room) -> pb::Room {
         name: room.name.to_string(),
         created_ms: room.created_ms,
         member_count: room.member_count,
+        created_by: room.created_by.map(|user_id| user_id.to_string()).unwrap_or_default(),
     }
 }
 

@@ -22,6 +22,8 @@ pub struct Room {
     pub name: RoomName,
     pub created_ms: i64,
     pub member_count: u64,
+    /// Who created it (none for `general`): its admin until rooms have roles.
+    pub created_by: Option<UserId>,
 }
 
 /// A membership that changed: `member` is true after a join, false after a leave.

@@ -212,8 +212,16 @@ impl App {
             let pool = dchat_storage::open_sqlite(&path, config.durability, 4).await?;
             let store = Arc::new(SqliteAuthStore::migrate(pool, &path).await?);
             let revocations = Arc::new(AuthService::local_bus());
-            let service =
-                AuthService::new(&config.auth_config(), store.clone(), store, revocations, rooms_client()?).await;
+            let service = AuthService::new(
+                &config.auth_config(),
+                store.clone(),
+                store.clone(),
+                store,
+                revocations,
+                rooms_client()?,
+            )
+            .await
+            .context("start the auth service")?;
             let grpc = AuthGrpc::new(service, stopping.clone()).into_server();
             health.set_serving::<dchat_proto::auth::v1::auth_service_server::AuthServiceServer<AuthGrpc>>().await;
             routes = routes.add_service(grpc);

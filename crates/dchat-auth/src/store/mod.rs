@@ -1,6 +1,6 @@
-//! Persistence for accounts and tokens: [`AccountStore`] and [`TokenStore`], the traits
-//! every backend implements, one file per backend, and the contract tests every backend
-//! must pass.
+//! Persistence for accounts and tokens: [`AccountStore`], [`TotpStore`] and [`TokenStore`],
+//! the traits every backend implements, one file per backend, and the contract tests every
+//! backend must pass.
 //!
 //! Methods are ordered create, read, update, delete, with the same order and docs in every
 //! backend. The rules (password policy, who may log in) live in the service.
@@ -9,7 +9,7 @@ mod sqlite;
 #[cfg(test)]
 mod tests;
 
-use dchat_core::{DisplayName, Email, UserId, UserName};
+use dchat_core::{DisplayName, Email, RoomId, UserId, UserName};
 use dchat_storage::StoreError;
 
 pub use self::sqlite::SqliteAuthStore;
@@ -20,6 +20,13 @@ use crate::service::User;
 pub struct Credentials {
     pub user: User,
     pub password_hash: String,
+}
+
+/// An account registered before every account had a username, waiting for one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unnamed {
+    pub user_id: UserId,
+    pub email: Option<Email>,
 }
 
 /// Accounts: who they are and how they sign in.
@@ -43,8 +50,23 @@ pub trait AccountStore: Send + Sync + std::fmt::Debug + 'static {
     /// The account by id, with its password hash.
     async fn credentials_by_id(&self, user_id: UserId) -> Result<Option<Credentials>, StoreError>;
 
+    /// Up to `limit` accounts that have no username yet.
+    async fn unnamed_users(&self, limit: u32) -> Result<Vec<Unnamed>, StoreError>;
+
     /// Sets a display name. Returns whether the account exists.
     async fn update_display_name(&self, user_id: UserId, display_name: &DisplayName) -> Result<bool, StoreError>;
+
+    /// Gives an account without a username a derived one (which its owner may change once).
+    /// Returns whether it had none; a taken name is a [`StoreError::Conflict`].
+    async fn assign_derived_username(&self, user_id: UserId, username: &UserName) -> Result<bool, StoreError>;
+
+    /// Replaces a derived username with one its owner chose, which they keep. Returns
+    /// whether the account's username was still derived; a taken name is a
+    /// [`StoreError::Conflict`].
+    async fn replace_derived_username(&self, user_id: UserId, username: &UserName) -> Result<bool, StoreError>;
+
+    /// Marks an account as a bot or not. Returns whether the account exists.
+    async fn update_bot(&self, user_id: UserId, bot: bool) -> Result<bool, StoreError>;
 
     /// Replaces the password hash. Returns whether the account exists.
     async fn update_password_hash(&self, user_id: UserId, password_hash: &str) -> Result<bool, StoreError>;
@@ -53,30 +75,110 @@ pub trait AccountStore: Send + Sync + std::fmt::Debug + 'static {
     async fn delete_user(&self, user_id: UserId) -> Result<(), StoreError>;
 }
 
+/// An account's second factor as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpState {
+    /// The shared secret: set at enrolment, checked only once `enabled`.
+    pub secret: Vec<u8>,
+    pub enabled: bool,
+    /// The last 30 s step whose code was accepted; a code is good once.
+    pub last_step: i64,
+}
+
+/// Two-factor sign-in: a TOTP secret per account and its one-time recovery codes.
+#[tonic::async_trait]
+pub trait TotpStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Stores a fresh secret awaiting confirmation, unless two-factor sign-in is on (then
+    /// returns false and changes nothing).
+    async fn begin_totp(&self, user_id: UserId, secret: &[u8]) -> Result<bool, StoreError>;
+
+    /// The account's second factor, if it ever began one.
+    async fn totp(&self, user_id: UserId) -> Result<Option<TotpState>, StoreError>;
+
+    /// Turns two-factor sign-in on with the stored secret, recording `step` as used and
+    /// replacing the recovery codes by these digests. Returns false when it was on already
+    /// or no secret was begun.
+    async fn enable_totp(&self, user_id: UserId, step: i64, recovery_hashes: &[Vec<u8>]) -> Result<bool, StoreError>;
+
+    /// Records the use of the code of `step`; false when that step or a later one was used.
+    async fn use_totp_step(&self, user_id: UserId, step: i64) -> Result<bool, StoreError>;
+
+    /// Spends an unused recovery code; false when there is none with this digest.
+    async fn use_recovery_code(&self, user_id: UserId, code_hash: &[u8], now_ms: i64) -> Result<bool, StoreError>;
+
+    /// The recovery codes not yet used.
+    async fn recovery_codes_left(&self, user_id: UserId) -> Result<u32, StoreError>;
+
+    /// Turns two-factor sign-in off and forgets its secret and recovery codes.
+    async fn disable_totp(&self, user_id: UserId) -> Result<(), StoreError>;
+}
+
+/// What a bearer secret opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A sign-in: ends after a stretch without use or at its hard end.
+    Session,
+    /// A personal access token for scripts: named, ends only at the expiry its owner chose.
+    Personal,
+    /// An incoming webhook: posts as its bot into one room and opens nothing else.
+    Webhook,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Personal => "personal",
+            Self::Webhook => "webhook",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Session, Self::Personal, Self::Webhook].into_iter().find(|kind| kind.as_str() == raw)
+    }
+}
+
+/// What a new token records besides its secret's digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenDetails {
+    /// Its public id (see `token::public_id`), by which its owner lists and revokes it.
+    pub id: String,
+    pub kind: TokenKind,
+    /// The name its owner gave a personal token or a webhook; empty for sessions.
+    pub name: String,
+    /// The browser or program that signed in, as its User-Agent said (shortened).
+    pub user_agent: String,
+    /// The address it signed in from.
+    pub address: String,
+    /// A webhook's room.
+    pub room_id: Option<RoomId>,
+    /// Who made a webhook (its owner is the bot it posts as).
+    pub created_by: Option<UserId>,
+}
+
+impl TokenDetails {
+    /// A sign-in's details.
+    pub fn session(id: String, user_agent: String, address: String) -> Self {
+        Self { id, kind: TokenKind::Session, name: String::new(), user_agent, address, room_id: None, created_by: None }
+    }
+}
+
 /// When a live token was last used and when it ends for good.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenTimes {
-    /// The hard end: sign-in plus the longest a session may last.
+    pub kind: TokenKind,
+    /// The hard end: sign-in plus the longest a session may last, or the expiry chosen.
     pub expires_ms: i64,
     /// The last use recorded (at most a minute or so old: uses are recorded sparingly).
     pub last_used_ms: i64,
 }
 
-/// What a new session records of where it came from.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SessionDetails {
-    /// Its public id (see `token::session_id`).
-    pub session_id: String,
-    /// The browser or program that signed in, as its User-Agent said (shortened).
-    pub user_agent: String,
-    /// The address it signed in from.
-    pub address: String,
-}
-
-/// A live session, as its user may see it.
+/// A live token, as its owner (or a webhook's room admins) may see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRecord {
-    pub details: SessionDetails,
+pub struct TokenRecord {
+    pub details: TokenDetails,
+    /// Whose token it is (for a webhook, its bot).
+    pub user_id: UserId,
     pub created_ms: i64,
     pub last_used_ms: i64,
     pub expires_ms: i64,
@@ -84,18 +186,18 @@ pub struct SessionRecord {
     pub token_hash: Vec<u8>,
 }
 
-/// Which of a user's sessions to revoke.
+/// Which of a user's tokens of one kind to revoke.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revoke {
     /// The one with this public id.
-    Session(String),
+    One(String),
     /// All but the one with this token digest.
     AllBut(Vec<u8>),
     /// All of them.
     All,
 }
 
-/// Tokens (sessions), kept only as their SHA-256, with a hard end, a last use and a
+/// Tokens of every kind, kept only as their SHA-256, with a hard end, a last use and a
 /// revocation.
 #[tonic::async_trait]
 pub trait TokenStore: Send + Sync + std::fmt::Debug + 'static {
@@ -106,18 +208,25 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug + 'static {
         user_id: UserId,
         now_ms: i64,
         expires_ms: i64,
-        details: &SessionDetails,
+        details: &TokenDetails,
     ) -> Result<(), StoreError>;
 
-    /// A user's live sessions (see [`TokenStore::user_by_token`]), the last used first.
-    async fn sessions_of(&self, user_id: UserId, now_ms: i64, idle_ms: i64) -> Result<Vec<SessionRecord>, StoreError>;
+    /// A user's live tokens of one kind (see [`TokenStore::user_by_token`]), the last used
+    /// first.
+    async fn tokens_of(
+        &self,
+        user_id: UserId,
+        kind: TokenKind,
+        now_ms: i64,
+        idle_ms: i64,
+    ) -> Result<Vec<TokenRecord>, StoreError>;
 
-    /// Revokes some of a user's sessions that have not reached their hard end; returns the
-    /// digests of the tokens this revoked (none for a session id that is not theirs).
-    async fn revoke_sessions(&self, user_id: UserId, which: &Revoke, now_ms: i64) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// The live webhooks of a room, the newest first.
+    async fn webhooks_of(&self, room_id: &RoomId, now_ms: i64) -> Result<Vec<TokenRecord>, StoreError>;
 
-    /// The account a live token belongs to, with its times. Live: not revoked, before its
-    /// hard end, and used less than `idle_ms` ago.
+    /// The account a live session or personal token belongs to, with its times. Live: not
+    /// revoked, before its hard end, and (sessions only) used less than `idle_ms` ago.
+    /// Webhook tokens never open an account this way.
     async fn user_by_token(
         &self,
         token_hash: &[u8],
@@ -125,14 +234,35 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug + 'static {
         idle_ms: i64,
     ) -> Result<Option<(User, TokenTimes)>, StoreError>;
 
+    /// The bot and room of a live webhook token, with its public id.
+    async fn webhook_by_token(
+        &self,
+        token_hash: &[u8],
+        now_ms: i64,
+    ) -> Result<Option<(User, RoomId, String)>, StoreError>;
+
     /// Records a use of a token (never moving its last use back).
     async fn touch_token(&self, token_hash: &[u8], now_ms: i64) -> Result<(), StoreError>;
 
-    /// Revokes a token. Returns `None` for a token we never issued, otherwise whether this
+    /// Revokes some of a user's tokens of one kind that have not reached their hard end;
+    /// returns the digests of the tokens this revoked (none for an id that is not theirs).
+    async fn revoke_tokens(
+        &self,
+        user_id: UserId,
+        kind: TokenKind,
+        which: &Revoke,
+        now_ms: i64,
+    ) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// Revokes a webhook of a room by its public id; returns its digest if this revoked it.
+    async fn revoke_webhook(&self, room_id: &RoomId, id: &str, now_ms: i64) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Revokes a session or personal token (a logout). Returns `None` for a token we never
+    /// issued (or a webhook's, which only its room's admins delete), otherwise whether this
     /// call revoked it (false: it was revoked already).
     async fn revoke_token(&self, token_hash: &[u8], now_ms: i64) -> Result<Option<bool>, StoreError>;
 
-    /// Forgets tokens that ended before `cutoff_ms`, at their hard end or after `idle_ms`
-    /// without use: they can never verify again.
+    /// Forgets tokens that ended before `cutoff_ms`: at their hard end, or (sessions) after
+    /// `idle_ms` without use. They can never verify again.
     async fn delete_tokens_expired_before(&self, cutoff_ms: i64, idle_ms: i64) -> Result<u64, StoreError>;
 }

@@ -1,12 +1,15 @@
-//! [`AccountStore`] and [`TokenStore`] in the auth service's own SQLite file.
+//! [`AccountStore`], [`TotpStore`] and [`TokenStore`] in the auth service's own SQLite file.
 
 use std::path::Path;
 
-use dchat_core::{DisplayName, Email, UserId, UserName};
+use dchat_core::{DisplayName, Email, RoomId, UserId, UserName};
 use dchat_storage::{OpenError, StoreError};
 use sqlx::{Row, SqlitePool, sqlite::SqliteRow};
 
-use super::{AccountStore, Credentials, Revoke, SessionDetails, SessionRecord, TokenStore, TokenTimes};
+use super::{
+    AccountStore, Credentials, Revoke, TokenDetails, TokenKind, TokenRecord, TokenStore, TokenTimes, TotpState,
+    TotpStore, Unnamed,
+};
 use crate::service::User;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -17,13 +20,27 @@ pub struct SqliteAuthStore {
     pool: SqlitePool,
 }
 
-const USER_COLUMNS: &str = "user_id, email, username, display_name, password_hash";
+/// The columns [`user_from_row`] reads, in its order, and the password hash after them.
+const USER_COLUMNS: &str = "u.user_id, u.email, u.username, u.display_name, u.bot, u.username_derived, u.password_hash";
+
+/// The columns [`token_from_row`] reads.
+const TOKEN_COLUMNS: &str = "t.session_id, t.kind, t.name, t.user_agent, t.address, t.room_id, t.created_by, t.user_id,
+    t.created_ms, t.last_used_ms, t.expires_ms, t.token_hash";
 
 impl SqliteAuthStore {
     /// Brings the database behind `pool` (the file at `path`) up to date and keeps it.
     pub async fn migrate(pool: SqlitePool, path: &Path) -> Result<Self, OpenError> {
         dchat_storage::migrate(&pool, &MIGRATOR, path).await?;
         Ok(Self { pool })
+    }
+
+    async fn credentials_where(&self, filter: &str, value: String) -> Result<Option<Credentials>, StoreError> {
+        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE {filter} = ?"))
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| credentials_from_row(&row))
+            .transpose()
     }
 }
 
@@ -32,13 +49,15 @@ impl AccountStore for SqliteAuthStore {
     /// Inserts an account. A taken email or username is a [`StoreError::Conflict`].
     async fn insert_user(&self, user: &User, password_hash: &str, now_ms: i64) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO users (user_id, email, username, display_name, password_hash, created_ms)
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO users (user_id, email, username, display_name, bot, username_derived, password_hash, created_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(user.user_id.to_string())
         .bind(user.email.as_ref().map(Email::as_str))
-        .bind(user.username.as_ref().map(UserName::as_str))
+        .bind(user.username.as_str())
         .bind(user.display_name.as_str())
+        .bind(user.bot)
+        .bind(user.username_derived)
         .bind(password_hash)
         .bind(now_ms)
         .execute(&self.pool)
@@ -60,48 +79,45 @@ impl AccountStore for SqliteAuthStore {
 
     /// The account with this email, with its password hash.
     async fn credentials_by_email(&self, email: &Email) -> Result<Option<Credentials>, StoreError> {
-        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?"))
-            .bind(email.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .map(credentials_from_row)
-            .transpose()
+        self.credentials_where("u.email", email.to_string()).await
     }
 
     /// The account with this username, with its password hash.
     async fn credentials_by_username(&self, username: &UserName) -> Result<Option<Credentials>, StoreError> {
-        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?"))
-            .bind(username.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .map(credentials_from_row)
-            .transpose()
+        self.credentials_where("u.username", username.to_string()).await
     }
 
     /// The account by id.
     async fn user(&self, user_id: UserId) -> Result<Option<User>, StoreError> {
-        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = ?"))
-            .bind(user_id.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| credentials_from_row(row).map(|credentials| credentials.user))
-            .transpose()
+        Ok(self.credentials_by_id(user_id).await?.map(|credentials| credentials.user))
     }
 
     /// The account by id, with its password hash.
     async fn credentials_by_id(&self, user_id: UserId) -> Result<Option<Credentials>, StoreError> {
-        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = ?"))
-            .bind(user_id.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .map(credentials_from_row)
-            .transpose()
+        self.credentials_where("u.user_id", user_id.to_string()).await
     }
 
-    /// Replaces the password hash. Returns whether the account exists.
-    async fn update_password_hash(&self, user_id: UserId, password_hash: &str) -> Result<bool, StoreError> {
-        let updated = sqlx::query("UPDATE users SET password_hash = ? WHERE user_id = ?")
-            .bind(password_hash)
+    /// Up to `limit` accounts that have no username yet.
+    async fn unnamed_users(&self, limit: u32) -> Result<Vec<Unnamed>, StoreError> {
+        let rows = sqlx::query("SELECT user_id, email FROM users WHERE username IS NULL LIMIT ?")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let email: Option<String> = row.try_get(1)?;
+                Ok(Unnamed {
+                    user_id: UserId::parse(row.try_get(0)?).map_err(decode_err)?,
+                    email: email.as_deref().map(Email::parse).transpose().map_err(decode_err)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Sets a display name. Returns whether the account exists.
+    async fn update_display_name(&self, user_id: UserId, display_name: &DisplayName) -> Result<bool, StoreError> {
+        let updated = sqlx::query("UPDATE users SET display_name = ? WHERE user_id = ?")
+            .bind(display_name.as_str())
             .bind(user_id.to_string())
             .execute(&self.pool)
             .await?
@@ -109,10 +125,46 @@ impl AccountStore for SqliteAuthStore {
         Ok(updated == 1)
     }
 
-    /// Sets a display name. Returns whether the account exists.
-    async fn update_display_name(&self, user_id: UserId, display_name: &DisplayName) -> Result<bool, StoreError> {
-        let updated = sqlx::query("UPDATE users SET display_name = ? WHERE user_id = ?")
-            .bind(display_name.as_str())
+    /// Gives an account without a username a derived one. Returns whether it had none.
+    async fn assign_derived_username(&self, user_id: UserId, username: &UserName) -> Result<bool, StoreError> {
+        let updated =
+            sqlx::query("UPDATE users SET username = ?, username_derived = 1 WHERE user_id = ? AND username IS NULL")
+                .bind(username.as_str())
+                .bind(user_id.to_string())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(updated == 1)
+    }
+
+    /// Replaces a derived username with a chosen one. Returns whether it was still derived.
+    async fn replace_derived_username(&self, user_id: UserId, username: &UserName) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE users SET username = ?, username_derived = 0 WHERE user_id = ? AND username_derived = 1",
+        )
+        .bind(username.as_str())
+        .bind(user_id.to_string())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    /// Marks an account as a bot or not. Returns whether the account exists.
+    async fn update_bot(&self, user_id: UserId, bot: bool) -> Result<bool, StoreError> {
+        let updated = sqlx::query("UPDATE users SET bot = ? WHERE user_id = ?")
+            .bind(bot)
+            .bind(user_id.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(updated == 1)
+    }
+
+    /// Replaces the password hash. Returns whether the account exists.
+    async fn update_password_hash(&self, user_id: UserId, password_hash: &str) -> Result<bool, StoreError> {
+        let updated = sqlx::query("UPDATE users SET password_hash = ? WHERE user_id = ?")
+            .bind(password_hash)
             .bind(user_id.to_string())
             .execute(&self.pool)
             .await?
@@ -128,106 +180,226 @@ impl AccountStore for SqliteAuthStore {
 }
 
 #[tonic::async_trait]
+impl TotpStore for SqliteAuthStore {
+    /// Stores a fresh secret awaiting confirmation, unless two-factor sign-in is on.
+    async fn begin_totp(&self, user_id: UserId, secret: &[u8]) -> Result<bool, StoreError> {
+        let updated = sqlx::query("UPDATE users SET totp_secret = ? WHERE user_id = ? AND totp_enabled = 0")
+            .bind(secret)
+            .bind(user_id.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(updated == 1)
+    }
+
+    /// The account's second factor, if it ever began one.
+    async fn totp(&self, user_id: UserId) -> Result<Option<TotpState>, StoreError> {
+        let row = sqlx::query(
+            "SELECT totp_secret, totp_enabled, totp_last_step FROM users WHERE user_id = ? AND totp_secret IS NOT NULL",
+        )
+        .bind(user_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok(TotpState { secret: row.try_get(0)?, enabled: row.try_get(1)?, last_step: row.try_get(2)? }))
+            .transpose()
+    }
+
+    /// Turns two-factor sign-in on, with `step` used and these recovery codes.
+    async fn enable_totp(&self, user_id: UserId, step: i64, recovery_hashes: &[Vec<u8>]) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE users SET totp_enabled = 1, totp_last_step = ?
+             WHERE user_id = ? AND totp_enabled = 0 AND totp_secret IS NOT NULL",
+        )
+        .bind(step)
+        .bind(user_id.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated != 1 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?").bind(user_id.to_string()).execute(&mut *tx).await?;
+        for code_hash in recovery_hashes {
+            sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?, ?)")
+                .bind(user_id.to_string())
+                .bind(code_hash)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records the use of the code of `step`; false when that step or a later one was used.
+    async fn use_totp_step(&self, user_id: UserId, step: i64) -> Result<bool, StoreError> {
+        let updated = sqlx::query("UPDATE users SET totp_last_step = ? WHERE user_id = ? AND totp_last_step < ?")
+            .bind(step)
+            .bind(user_id.to_string())
+            .bind(step)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(updated == 1)
+    }
+
+    /// Spends an unused recovery code; false when there is none with this digest.
+    async fn use_recovery_code(&self, user_id: UserId, code_hash: &[u8], now_ms: i64) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE recovery_codes SET used_ms = ? WHERE user_id = ? AND code_hash = ? AND used_ms IS NULL",
+        )
+        .bind(now_ms)
+        .bind(user_id.to_string())
+        .bind(code_hash)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    /// The recovery codes not yet used.
+    async fn recovery_codes_left(&self, user_id: UserId) -> Result<u32, StoreError> {
+        let left: i64 = sqlx::query("SELECT count(*) FROM recovery_codes WHERE user_id = ? AND used_ms IS NULL")
+            .bind(user_id.to_string())
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(u32::try_from(left).unwrap_or(u32::MAX))
+    }
+
+    /// Turns two-factor sign-in off and forgets its secret and recovery codes.
+    async fn disable_totp(&self, user_id: UserId) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET totp_secret = NULL, totp_enabled = 0, totp_last_step = 0 WHERE user_id = ?")
+            .bind(user_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?").bind(user_id.to_string()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
 impl TokenStore for SqliteAuthStore {
-    /// Stores the hash of a new token.
+    /// Stores the hash of a new token, used now.
     async fn insert_token(
         &self,
         token_hash: &[u8],
         user_id: UserId,
         now_ms: i64,
         expires_ms: i64,
-        details: &SessionDetails,
+        details: &TokenDetails,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tokens (token_hash, user_id, created_ms, expires_ms, last_used_ms, session_id, user_agent, address)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO tokens (token_hash, user_id, created_ms, expires_ms, last_used_ms, session_id, kind, name,
+                                 user_agent, address, room_id, created_by)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(token_hash)
         .bind(user_id.to_string())
         .bind(now_ms)
         .bind(expires_ms)
         .bind(now_ms)
-        .bind(&details.session_id)
+        .bind(&details.id)
+        .bind(details.kind.as_str())
+        .bind(&details.name)
         .bind(&details.user_agent)
         .bind(&details.address)
+        .bind(details.room_id.as_ref().map(RoomId::as_str))
+        .bind(details.created_by.map(|user_id| user_id.to_string()))
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// The account a live token belongs to, with its times. Live: not revoked, before its
-    /// hard end, and used less than `idle_ms` ago.
+    /// A user's live tokens of one kind, the last used first.
+    async fn tokens_of(
+        &self,
+        user_id: UserId,
+        kind: TokenKind,
+        now_ms: i64,
+        idle_ms: i64,
+    ) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens t
+             WHERE t.user_id = ? AND t.kind = ? AND t.revoked_ms IS NULL AND t.expires_ms > ?
+               AND (t.kind <> 'session' OR t.last_used_ms > ?)
+             ORDER BY t.last_used_ms DESC, t.created_ms DESC"
+        ))
+        .bind(user_id.to_string())
+        .bind(kind.as_str())
+        .bind(now_ms)
+        .bind(now_ms.saturating_sub(idle_ms))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    /// The live webhooks of a room, the newest first.
+    async fn webhooks_of(&self, room_id: &RoomId, now_ms: i64) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens t
+             WHERE t.room_id = ? AND t.kind = 'webhook' AND t.revoked_ms IS NULL AND t.expires_ms > ?
+             ORDER BY t.created_ms DESC"
+        ))
+        .bind(room_id.as_str())
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    /// The account a live session or personal token belongs to, with its times.
     async fn user_by_token(
         &self,
         token_hash: &[u8],
         now_ms: i64,
         idle_ms: i64,
     ) -> Result<Option<(User, TokenTimes)>, StoreError> {
-        sqlx::query(
-            "SELECT u.user_id, u.email, u.username, u.display_name, u.password_hash, t.expires_ms, t.last_used_ms
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, t.kind, t.expires_ms, t.last_used_ms
              FROM tokens t JOIN users u ON u.user_id = t.user_id
-             WHERE t.token_hash = ? AND t.revoked_ms IS NULL AND t.expires_ms > ? AND t.last_used_ms > ?",
-        )
+             WHERE t.token_hash = ? AND t.kind IN ('session', 'personal') AND t.revoked_ms IS NULL
+               AND t.expires_ms > ? AND (t.kind <> 'session' OR t.last_used_ms > ?)"
+        ))
         .bind(token_hash)
         .bind(now_ms)
         .bind(now_ms.saturating_sub(idle_ms))
         .fetch_optional(&self.pool)
         .await?
         .map(|row| {
-            let times =
-                TokenTimes { expires_ms: row.try_get("expires_ms")?, last_used_ms: row.try_get("last_used_ms")? };
-            credentials_from_row(row).map(|credentials| (credentials.user, times))
+            let times = TokenTimes {
+                kind: kind_from_row(&row)?,
+                expires_ms: row.try_get("expires_ms")?,
+                last_used_ms: row.try_get("last_used_ms")?,
+            };
+            Ok((credentials_from_row(&row)?.user, times))
         })
         .transpose()
     }
 
-    /// A user's live sessions, the last used first.
-    async fn sessions_of(&self, user_id: UserId, now_ms: i64, idle_ms: i64) -> Result<Vec<SessionRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT session_id, user_agent, address, created_ms, last_used_ms, expires_ms, token_hash FROM tokens
-             WHERE user_id = ? AND revoked_ms IS NULL AND expires_ms > ? AND last_used_ms > ?
-             ORDER BY last_used_ms DESC, created_ms DESC",
-        )
-        .bind(user_id.to_string())
+    /// The bot and room of a live webhook token, with its public id.
+    async fn webhook_by_token(
+        &self,
+        token_hash: &[u8],
+        now_ms: i64,
+    ) -> Result<Option<(User, RoomId, String)>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, t.room_id, t.session_id
+             FROM tokens t JOIN users u ON u.user_id = t.user_id
+             WHERE t.token_hash = ? AND t.kind = 'webhook' AND t.revoked_ms IS NULL AND t.expires_ms > ?"
+        ))
+        .bind(token_hash)
         .bind(now_ms)
-        .bind(now_ms.saturating_sub(idle_ms))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(SessionRecord {
-                    details: SessionDetails {
-                        session_id: row.try_get::<Option<String>, _>("session_id")?.unwrap_or_default(),
-                        user_agent: row.try_get("user_agent")?,
-                        address: row.try_get("address")?,
-                    },
-                    created_ms: row.try_get("created_ms")?,
-                    last_used_ms: row.try_get("last_used_ms")?,
-                    expires_ms: row.try_get("expires_ms")?,
-                    token_hash: row.try_get("token_hash")?,
-                })
-            })
-            .collect()
-    }
-
-    /// Revokes some of a user's sessions; returns the digests of the tokens this revoked.
-    async fn revoke_sessions(&self, user_id: UserId, which: &Revoke, now_ms: i64) -> Result<Vec<Vec<u8>>, StoreError> {
-        let filter = match which {
-            Revoke::Session(_) => "AND session_id = ?",
-            Revoke::AllBut(_) => "AND token_hash <> ?",
-            Revoke::All => "",
-        };
-        let sql = format!(
-            "UPDATE tokens SET revoked_ms = ? WHERE user_id = ? AND revoked_ms IS NULL AND expires_ms > ? {filter} RETURNING token_hash"
-        );
-        let query = sqlx::query(&sql).bind(now_ms).bind(user_id.to_string()).bind(now_ms);
-        let query = match which {
-            Revoke::Session(session_id) => query.bind(session_id.clone()),
-            Revoke::AllBut(token_hash) => query.bind(token_hash.clone()),
-            Revoke::All => query,
-        };
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.into_iter().map(|row| Ok(row.try_get::<Vec<u8>, _>("token_hash")?)).collect()
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| {
+            let room_id: String = row.try_get("room_id")?;
+            let room_id = RoomId::parse(&room_id).map_err(decode_err)?;
+            Ok((credentials_from_row(&row)?.user, room_id, row.try_get("session_id")?))
+        })
+        .transpose()
     }
 
     /// Records a use of a token (never moving its last use back).
@@ -241,19 +413,63 @@ impl TokenStore for SqliteAuthStore {
         Ok(())
     }
 
+    /// Revokes some of a user's tokens of one kind; returns the digests this revoked.
+    async fn revoke_tokens(
+        &self,
+        user_id: UserId,
+        kind: TokenKind,
+        which: &Revoke,
+        now_ms: i64,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let filter = match which {
+            Revoke::One(_) => "AND session_id = ?",
+            Revoke::AllBut(_) => "AND token_hash <> ?",
+            Revoke::All => "",
+        };
+        let sql = format!(
+            "UPDATE tokens SET revoked_ms = ?
+             WHERE user_id = ? AND kind = ? AND revoked_ms IS NULL AND expires_ms > ? {filter} RETURNING token_hash"
+        );
+        let query = sqlx::query(&sql).bind(now_ms).bind(user_id.to_string()).bind(kind.as_str()).bind(now_ms);
+        let query = match which {
+            Revoke::One(id) => query.bind(id.clone()),
+            Revoke::AllBut(token_hash) => query.bind(token_hash.clone()),
+            Revoke::All => query,
+        };
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.into_iter().map(|row| Ok(row.try_get::<Vec<u8>, _>("token_hash")?)).collect()
+    }
+
+    /// Revokes a webhook of a room by its public id; returns its digest if this revoked it.
+    async fn revoke_webhook(&self, room_id: &RoomId, id: &str, now_ms: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE tokens SET revoked_ms = ?
+             WHERE room_id = ? AND session_id = ? AND kind = 'webhook' AND revoked_ms IS NULL RETURNING token_hash",
+        )
+        .bind(now_ms)
+        .bind(room_id.as_str())
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| row.try_get::<Vec<u8>, _>(0)).transpose()?)
+    }
+
     /// Revokes a token. Returns `None` for a token we never issued, otherwise whether this
     /// call revoked it (false: it was revoked already).
     async fn revoke_token(&self, token_hash: &[u8], now_ms: i64) -> Result<Option<bool>, StoreError> {
-        let revoked = sqlx::query("UPDATE tokens SET revoked_ms = ? WHERE token_hash = ? AND revoked_ms IS NULL")
-            .bind(now_ms)
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let revoked = sqlx::query(
+            "UPDATE tokens SET revoked_ms = ?
+             WHERE token_hash = ? AND kind IN ('session', 'personal') AND revoked_ms IS NULL",
+        )
+        .bind(now_ms)
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         if revoked == 1 {
             return Ok(Some(true));
         }
-        let known = sqlx::query("SELECT 1 FROM tokens WHERE token_hash = ?")
+        let known = sqlx::query("SELECT 1 FROM tokens WHERE token_hash = ? AND kind IN ('session', 'personal')")
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?
@@ -261,10 +477,10 @@ impl TokenStore for SqliteAuthStore {
         Ok(known.then_some(false))
     }
 
-    /// Forgets tokens that ended before `cutoff_ms`, at their hard end or after `idle_ms`
-    /// without use: they can never verify again.
+    /// Forgets tokens that ended before `cutoff_ms`: at their hard end, or (sessions) after
+    /// `idle_ms` without use.
     async fn delete_tokens_expired_before(&self, cutoff_ms: i64, idle_ms: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM tokens WHERE expires_ms < ? OR last_used_ms < ?")
+        Ok(sqlx::query("DELETE FROM tokens WHERE expires_ms < ? OR (kind = 'session' AND last_used_ms < ?)")
             .bind(cutoff_ms)
             .bind(cutoff_ms.saturating_sub(idle_ms))
             .execute(&self.pool)
@@ -277,18 +493,55 @@ fn decode_err(err: dchat_core::ValidationError) -> sqlx::Error {
     sqlx::Error::Decode(Box::new(err))
 }
 
-fn credentials_from_row(row: SqliteRow) -> Result<Credentials, StoreError> {
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Other(format!("corrupt auth row: {what}").into())
+}
+
+/// Reads the [`USER_COLUMNS`] at the start of a row.
+fn credentials_from_row(row: &SqliteRow) -> Result<Credentials, StoreError> {
     let user_id: String = row.try_get(0)?;
     let email: Option<String> = row.try_get(1)?;
     let username: Option<String> = row.try_get(2)?;
     let display_name: String = row.try_get(3)?;
+    // Every account has a username once the service has started (it names the old ones).
+    let username = username.ok_or_else(|| corrupt("an account without a username"))?;
     Ok(Credentials {
         user: User {
             user_id: UserId::parse(&user_id).map_err(decode_err)?,
             email: email.as_deref().map(Email::parse).transpose().map_err(decode_err)?,
-            username: username.as_deref().map(UserName::parse).transpose().map_err(decode_err)?,
+            username: UserName::parse(&username).map_err(decode_err)?,
             display_name: DisplayName::parse(&display_name).map_err(decode_err)?,
+            bot: row.try_get(4)?,
+            username_derived: row.try_get(5)?,
         },
-        password_hash: row.try_get(4)?,
+        password_hash: row.try_get(6)?,
+    })
+}
+
+fn kind_from_row(row: &SqliteRow) -> Result<TokenKind, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    TokenKind::parse(&kind).ok_or_else(|| corrupt("an unknown token kind"))
+}
+
+/// Reads the [`TOKEN_COLUMNS`].
+fn token_from_row(row: &SqliteRow) -> Result<TokenRecord, StoreError> {
+    let room_id: Option<String> = row.try_get("room_id")?;
+    let created_by: Option<String> = row.try_get("created_by")?;
+    let user_id: String = row.try_get("user_id")?;
+    Ok(TokenRecord {
+        details: TokenDetails {
+            id: row.try_get::<Option<String>, _>("session_id")?.unwrap_or_default(),
+            kind: kind_from_row(row)?,
+            name: row.try_get("name")?,
+            user_agent: row.try_get("user_agent")?,
+            address: row.try_get("address")?,
+            room_id: room_id.as_deref().map(RoomId::parse).transpose().map_err(decode_err)?,
+            created_by: created_by.as_deref().map(UserId::parse).transpose().map_err(decode_err)?,
+        },
+        user_id: UserId::parse(&user_id).map_err(decode_err)?,
+        created_ms: row.try_get("created_ms")?,
+        last_used_ms: row.try_get("last_used_ms")?,
+        expires_ms: row.try_get("expires_ms")?,
+        token_hash: row.try_get("token_hash")?,
     })
 }

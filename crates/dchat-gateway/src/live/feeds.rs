@@ -37,7 +37,10 @@ use tokio_util::sync::CancellationToken;
 
 use dchat_websocket::Frame;
 
-use crate::{live::protocol, state::GatewayState};
+use crate::{
+    live::protocol::{self, Someone},
+    state::GatewayState,
+};
 
 /// A committed message as the feed broadcasts it: its offset and its frame. Cloned for
 /// every subscriber, which costs one reference count on the frame's shared bytes.
@@ -285,8 +288,8 @@ async fn follow_messages(state: GatewayState, room_id: String, feed: Feed, stop:
             outcome = async {
                 let mut stream = state.messages().tail(request).await?.into_inner();
                 while let Some(message) = stream.message().await? {
-                    let display_name = state.display_name(&message.user_id).await;
-                    let frame = protocol::message(&message, &display_name);
+                    let sender = state.profile(&message.user_id).await;
+                    let frame = protocol::message(&message, &sender);
                     last_seen = Some(message.offset);
                     feed.send(RoomEvent::Message(LiveMessage { offset: message.offset, frame }));
                 }
@@ -313,10 +316,16 @@ async fn follow_presence(state: GatewayState, room_id: String, feed: Feed, stop:
                 let mut stream = state.presence().subscribe_presence(request).await?.into_inner();
                 while let Some(event) = stream.message().await? {
                     let kind = event.r#type();
+                    let profile = state.profile(&event.user_id).await;
+                    let who = Someone {
+                        user_id: &event.user_id,
+                        display_name: &event.display_name,
+                        username: &profile.username,
+                    };
                     let frame = match kind {
-                        Type::Join => protocol::presence(&event.room_id, &event.user_id, &event.display_name, true),
-                        Type::Leave => protocol::presence(&event.room_id, &event.user_id, &event.display_name, false),
-                        Type::Typing => protocol::typing(&event.room_id, &event.user_id, &event.display_name),
+                        Type::Join => protocol::presence(&event.room_id, &who, true),
+                        Type::Leave => protocol::presence(&event.room_id, &who, false),
+                        Type::Typing => protocol::typing(&event.room_id, &who),
                     };
                     let note = PresenceNote { user_id: event.user_id, typing: kind == Type::Typing, frame };
                     feed.send(RoomEvent::Presence(Arc::new(note)));

@@ -21,7 +21,7 @@ use crate::{
     live::{
         cancel::Cancel,
         feeds::RoomFeeds,
-        protocol,
+        protocol::{self, Someone},
         writer::{Live, Subscriber},
     },
     state::GatewayState,
@@ -116,7 +116,9 @@ async fn start(
     }
     if let Ok(roster) = state.presence().roster(PresenceRoomId { room_id: room_id.to_owned() }).await {
         for user in roster.into_inner().users {
-            subscriber.outbox.push(protocol::presence(room_id, &user.user_id, &user.display_name, true));
+            let profile = state.profile(&user.user_id).await;
+            let who = Someone { user_id: &user.user_id, display_name: &user.display_name, username: &profile.username };
+            subscriber.outbox.push(protocol::presence(room_id, &who, true));
         }
     }
     subscriber.outbox.hand_over(Live { feed, last_sent, cancel });
@@ -142,8 +144,8 @@ async fn catch_up(
         let mut n_read = 0;
         while let Some(message) = page.message().await.map_err(Stop::Failed)? {
             n_read += 1;
-            let display_name = state.display_name(&message.user_id).await;
-            if !subscriber.outbox.push(protocol::message(&message, &display_name)) {
+            let sender = state.profile(&message.user_id).await;
+            if !subscriber.outbox.push(protocol::message(&message, &sender)) {
                 return Err(Stop::Quietly);
             }
             *last_sent = message.offset;

@@ -9,6 +9,8 @@ use serde_json::Value;
 
 use dchat_websocket::Frame;
 
+use crate::cache::profiles::Profile;
+
 /// What a client may send.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -55,19 +57,25 @@ struct MessageFrame<'a> {
     offset: i64,
     user_id: &'a str,
     display_name: &'a str,
+    username: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    bot: bool,
     text: &'a str,
     ts_ms: i64,
     client_id: Option<&'a str>,
 }
 
-/// `{"type":"message", ...}`
-pub(crate) fn message(message: &dchat_proto::message::v1::Msg, display_name: &str) -> Frame {
+/// `{"type":"message", ...}`, with the sender's display name, `username` and, for a bot,
+/// `"bot":true`.
+pub(crate) fn message(message: &dchat_proto::message::v1::Msg, sender: &Profile) -> Frame {
     Frame::json(&MessageFrame {
         r#type: "message",
         room_id: &message.room_id,
         offset: message.offset,
         user_id: &message.user_id,
-        display_name,
+        display_name: &sender.display_name,
+        username: &sender.username,
+        bot: sender.bot,
         text: &message.text,
         ts_ms: message.ts_ms,
         client_id: (!message.idempotency_key.is_empty()).then_some(message.idempotency_key.as_str()),
@@ -91,19 +99,29 @@ pub(crate) fn ack(client_id: Option<&str>, room_id: &str, offset: i64, ts_ms: i6
     }))
 }
 
+/// Who a presence or typing frame is about: the display name the presence service has for
+/// them (their heartbeat may set it) and their `username`.
+pub(crate) struct Someone<'a> {
+    pub(crate) user_id: &'a str,
+    pub(crate) display_name: &'a str,
+    pub(crate) username: &'a str,
+}
+
 /// `{"type":"presence",...}` with status `online` or `offline`.
-pub(crate) fn presence(room_id: &str, user_id: &str, display_name: &str, online: bool) -> Frame {
+pub(crate) fn presence(room_id: &str, who: &Someone<'_>, online: bool) -> Frame {
     let status = if online { "online" } else { "offline" };
     Frame::json(&serde_json::json!({
-        "type": "presence", "room_id": room_id, "user_id": user_id, "display_name": display_name, "status": status,
+        "type": "presence", "room_id": room_id, "user_id": who.user_id, "display_name": who.display_name,
+        "username": who.username, "status": status,
     }))
 }
 
 /// `{"type":"typing",...}`
-pub(crate) fn typing(room_id: &str, user_id: &str, display_name: &str) -> Frame {
-    Frame::json(
-        &serde_json::json!({ "type": "typing", "room_id": room_id, "user_id": user_id, "display_name": display_name }),
-    )
+pub(crate) fn typing(room_id: &str, who: &Someone<'_>) -> Frame {
+    Frame::json(&serde_json::json!({
+        "type": "typing", "room_id": room_id, "user_id": who.user_id, "display_name": who.display_name,
+        "username": who.username,
+    }))
 }
 
 /// `{"type":"error","ref","code","message"}`; `room_id` when the error concerns one room.

@@ -130,7 +130,13 @@ pub(crate) async fn register(
         Err(status) if status.code() == Code::AlreadyExists => status,
         Err(status) => return Err(status.into()),
     };
-    let login = LoginRequest { email: String::new(), password: form.password, username: form.username, client: None };
+    let login = LoginRequest {
+        email: String::new(),
+        password: form.password,
+        username: form.username,
+        client: None,
+        second_factor: String::new(),
+    };
     match limited_login(&state, ip, &headers, login).await {
         Ok(login) => Ok(logged_in(&state, &login.session.access_token, Some(login.device_cookie))),
         Err(ApiError::Unauthenticated(_)) => Err(taken.into()),
@@ -155,7 +161,13 @@ pub(crate) async fn login(
     headers: HeaderMap,
     ApiForm(form): ApiForm<Credentials>,
 ) -> Result<Response, ApiError> {
-    let request = LoginRequest { email: String::new(), password: form.password, username: form.username, client: None };
+    let request = LoginRequest {
+        email: String::new(),
+        password: form.password,
+        username: form.username,
+        client: None,
+        second_factor: String::new(),
+    };
     let login = limited_login(&state, ip, &headers, request).await?;
     Ok(logged_in(&state, &login.session.access_token, Some(login.device_cookie)))
 }
@@ -227,7 +239,10 @@ pub(crate) async fn history(
     let mut stream = state.messages().list(request).await.map_err(|status| room_error(GENERAL, status))?.into_inner();
     let mut items = Vec::new();
     while let Some(message) = stream.message().await? {
-        items.push(HistoryItem { sender: state.display_name(&message.user_id).await, content: message.text });
+        items.push(HistoryItem {
+            sender: state.profile(&message.user_id).await.display_name.clone(),
+            content: message.text,
+        });
     }
     Ok(Json(items))
 }

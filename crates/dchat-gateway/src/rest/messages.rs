@@ -1,6 +1,6 @@
 //! Messages: append and history.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use axum::{Json, extract::State};
 use dchat_proto::message::v1::{AppendReq, ListReq};
@@ -8,6 +8,7 @@ use tonic::Code;
 
 use crate::{
     auth::CurrentUser,
+    cache::profiles::Profile,
     dto::{AppendBody, AppendView, ListQuery, MessageView, MessagesView},
     error::{ApiError, ApiJson, ApiQuery},
     state::GatewayState,
@@ -77,22 +78,24 @@ pub(crate) async fn list(
         state.messages().list(request).await.map_err(|status| room_error(&query.room_id, status))?.into_inner();
     // A page names each sender once: a page of 50 often has a handful of senders. The map
     // is this request's own and its keys are our own user ids, so it needs no SipHash.
-    let mut names: HashMap<String, String, foldhash::fast::RandomState> = HashMap::default();
+    let mut profiles: HashMap<String, Arc<Profile>, foldhash::fast::RandomState> = HashMap::default();
     let mut messages = Vec::new();
     while let Some(message) = stream.message().await? {
-        let display_name = match names.get(&message.user_id) {
-            Some(name) => name.clone(),
+        let profile = match profiles.get(&message.user_id) {
+            Some(profile) => profile.clone(),
             None => {
-                let name = state.display_name(&message.user_id).await;
-                names.insert(message.user_id.clone(), name.clone());
-                name
+                let profile = state.profile(&message.user_id).await;
+                profiles.insert(message.user_id.clone(), profile.clone());
+                profile
             }
         };
         messages.push(MessageView {
             offset: message.offset,
             ts_ms: message.ts_ms,
             user_id: message.user_id,
-            display_name,
+            display_name: profile.display_name.clone(),
+            username: profile.username.clone(),
+            bot: profile.bot,
             text: message.text,
             client_id: (!message.idempotency_key.is_empty()).then_some(message.idempotency_key),
         });

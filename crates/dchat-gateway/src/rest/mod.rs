@@ -1,6 +1,7 @@
 //! The JSON API under `/api`: one module per resource. Each handler's doc starts with its
 //! route. Handlers decode, call a service over gRPC, and encode; rules live in the services.
 
+pub(crate) mod account;
 pub(crate) mod forms;
 pub(crate) mod messages;
 mod page;
@@ -8,6 +9,7 @@ pub(crate) mod presence;
 pub(crate) mod rooms;
 pub(crate) mod session;
 pub(crate) mod sessions;
+pub(crate) mod webhooks;
 
 use crate::{auth::CurrentUser, error::ApiError, state::GatewayState};
 

@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// Bytes of a message's JSON besides its strings: keys, numbers, quotes and commas.
-const BYTES_PER_MESSAGE: usize = 96;
+const BYTES_PER_MESSAGE: usize = 110;
 
 impl MessagesView {
     /// The page's JSON: `{"messages":[{"offset":..,"ts_ms":..,"user_id":..,...},...]}`.
@@ -43,8 +43,10 @@ impl MessagesView {
         let strings = |message: &MessageView| {
             message.user_id.len()
                 + message.display_name.len()
+                + message.username.len()
                 + message.text.len()
                 + message.client_id.as_ref().map_or(0, |key| key.len() + r#","client_id":"""#.len())
+                + if message.bot { r#","bot":true"#.len() } else { 0 }
         };
         16 + self.messages.iter().map(|message| BYTES_PER_MESSAGE + strings(message)).sum::<usize>()
     }
@@ -61,6 +63,11 @@ fn write_message(out: &mut Vec<u8>, message: &MessageView) -> Result<(), serde_j
     write_str(out, &message.user_id)?;
     out.extend_from_slice(br#","display_name":"#);
     write_str(out, &message.display_name)?;
+    out.extend_from_slice(br#","username":"#);
+    write_str(out, &message.username)?;
+    if message.bot {
+        out.extend_from_slice(br#","bot":true"#);
+    }
     out.extend_from_slice(br#","text":"#);
     write_str(out, &message.text)?;
     if let Some(key) = &message.client_id {
@@ -109,6 +116,9 @@ mod tests {
             ts_ms: offset.wrapping_add(1_764_000_000_000),
             user_id: "5f0c2a52-58d8-4a8e-9a8e-0c7d7c1f4b10".to_owned(),
             display_name: display_name.to_owned(),
+            username: display_name.to_owned(),
+            // Every other message is a bot's, so that both shapes are compared.
+            bot: offset % 2 == 0,
             text: text.to_owned(),
             client_id: client_id.map(str::to_owned),
         }

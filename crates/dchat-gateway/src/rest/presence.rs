@@ -60,10 +60,10 @@ pub(crate) async fn roster(
 ) -> Result<Json<RosterView>, ApiError> {
     require_member(&state, &query.room_id, &user).await?;
     let roster = state.presence().roster(RoomId { room_id: query.room_id }).await?.into_inner();
-    let users = roster
-        .users
-        .into_iter()
-        .map(|user| OnlineView { user_id: user.user_id, display_name: user.display_name })
-        .collect();
+    let mut users = Vec::with_capacity(roster.users.len());
+    for user in roster.users {
+        let username = state.profile(&user.user_id).await.username.clone();
+        users.push(OnlineView { user_id: user.user_id, display_name: user.display_name, username });
+    }
     Ok(Json(RosterView { users }))
 }

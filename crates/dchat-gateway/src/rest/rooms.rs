@@ -1,5 +1,7 @@
 //! Rooms: create, join, leave, and the lists of rooms and members.
 
+use std::collections::HashMap;
+
 use axum::{Json, extract::State};
 use dchat_proto::room::v1::{CreateRoomReq, JoinLeaveReq, Room, RoomId, RoomsPage, UserRef};
 use tonic::Code;
@@ -152,7 +154,10 @@ pub(crate) async fn public(
 
 /// # GET /api/room/members?room_id=
 ///
-/// The members of a room the caller is in, with display names.
+/// The members of a room the caller is in, with display names, usernames and bot badges.
+/// Members whose display names look alike (see `dchat_core::name_skeleton`) are each marked
+/// `lookalike`: nobody can tell from the names which is the imitation, so the client shows
+/// their usernames.
 #[utoipa::path(
     get,
     path = "/api/room/members",
@@ -169,9 +174,21 @@ pub(crate) async fn members(
     require_member(&state, &query.room_id, &user).await?;
     let mut stream = state.rooms().list_members(RoomId { room_id: query.room_id }).await?.into_inner();
     let mut members = Vec::new();
+    let mut skeletons: HashMap<String, usize, foldhash::fast::RandomState> = HashMap::default();
     while let Some(member) = stream.message().await? {
-        let display_name = state.display_name(&member.user_id).await;
-        members.push(MemberView { user_id: member.user_id, display_name, joined_ms: member.joined_ms });
+        let profile = state.profile(&member.user_id).await;
+        *skeletons.entry(dchat_core::name_skeleton(&profile.display_name)).or_default() += 1;
+        members.push(MemberView {
+            user_id: member.user_id,
+            display_name: profile.display_name.clone(),
+            username: profile.username.clone(),
+            bot: profile.bot,
+            lookalike: false,
+            joined_ms: member.joined_ms,
+        });
+    }
+    for member in &mut members {
+        member.lookalike = skeletons.get(&dchat_core::name_skeleton(&member.display_name)).is_some_and(|n| *n > 1);
     }
     Ok(Json(MembersView { members }))
 }

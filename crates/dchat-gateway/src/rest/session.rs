@@ -16,7 +16,14 @@ use crate::{
 };
 
 fn user_view(user: User) -> UserView {
-    UserView { user_id: user.user_id, email: user.email, username: user.username, display_name: user.display_name }
+    UserView {
+        user_id: user.user_id,
+        email: user.email,
+        username: user.username,
+        display_name: user.display_name,
+        bot: user.bot,
+        username_changeable: user.username_changeable,
+    }
 }
 
 /// The session as JSON (for non-browser clients) and as an HttpOnly cookie (for browsers),
@@ -27,7 +34,7 @@ fn session_response(
     device_cookie: Option<String>,
 ) -> Result<Response, ApiError> {
     let user = session.user.ok_or(ApiError::Internal)?;
-    state.profile_seen(&user.user_id, &user.display_name, false);
+    state.profile_seen(&user, false);
     let cookie = session_cookie(&session.access_token, state);
     let body = SessionView {
         ok: true,
@@ -86,7 +93,13 @@ pub(crate) async fn login(
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let request = LoginRequest { email: body.email, password: body.password, username: body.username, client: None };
+    let request = LoginRequest {
+        email: body.email,
+        password: body.password,
+        username: body.username,
+        client: None,
+        second_factor: body.second_factor,
+    };
     let login = limited_login(&state, ip, &headers, request).await?;
     session_response(&state, login.session, Some(login.device_cookie))
 }
@@ -124,6 +137,8 @@ pub(crate) async fn me(user: CurrentUser) -> Json<UserView> {
         email: user.email,
         username: user.username,
         display_name: user.display_name,
+        bot: user.bot,
+        username_changeable: user.username_changeable,
     })
 }
 
@@ -145,7 +160,7 @@ pub(crate) async fn set_name(
 ) -> Result<Json<crate::dto::OkView>, ApiError> {
     let request = SetDisplayNameRequest { user_id: user.user_id, display_name: body.display_name };
     let updated = state.auth().set_display_name(request).await?.into_inner();
-    state.profile_seen(&updated.user_id, &updated.display_name, true);
+    state.profile_seen(&updated, true);
     Ok(Json(OK))
 }
 
@@ -168,5 +183,10 @@ pub(crate) async fn lookup(
 ) -> Result<Json<LookupView>, ApiError> {
     state.may_look_up(&caller.user_id, &query.user_id).await?;
     let user = state.auth().get_user(UserId { user_id: query.user_id }).await?.into_inner();
-    Ok(Json(LookupView { user_id: user.user_id, display_name: user.display_name }))
+    Ok(Json(LookupView {
+        user_id: user.user_id,
+        display_name: user.display_name,
+        username: user.username,
+        bot: user.bot,
+    }))
 }

@@ -101,7 +101,8 @@ impl RoomStore for SqliteRoomStore {
     /// The room, or `None`.
     async fn room(&self, room_id: &RoomId) -> Result<Option<Room>, StoreError> {
         sqlx::query(
-            "SELECT r.room_id, r.name, r.created_ms, (SELECT COUNT(*) FROM members m WHERE m.room_id = r.room_id)
+            "SELECT r.room_id, r.name, r.created_ms, (SELECT COUNT(*) FROM members m WHERE m.room_id = r.room_id),
+                    r.created_by
              FROM rooms r WHERE r.room_id = ?",
         )
         .bind(room_id.as_str())
@@ -114,7 +115,8 @@ impl RoomStore for SqliteRoomStore {
     /// Every room, by id.
     async fn rooms(&self) -> Result<Vec<Room>, StoreError> {
         sqlx::query(
-            "SELECT r.room_id, r.name, r.created_ms, (SELECT COUNT(*) FROM members m WHERE m.room_id = r.room_id)
+            "SELECT r.room_id, r.name, r.created_ms, (SELECT COUNT(*) FROM members m WHERE m.room_id = r.room_id),
+                    r.created_by
              FROM rooms r ORDER BY r.room_id",
         )
         .fetch_all(&self.pool)
@@ -127,7 +129,8 @@ impl RoomStore for SqliteRoomStore {
     /// Up to `limit` rooms with ids after `after`, by id.
     async fn rooms_after(&self, after: &str, limit: u32) -> Result<Vec<Room>, StoreError> {
         sqlx::query(
-            "SELECT r.room_id, r.name, r.created_ms, (SELECT COUNT(*) FROM members m WHERE m.room_id = r.room_id)
+            "SELECT r.room_id, r.name, r.created_ms, (SELECT COUNT(*) FROM members m WHERE m.room_id = r.room_id),
+                    r.created_by
              FROM rooms r WHERE r.room_id > ? ORDER BY r.room_id LIMIT ?",
         )
         .bind(after)
@@ -142,7 +145,8 @@ impl RoomStore for SqliteRoomStore {
     /// The rooms `user_id` is a member of, by id.
     async fn rooms_of(&self, user_id: UserId) -> Result<Vec<Room>, StoreError> {
         sqlx::query(
-            "SELECT r.room_id, r.name, r.created_ms, (SELECT COUNT(*) FROM members m WHERE m.room_id = r.room_id)
+            "SELECT r.room_id, r.name, r.created_ms, (SELECT COUNT(*) FROM members m WHERE m.room_id = r.room_id),
+                    r.created_by
              FROM members mine JOIN rooms r ON r.room_id = mine.room_id
              WHERE mine.user_id = ? ORDER BY r.room_id",
         )
@@ -208,10 +212,12 @@ fn room_from_row(row: SqliteRow) -> Result<Room, StoreError> {
     let room_id: String = row.try_get(0)?;
     let name: String = row.try_get(1)?;
     let member_count: i64 = row.try_get(3)?;
+    let created_by: Option<String> = row.try_get(4)?;
     Ok(Room {
         room_id: RoomId::parse(&room_id).map_err(StoreError::corrupt)?,
         name: RoomName::parse(&name).map_err(StoreError::corrupt)?,
         created_ms: row.try_get(2)?,
         member_count: u64::try_from(member_count).unwrap_or(0),
+        created_by: created_by.as_deref().map(UserId::parse).transpose().map_err(StoreError::corrupt)?,
     })
 }

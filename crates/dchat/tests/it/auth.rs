@@ -19,6 +19,7 @@ async fn a_registered_user_can_log_in_by_email_or_username_and_verify_the_token(
     let by_email = auth
         .login(LoginRequest {
             client: None,
+            second_factor: String::new(),
             email: "ALICE@example.com".into(),
             password: "correct horse".into(),
             username: String::new(),
@@ -29,6 +30,7 @@ async fn a_registered_user_can_log_in_by_email_or_username_and_verify_the_token(
     let by_username = auth
         .login(LoginRequest {
             client: None,
+            second_factor: String::new(),
             email: String::new(),
             password: "correct horse".into(),
             username: "Alice".into(),
@@ -40,6 +42,7 @@ async fn a_registered_user_can_log_in_by_email_or_username_and_verify_the_token(
     let seed_style = auth
         .login(LoginRequest {
             client: None,
+            second_factor: String::new(),
             email: "alice".into(),
             password: "correct horse".into(),
             username: String::new(),
@@ -126,6 +129,7 @@ async fn bad_credentials_are_unauthenticated_without_saying_which_part_was_wrong
     let wrong_password = auth
         .login(LoginRequest {
             client: None,
+            second_factor: String::new(),
             email: "erin@example.com".into(),
             password: "wrong password".into(),
             username: String::new(),
@@ -135,6 +139,7 @@ async fn bad_credentials_are_unauthenticated_without_saying_which_part_was_wrong
     let unknown_user = auth
         .login(LoginRequest {
             client: None,
+            second_factor: String::new(),
             email: "nobody@example.com".into(),
             password: "wrong password".into(),
             username: String::new(),
@@ -142,7 +147,13 @@ async fn bad_credentials_are_unauthenticated_without_saying_which_part_was_wrong
         .await
         .unwrap_err();
     let malformed_user = auth
-        .login(LoginRequest { client: None, email: String::new(), password: "x".into(), username: "a b".into() })
+        .login(LoginRequest {
+            client: None,
+            second_factor: String::new(),
+            email: String::new(),
+            password: "x".into(),
+            username: "a b".into(),
+        })
         .await
         .unwrap_err();
     for status in [&wrong_password, &unknown_user, &malformed_user] {
@@ -197,6 +208,7 @@ async fn logout_revokes_a_token_for_good_even_across_a_restart() {
         .clone()
         .login(LoginRequest {
             client: None,
+            second_factor: String::new(),
             email: "hank@example.com".into(),
             password: "correct horse".into(),
             username: String::new(),

@@ -1,8 +1,9 @@
 //! The authorization matrix: every JSON route, every seed form route, every WebSocket frame
 //! and every `gateway.v1` method, asked by every kind of caller (nobody, a forged token, a
 //! logged-out token, a stranger, a former member, a member asking about a room that does
-//! not exist, a member, the owner). Each cell's answer must be the one its requirement
-//! allows, and afterwards the room must hold only what its members put there.
+//! not exist, a member, the member's personal access token, the owner, a webhook's secret).
+//! Each cell's answer must be the one its requirement allows, and afterwards the room must
+//! hold only what its members put there.
 //!
 //! A new route, frame or method joins the lists below with what it requires.
 
@@ -30,8 +31,15 @@ use crate::{
 enum Need {
     /// A valid token.
     Token,
+    /// A signed-in session's token: managing the account (sessions, password, personal
+    /// tokens, second factor) is refused to a personal access token.
+    Session,
     /// A valid token of a member of the room asked about.
     Membership,
+    /// A valid token of the room's admin (its creator).
+    Admin,
+    /// A webhook's secret, in the URL: nothing else opens `/api/hooks/`.
+    Hook,
 }
 
 /// How a cell was answered.
@@ -46,25 +54,39 @@ enum Outcome {
 struct Caller {
     who: &'static str,
     token: Option<String>,
+    /// Holds a token that opens an account.
     signed_in: bool,
+    /// ... and it is a session's, not a personal access token.
+    session: bool,
     member: bool,
+    admin: bool,
+    /// Holds a webhook's secret.
+    hook: bool,
     room: &'static str,
 }
 
 impl Caller {
     fn expected(&self, need: Need) -> Outcome {
         match need {
+            Need::Hook if self.hook => Outcome::Allowed,
+            Need::Hook => Outcome::Unauthenticated,
             _ if !self.signed_in => Outcome::Unauthenticated,
+            Need::Session if !self.session => Outcome::Forbidden,
             Need::Membership if !self.member => Outcome::Forbidden,
+            Need::Admin if !self.admin => Outcome::Forbidden,
             _ => Outcome::Allowed,
         }
     }
 }
 
+/// 400, 404 and 409 come after authentication and authorization passed: the request was
+/// allowed and then refused on its merits (a taken username, a token id that is not
+/// theirs, a wrong second-factor code), which is what those cells send on purpose.
 fn from_status(status: StatusCode) -> Result<Outcome, String> {
     match status {
         StatusCode::UNAUTHORIZED => Ok(Outcome::Unauthenticated),
         StatusCode::FORBIDDEN => Ok(Outcome::Forbidden),
+        StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND | StatusCode::CONFLICT => Ok(Outcome::Allowed),
         status if status.is_success() || status.is_redirection() => Ok(Outcome::Allowed),
         status => Err(format!("HTTP {status}")),
     }
@@ -88,13 +110,38 @@ fn http_cells(caller: &Caller, owner_id: &str, serial: usize) -> Vec<(Need, Meth
         (Need::Token, Method::GET, "/api/me".into(), None),
         (Need::Token, Method::POST, "/api/profile/setname".into(), Some(json!({"display_name": "Renamed"}))),
         (Need::Token, Method::GET, format!("/api/user/lookup?user_id={owner_id}"), None),
-        (Need::Token, Method::GET, "/api/sessions".into(), None),
+        (Need::Session, Method::GET, "/api/sessions".into(), None),
         // The same password again: allowed, and it ends no session these callers use.
         (
-            Need::Token,
+            Need::Session,
             Method::POST,
             "/api/password".into(),
             Some(json!({"current_password": "correct horse", "new_password": "correct horse"})),
+        ),
+        // The owner's username: taken (409) for everyone but the owner, whose derived one
+        // it already is.
+        (Need::Token, Method::POST, "/api/profile/username".into(), Some(json!({"username": "owner"}))),
+        (Need::Token, Method::POST, "/api/profile/bot".into(), Some(json!({"bot": false}))),
+        (Need::Session, Method::GET, "/api/tokens".into(), None),
+        (Need::Session, Method::POST, "/api/tokens".into(), Some(json!({"name": format!("matrix {serial}")}))),
+        (Need::Session, Method::POST, "/api/tokens/revoke".into(), Some(json!({"token_id": "not-theirs"}))),
+        (Need::Session, Method::GET, "/api/2fa".into(), None),
+        (Need::Session, Method::POST, "/api/2fa/setup".into(), None),
+        (Need::Session, Method::POST, "/api/2fa/enable".into(), Some(json!({"code": "000000"}))),
+        (Need::Session, Method::POST, "/api/2fa/disable".into(), Some(json!({"password": "correct horse"}))),
+        (Need::Admin, Method::GET, format!("/api/room/webhooks?room_id={room}"), None),
+        (Need::Admin, Method::POST, "/api/room/webhooks".into(), Some(json!({"room_id": room, "name": "Matrix"}))),
+        (
+            Need::Admin,
+            Method::POST,
+            "/api/room/webhooks/delete".into(),
+            Some(json!({"room_id": room, "webhook_id": "not-there"})),
+        ),
+        (
+            Need::Hook,
+            Method::POST,
+            format!("/api/hooks/{}", caller.token.as_deref().unwrap_or("none")),
+            Some(json!({"text": "by hook"})),
         ),
         (Need::Token, Method::POST, "/api/room/create".into(), Some(json!({"room_id": created, "name": "Made"}))),
         (Need::Token, Method::POST, "/api/room/join".into(), Some(json!({"room_id": "lobby"}))),
@@ -274,8 +321,19 @@ async fn every_route_frame_and_method_answers_each_caller_as_its_requirement_all
     }
     assert_eq!(post(&leaver, &app, "/api/room/leave", json!({"room_id": "club"})).await.0, StatusCode::OK);
     assert_eq!(post(&gone, &app, "/api/logout", json!({})).await.0, StatusCode::OK);
+    let (_, personal) = post(&member, &app, "/api/tokens", json!({"name": "the member's script"})).await;
+    let (_, hook) = post(&owner, &app, "/api/room/webhooks", json!({"room_id": "club", "name": "Alerts"})).await;
 
-    let caller = |who, token: Option<String>, signed_in, member, room| Caller { who, token, signed_in, member, room };
+    let caller = |who, token: Option<String>, signed_in, member, room| Caller {
+        who,
+        token,
+        signed_in,
+        session: signed_in,
+        member,
+        admin: false,
+        hook: false,
+        room,
+    };
     let rows = [
         caller("anonymous", None, false, false, "club"),
         caller("forged token", Some("f".repeat(64)), false, false, "club"),
@@ -284,7 +342,9 @@ async fn every_route_frame_and_method_answers_each_caller_as_its_requirement_all
         caller("after leave", Some(token_of(&leaver_body)), true, false, "club"),
         caller("member, missing room", Some(token_of(&member_body)), true, false, "ghost"),
         caller("member", Some(token_of(&member_body)), true, true, "club"),
-        caller("owner", Some(token_of(&owner_body)), true, true, "club"),
+        Caller { session: false, ..caller("member's personal token", Some(token_of(&personal)), true, true, "club") },
+        Caller { admin: true, ..caller("owner", Some(token_of(&owner_body)), true, true, "club") },
+        Caller { hook: true, ..caller("webhook secret", Some(token_of(&hook)), false, false, "club") },
     ];
     let mut gateway = GatewayServiceClient::new(Channel::from_shared(app.http.clone()).unwrap().connect_lazy());
     let (mut cells, mut unexpected) = (0, Vec::new());
@@ -312,17 +372,23 @@ async fn every_route_frame_and_method_answers_each_caller_as_its_requirement_all
     // What the refused callers tried left no trace: the room holds its members' messages
     // and its members only.
     let (_, members) = call(&owner, &app, Method::GET, "/api/room/members?room_id=club", None).await;
+    let members = members["members"].as_array().unwrap();
     let mut member_ids: Vec<&str> =
-        members["members"].as_array().unwrap().iter().map(|m| m["user_id"].as_str().unwrap()).collect();
-    let allowed = [owner_id.as_str(), member_body["user"]["user_id"].as_str().unwrap()];
+        members.iter().filter(|m| m["bot"] == false).map(|m| m["user_id"].as_str().unwrap()).collect();
+    let hook_bot = hook["webhook"]["bot_user_id"].as_str().unwrap();
+    let allowed = [owner_id.as_str(), member_body["user"]["user_id"].as_str().unwrap(), hook_bot];
     let mut expected_members = vec![allowed[0], allowed[1], gone_body["user"]["user_id"].as_str().unwrap()];
     member_ids.sort_unstable();
     expected_members.sort_unstable();
     assert_eq!(member_ids, expected_members, "the owner, the member and the one who logged out");
+    let bots = members.iter().filter(|m| m["bot"] == true).count();
+    assert_eq!(bots, 2, "the webhook made before the rows and the owner's one in them: {members:?}");
     let (_, history) = call(&owner, &app, Method::GET, "/api/message/list?room_id=club&limit=500", None).await;
     let authors: Vec<&str> =
         history["messages"].as_array().unwrap().iter().map(|m| m["user_id"].as_str().unwrap()).collect();
-    assert_eq!(authors.len(), 2 * 4, "four ways to send, two members: {history}");
+    // Four ways to send for the owner, the member and the member's token, whose socket
+    // send repeats the member's client id and so stores nothing new; one hook post.
+    assert_eq!(authors.len(), 3 * 4 - 1 + 1, "{history}");
     assert!(authors.iter().all(|author| allowed.contains(author)), "{history}");
     // Logging out is each caller's last act (the member's token serves two rows), over
     // JSON, by ending all their sessions, or over gRPC, by turns.
@@ -333,7 +399,7 @@ async fn every_route_frame_and_method_answers_each_caller_as_its_requirement_all
         } else if serial % 3 == 2 {
             let everywhere = Some(json!({"everywhere": true}));
             let outcome = http_cell(&app, caller, Method::POST, "/api/sessions/revoke", everywhere).await;
-            check(caller, "POST /api/sessions/revoke", Need::Token, outcome);
+            check(caller, "POST /api/sessions/revoke", Need::Session, outcome);
         } else {
             let logout = auth::Token { access_token: caller.token.clone().unwrap_or_default() };
             check(caller, "Logout", Need::Token, from_grpc(gateway.logout(authed(logout, caller)).await));
@@ -345,10 +411,10 @@ async fn every_route_frame_and_method_answers_each_caller_as_its_requirement_all
         unexpected.len(),
         unexpected.join("\n")
     );
-    // Eight rows of 29 JSON, form and gRPC cells; the WebSocket's 4 cells for the five
-    // signed-in rows and its refused upgrade for the other three; seven logouts. A cell
+    // Ten rows of 42 JSON, form and gRPC cells; the WebSocket's 4 cells for the six
+    // signed-in rows and its refused upgrade for the other four; nine logouts. A cell
     // that joins the lists changes this count.
-    assert_eq!(cells, 8 * 29 + 5 * 4 + 3 + 7);
+    assert_eq!(cells, 10 * 42 + 6 * 4 + 4 + 9);
     tokio::time::timeout(Duration::from_secs(30), app.stop()).await.expect("the app stops");
 }
 

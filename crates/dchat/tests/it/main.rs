@@ -5,6 +5,7 @@
 // In tests a panic is a failed assertion with a backtrace; helpers unwrap like tests do.
 #![allow(clippy::unwrap_used)]
 
+mod accounts;
 mod auth;
 mod authz;
 mod bench;
@@ -31,5 +32,6 @@ mod support;
 mod tidy;
 mod web;
 mod webapp;
+mod webhooks;
 mod ws;
 mod wsclient;

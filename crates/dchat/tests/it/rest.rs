@@ -13,8 +13,16 @@ async fn register_login_me_and_logout_work_with_the_cookie_and_with_a_bearer_tok
     let (app, _dir) = spawn(topology).await;
     let (browser_a, registered) = register(&app, "ada").await;
     assert_eq!(keys(&registered), ["expires_at_ms", "ok", "token", "user"]);
-    assert_eq!(keys(&registered["user"]), ["display_name", "email", "user_id", "username"]);
+    assert_eq!(
+        keys(&registered["user"]),
+        ["bot", "display_name", "email", "user_id", "username", "username_changeable"]
+    );
     assert_eq!(registered["user"]["display_name"], "ada display");
+    // Registered by email alone: a username derived from it, which may be changed once.
+    assert_eq!(
+        (registered["user"]["username"].as_str(), registered["user"]["username_changeable"].as_bool()),
+        (Some("ada"), Some(true))
+    );
 
     let (status, me) = get(&browser_a, &app, "/api/me").await;
     assert_eq!((status, me["email"].as_str()), (StatusCode::OK, Some("ada@example.com")), "the cookie authenticates");
@@ -130,7 +138,11 @@ async fn rooms_can_be_created_joined_listed_and_left(topology: Topology) {
     assert_eq!(post(&bob, &app, "/api/room/join", json!({"room_id": "001"})).await.0, StatusCode::OK);
     let (status, members) = get(&bob, &app, "/api/room/members?room_id=001").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(keys(&members["members"][1]), ["display_name", "joined_ms", "user_id"]);
+    assert_eq!(keys(&members["members"][1]), ["bot", "display_name", "joined_ms", "lookalike", "user_id", "username"]);
+    assert_eq!(
+        (members["members"][1]["username"].as_str(), members["members"][1]["lookalike"].as_bool()),
+        (Some("bob"), Some(false))
+    );
     assert_eq!(members["members"][1]["user_id"], bob_body["user"]["user_id"]);
     assert_eq!(members["members"][1]["display_name"], "bob display");
 
@@ -191,7 +203,8 @@ async fn messages_are_appended_idempotently_and_listed_both_ways_with_display_na
     assert_eq!(status, StatusCode::OK);
     assert_eq!(keys(&page), ["messages"]);
     let first = &page["messages"][0];
-    assert_eq!(keys(first), ["client_id", "display_name", "offset", "text", "ts_ms", "user_id"]);
+    assert_eq!(keys(first), ["client_id", "display_name", "offset", "text", "ts_ms", "user_id", "username"]);
+    assert_eq!(first["username"], "ada", "every message carries its sender's handle");
     assert_eq!((first["text"].as_str(), first["client_id"].as_str()), (Some("hello"), Some("c-1")));
     assert_eq!(first["display_name"], "ada display");
     assert_eq!(first["user_id"], ada_body["user"]["user_id"]);
@@ -244,14 +257,17 @@ async fn presence_profile_and_lookup_routes_answer_in_the_seed_shapes(topology: 
     );
     let (status, roster) = get(&ada, &app, "/api/presence/roster?room_id=general").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(roster, json!({"users": [{"user_id": ada_id, "display_name": "ada display"}]}));
+    assert_eq!(roster, json!({"users": [{"user_id": ada_id, "display_name": "ada display", "username": "ada"}]}));
 
     assert_eq!(
         post(&ada, &app, "/api/profile/setname", json!({"display_name": "Ada L."})).await,
         (StatusCode::OK, json!({"ok": true}))
     );
     let (status, found) = get(&ada, &app, &format!("/api/user/lookup?user_id={ada_id}")).await;
-    assert_eq!((status, found), (StatusCode::OK, json!({"user_id": ada_id, "display_name": "Ada L."})));
+    assert_eq!(
+        (status, found),
+        (StatusCode::OK, json!({"user_id": ada_id, "display_name": "Ada L.", "username": "ada", "bot": false}))
+    );
     app.stop().await;
 }
 
