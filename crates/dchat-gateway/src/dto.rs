@@ -241,6 +241,10 @@ pub(crate) struct RoomView {
     pub(crate) room_id: String,
     pub(crate) name: String,
     pub(crate) member_count: u64,
+    /// `GET /api/room/list` only: the caller's role, `owner` (who created it, and manages
+    /// its webhooks) or `member`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) role: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

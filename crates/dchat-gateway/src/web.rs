@@ -53,7 +53,7 @@ macro_rules! assets {
 }
 
 static INDEX: Asset = Asset::new(include_str!("../web/index.html"), "text/html; charset=utf-8");
-static ASSETS: [(&str, Asset); 23] = assets![
+static ASSETS: [(&str, Asset); 24] = assets![
     ("app.js", "text/javascript; charset=utf-8"),
     ("api.js", "text/javascript; charset=utf-8"),
     ("socket.js", "text/javascript; charset=utf-8"),
@@ -67,6 +67,7 @@ static ASSETS: [(&str, Asset); 23] = assets![
     ("views/header.js", "text/javascript; charset=utf-8"),
     ("views/composer.js", "text/javascript; charset=utf-8"),
     ("views/settings.js", "text/javascript; charset=utf-8"),
+    ("views/account.js", "text/javascript; charset=utf-8"),
     ("vendor/preact.mjs", "text/javascript; charset=utf-8"),
     ("vendor/hooks.mjs", "text/javascript; charset=utf-8"),
     ("vendor/htm.mjs", "text/javascript; charset=utf-8"),

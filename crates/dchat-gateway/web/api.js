@@ -55,9 +55,42 @@ async function call(method, path, body) {
   return data;
 }
 
-/** @typedef {{user_id: string, username?: string, email?: string, display_name: string}} User */
+/**
+ * @typedef {object} User
+ * @property {string} user_id
+ * @property {string} username
+ * @property {string} [email]
+ * @property {string} display_name
+ * @property {boolean} [bot]
+ * @property {boolean} [username_changeable]  Derived from the email; may be changed once.
+ */
+/**
+ * @typedef {object} Member
+ * @property {string} user_id
+ * @property {string} display_name
+ * @property {string} username
+ * @property {boolean} bot
+ * @property {boolean} lookalike  Their display name looks like another member's.
+ */
+/**
+ * @typedef {object} PersonalToken
+ * @property {string} token_id
+ * @property {string} name
+ * @property {number} created_ms
+ * @property {number} last_used_ms
+ * @property {number} expires_ms
+ */
+/**
+ * @typedef {object} Webhook
+ * @property {string} webhook_id
+ * @property {string} room_id
+ * @property {string} name
+ * @property {string} username
+ * @property {number} created_ms
+ * @property {number} last_used_ms
+ */
 /** @typedef {{ok: boolean, token: string, user: User}} Session */
-/** @typedef {{room_id: string, name: string}} RoomSummary */
+/** @typedef {{room_id: string, name: string, role?: "owner" | "member"}} RoomSummary */
 /** @typedef {{room_id: string, name: string, member_count: number}} PublicRoom */
 /**
  * @typedef {object} SessionInfo
@@ -73,9 +106,13 @@ async function call(method, path, body) {
 export const api = {
   /** @returns {Promise<User>} */
   me: () => call("GET", "/api/me"),
-  /** @param {string} login @param {string} password @returns {Promise<Session>} */
-  login: (login, password) =>
-    call("POST", "/api/login", login.includes("@") ? { email: login, password } : { username: login, password }),
+  /** @param {string} login @param {string} password @param {string} [second_factor] @returns {Promise<Session>} */
+  login: (login, password, second_factor = "") =>
+    call(
+      "POST",
+      "/api/login",
+      login.includes("@") ? { email: login, password, second_factor } : { username: login, password, second_factor },
+    ),
   /** @param {{username: string, email: string, display_name: string, password: string}} fields @returns {Promise<Session>} */
   register: (fields) => call("POST", "/api/register", fields),
   logout: () => call("POST", "/api/logout", {}),
@@ -91,6 +128,32 @@ export const api = {
   leaveRoom: (room_id) => call("POST", "/api/room/leave", { room_id }),
   /** @param {string} display_name */
   setName: (display_name) => call("POST", "/api/profile/setname", { display_name }),
+  /** @param {string} room_id @returns {Promise<{members: Member[]}>} */
+  members: (room_id) => call("GET", `/api/room/members?room_id=${encodeURIComponent(room_id)}`),
+  /** @param {string} username */
+  setUsername: (username) => call("POST", "/api/profile/username", { username }),
+  /** @param {boolean} bot */
+  setBot: (bot) => call("POST", "/api/profile/bot", { bot }),
+  /** @returns {Promise<{tokens: PersonalToken[]}>} */
+  tokens: () => call("GET", "/api/tokens"),
+  /** @param {string} name @param {number} expires_in_days @returns {Promise<{token: string, info: PersonalToken}>} */
+  createToken: (name, expires_in_days) => call("POST", "/api/tokens", { name, expires_in_days }),
+  /** @param {string} token_id */
+  revokeToken: (token_id) => call("POST", "/api/tokens/revoke", { token_id }),
+  /** @returns {Promise<{enabled: boolean, recovery_codes_left: number}>} */
+  twoFactor: () => call("GET", "/api/2fa"),
+  /** @returns {Promise<{secret: string, otpauth_url: string}>} */
+  setUpTwoFactor: () => call("POST", "/api/2fa/setup", {}),
+  /** @param {string} code @returns {Promise<{recovery_codes: string[]}>} */
+  enableTwoFactor: (code) => call("POST", "/api/2fa/enable", { code }),
+  /** @param {string} password */
+  disableTwoFactor: (password) => call("POST", "/api/2fa/disable", { password }),
+  /** @param {string} room_id @returns {Promise<{webhooks: Webhook[]}>} */
+  webhooks: (room_id) => call("GET", `/api/room/webhooks?room_id=${encodeURIComponent(room_id)}`),
+  /** @param {string} room_id @param {string} name @returns {Promise<{url: string, webhook: Webhook}>} */
+  createWebhook: (room_id, name) => call("POST", "/api/room/webhooks", { room_id, name }),
+  /** @param {string} room_id @param {string} webhook_id */
+  deleteWebhook: (room_id, webhook_id) => call("POST", "/api/room/webhooks/delete", { room_id, webhook_id }),
   /** @returns {Promise<{sessions: SessionInfo[]}>} */
   sessions: () => call("GET", "/api/sessions"),
   /** @param {string} session_id */

@@ -101,24 +101,49 @@ function selectTab(register) {
   $("register-form").hidden = !register;
 }
 
+/**
+ * A sign-in whose password was right and which waits for the second factor: kept in
+ * memory only, for one attempt at the code, so the password field can be emptied at once.
+ * @type {{login: string, password: string} | null}
+ */
+let awaitingCode = null;
+
+/** Shows or hides the second-factor step of the login form. @param {boolean} asking */
+function askForCode(asking) {
+  $("login-code-group").hidden = !asking;
+  $("login-password-group").hidden = asking;
+  $("login-code").value = "";
+  if (!asking) awaitingCode = null;
+}
+
 /** @param {Event} event */
 async function onLogin(event) {
   event.preventDefault();
   const error = $("login-error");
   error.textContent = "";
-  const login = $("login-name").value.trim();
-  const password = $("login-password").value;
-  if (!login || !password) {
-    error.textContent = "Enter your username (or email) and password.";
+  const login = awaitingCode?.login ?? $("login-name").value.trim();
+  const password = awaitingCode?.password ?? $("login-password").value;
+  const code = awaitingCode ? $("login-code").value.trim() : "";
+  // A failed attempt, or one that goes on to the code, leaves no password in the form.
+  $("login-password").value = "";
+  if (!login || !password || (awaitingCode && !code)) {
+    error.textContent = awaitingCode ? "Enter the code from your authenticator app." : "Enter your username (or email) and password.";
     return;
   }
   try {
-    const session = await api.login(login, password);
-    $("login-password").value = "";
+    const session = await api.login(login, password, code);
+    askForCode(false);
     startChat(session.user);
   } catch (err) {
-    // A failed attempt leaves no password behind in the form.
-    $("login-password").value = "";
+    if (err instanceof ApiError && err.code === "second_factor_required") {
+      askForCode(true);
+      awaitingCode = { login, password };
+      error.textContent = "Enter the 6-digit code from your authenticator app, or a recovery code.";
+      $("login-code").focus();
+      return;
+    }
+    // A wrong code starts over: the password is asked again, like any failed sign-in.
+    askForCode(false);
     error.textContent = explain(err);
   }
 }
@@ -155,6 +180,7 @@ async function startChat(me) {
   $("auth-view").hidden = true;
   $("chat-view").hidden = false;
   $("me-name").textContent = me.display_name;
+  $("me-name").title = `@${me.username}`;
   /** @type {import("./api.js").RoomSummary[]} */
   let rooms = [];
   try {
@@ -245,6 +271,7 @@ function resetChat() {
   composer.clear();
   $("login-password").value = "";
   $("register-password").value = "";
+  askForCode(false);
 }
 
 /**
@@ -287,11 +314,24 @@ async function selectRoom(room_id, chosen) {
   messages.opened();
   document.body.classList.remove("sidebar-open");
   $("toggle-sidebar").setAttribute("aria-expanded", "false");
+  loadMembers(room);
   if (!room.loaded) {
     await loadOlder(room, true);
     room.loaded = true;
     store.changed(room);
   }
+}
+
+/**
+ * Loads the room's members, with their handles and look-alike marks, each time the room
+ * is opened. Without them the room still works: the list and the marks wait for the next.
+ * @param {Room} room
+ */
+function loadMembers(room) {
+  api.members(room.id).then(
+    (answer) => store.setMembers(room, answer.members),
+    () => {},
+  );
 }
 
 /**
@@ -394,6 +434,8 @@ function onSend(text) {
     ts_ms: Date.now(),
     user_id: store.me.user_id,
     display_name: store.me.display_name,
+    username: store.me.username,
+    bot: store.me.bot,
   };
   messages.toBottom();
   store.addPending(room, message);
@@ -427,6 +469,10 @@ function wire() {
       onRenamed: (name) => {
         me.display_name = name;
         $("me-name").textContent = name;
+      },
+      onChanged: (changes) => {
+        Object.assign(me, changes);
+        $("me-name").title = `@${me.username}`;
       },
       onSignedOutEverywhere: () => {
         $("settings").close();

@@ -12,6 +12,8 @@
  * @property {number} ts_ms       When the server stored it.
  * @property {string} user_id
  * @property {string} display_name
+ * @property {string} [username]  The sender's unique handle (shown after an at sign).
+ * @property {boolean} [bot]      The sender is a bot.
  * @property {string} text
  * @property {string | null} [client_id]  The sender's idempotency key, if it gave one.
  */
@@ -24,6 +26,8 @@
  * @property {number} ts_ms
  * @property {string} user_id
  * @property {string} display_name
+ * @property {string} [username]
+ * @property {boolean} [bot]
  * @property {"sending" | "failed"} state
  * @property {string} [reason]  Why it failed.
  */
@@ -32,8 +36,8 @@
 /** @typedef {{type: "subscribed", room_id: string, head: number, ref?: unknown}} SubscribedFrame */
 /** @typedef {{type: "unsubscribed", room_id: string, ref?: unknown}} UnsubscribedFrame */
 /** @typedef {{type: "ack", room_id: string, client_id: string | null, offset: number, ts_ms: number, ref?: unknown}} AckFrame */
-/** @typedef {{type: "presence", room_id: string, user_id: string, display_name: string, status: "online" | "offline"}} PresenceFrame */
-/** @typedef {{type: "typing", room_id: string, user_id: string, display_name: string}} TypingFrame */
+/** @typedef {{type: "presence", room_id: string, user_id: string, display_name: string, username?: string, status: "online" | "offline"}} PresenceFrame */
+/** @typedef {{type: "typing", room_id: string, user_id: string, display_name: string, username?: string}} TypingFrame */
 /** @typedef {{type: "error", code: string, message: string, ref?: unknown, room_id?: string | null}} ErrorFrame */
 /** @typedef {MessageFrame | SubscribedFrame | UnsubscribedFrame | AckFrame | PresenceFrame | TypingFrame | ErrorFrame} ServerFrame */
 
@@ -59,6 +63,8 @@ export const handlers = {
       ts_ms: frame.ts_ms,
       user_id: frame.user_id,
       display_name: frame.display_name,
+      username: frame.username,
+      bot: frame.bot,
       text: frame.text,
       client_id: frame.client_id,
     };
@@ -75,7 +81,10 @@ export const handlers = {
   },
   presence(store, frame) {
     const room = store.rooms.get(frame.room_id);
-    if (room) store.presence(room, frame.user_id, frame.display_name, frame.status === "online");
+    if (room) {
+      const who = { name: frame.display_name, username: frame.username ?? "" };
+      store.presence(room, frame.user_id, who, frame.status === "online");
+    }
   },
   typing(store, frame) {
     const room = store.rooms.get(frame.room_id);

@@ -20,10 +20,12 @@
  * @property {boolean} hasOlder              History before the oldest loaded message.
  * @property {boolean} loadingOlder
  * @property {number} unread                 Messages from others while not shown.
- * @property {Map<string, string>} online    user id -> display name.
+ * @property {Map<string, {name: string, username: string}>} online  user id -> who.
+ * @property {Map<string, import("./api.js").Member> | null} members  null: not loaded yet.
+ * @property {Set<string>} lookalikes        Members whose display name looks like another's.
  * @property {Map<string, {name: string, until: number}>} typing
  * @property {number} rev                    Bumped on every change to this room.
- * @property {number} presenceRev            Bumped when `online` changes.
+ * @property {number} presenceRev            Bumped when `online` or `members` change.
  * @property {number} typingRev              Bumped when `typing` changes.
  */
 
@@ -33,6 +35,8 @@
  * @property {string} display_name
  * @property {string} [username]
  * @property {string} [email]
+ * @property {boolean} [bot]
+ * @property {boolean} [username_changeable]
  */
 
 /** @typedef {{room: Room, message: Message, fromOthers: boolean}} Arrival */
@@ -216,10 +220,21 @@ export class Store {
     this.changed(room);
   }
 
-  /** @param {Room} room @param {string} user_id @param {string} name @param {boolean} online */
-  presence(room, user_id, name, online) {
-    if (online) room.online.set(user_id, name);
+  /**
+   * @param {Room} room @param {string} user_id @param {{name: string, username: string}} who
+   * @param {boolean} online
+   */
+  presence(room, user_id, who, online) {
+    if (online) room.online.set(user_id, who);
     else room.online.delete(user_id);
+    room.presenceRev += 1;
+    this.changed(room);
+  }
+
+  /** The room's members as the server listed them. @param {Room} room @param {import("./api.js").Member[]} members */
+  setMembers(room, members) {
+    room.members = new Map(members.map((member) => [member.user_id, member]));
+    room.lookalikes = new Set(members.filter((member) => member.lookalike).map((member) => member.user_id));
     room.presenceRev += 1;
     this.changed(room);
   }
@@ -246,6 +261,8 @@ function newRoom(id, name) {
     loadingOlder: false,
     unread: 0,
     online: new Map(),
+    members: null,
+    lookalikes: new Set(),
     typing: new Map(),
     rev: 0,
     presenceRev: 0,

@@ -18,7 +18,7 @@ use crate::{
 };
 
 fn room_view(room: Room) -> RoomView {
-    RoomView { room_id: room.room_id, name: room.name, member_count: room.member_count }
+    RoomView { room_id: room.room_id, name: room.name, member_count: room.member_count, role: None }
 }
 
 async fn collect_rooms(
@@ -104,7 +104,8 @@ pub(crate) async fn leave(
 
 /// # GET /api/room/list
 ///
-/// The rooms the caller is a member of.
+/// The rooms the caller is a member of, each with the caller's `role` in it: `owner` for
+/// the room's creator, else `member`.
 #[utoipa::path(
     get,
     path = "/api/room/list",
@@ -113,8 +114,13 @@ pub(crate) async fn leave(
     responses((status = 200, description = "OK", body = crate::dto::RoomsView), crate::dto::Refusals)
 )]
 pub(crate) async fn list(State(state): State<GatewayState>, user: CurrentUser) -> Result<Json<RoomsView>, ApiError> {
-    let rooms = collect_rooms(state.rooms().list_user_rooms(UserRef { user_id: user.user_id }).await).await?;
-    Ok(Json(rooms))
+    let mut stream = state.rooms().list_user_rooms(UserRef { user_id: user.user_id.clone() }).await?.into_inner();
+    let mut rooms = Vec::new();
+    while let Some(room) = stream.message().await? {
+        let role = if room.created_by == user.user_id { "owner" } else { "member" };
+        rooms.push(RoomView { role: Some(role), ..room_view(room) });
+    }
+    Ok(Json(RoomsView { rooms }))
 }
 
 /// Rooms in a page of `GET /api/room/public`, unless the caller asks for fewer.

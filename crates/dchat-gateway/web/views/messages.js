@@ -30,18 +30,24 @@ const NEAR = 80;
  * @property {Message | Pending} message
  * @property {boolean} grouped  It continues the previous message's group (no header).
  * @property {boolean} mine
+ * @property {boolean} lookalike The sender's display name looks like another member's.
  */
 
-/** One message. Re-renders only when its message, grouping or ownership changed. */
+/** One message. Re-renders only when its message, grouping, ownership or marks changed. */
 class Row extends Component {
   /** @param {RowProps} next */
   shouldComponentUpdate(next) {
     const props = /** @type {RowProps} */ (this.props);
-    return next.message !== props.message || next.grouped !== props.grouped || next.mine !== props.mine;
+    return (
+      next.message !== props.message ||
+      next.grouped !== props.grouped ||
+      next.mine !== props.mine ||
+      next.lookalike !== props.lookalike
+    );
   }
 
   /** @param {RowProps} props */
-  render({ message, grouped, mine }) {
+  render({ message, grouped, mine, lookalike }) {
     const state = "state" in message ? message.state : null;
     const classes = ["message"];
     if (!grouped) classes.push("group-start");
@@ -54,6 +60,13 @@ class Row extends Component {
         ? null
         : html`<div class="message-header">
             <span class="sender">${message.display_name || "unknown"}</span>
+            ${message.username ? html`<span class="handle">@${message.username}</span>` : null}
+            ${message.bot ? html`<span class="badge">bot</span>` : null}
+            ${lookalike
+              ? html`<span class="lookalike" title="Another member's name looks the same: check the @username"
+                  >look-alike name</span
+                >`
+              : null}
             <time class="time" dateTime=${new Date(message.ts_ms).toISOString()}>${formatTime(message.ts_ms)}</time>
           </div>`}
       <div class="text">${linkify(message.text)}</div>
@@ -282,12 +295,13 @@ export class MessageList extends Component {
     let previous = start > 0 ? room.byOffset.get(room.offsets[start - 1]) : null;
     for (let i = start; i < endIndex; i += 1) {
       const message = /** @type {Message} */ (room.byOffset.get(room.offsets[i]));
-      rows.push(html`<${Row} key=${message.offset} message=${message} grouped=${continues(previous, message)} mine=${message.user_id === me} />`);
+      const lookalike = room.lookalikes.has(message.user_id);
+      rows.push(html`<${Row} key=${message.offset} message=${message} grouped=${continues(previous, message)} mine=${message.user_id === me} lookalike=${lookalike} />`);
       previous = message;
     }
     if (following) {
       for (const message of room.pending.values()) {
-        rows.push(html`<${Row} key=${`c${message.client_id}`} message=${message} grouped=${continues(previous, message)} mine=${true} />`);
+        rows.push(html`<${Row} key=${`c${message.client_id}`} message=${message} grouped=${continues(previous, message)} mine=${true} lookalike=${false} />`);
         previous = message;
       }
     }

@@ -1,10 +1,12 @@
 // @ts-check
-// Settings, in a modal dialog: the display name, the password (the current one is asked
-// for, and every other session ends), the sessions signed in to the account (each can be
-// ended, or all of them), and the theme. Each part says what happened in a polite note.
+// Settings, in a modal dialog: the display name, the username and bot badge, the password
+// (the current one is asked for, and every other session ends), two-factor sign-in, the
+// sessions signed in to the account (each can be ended, or all of them), personal access
+// tokens, webhooks, and the theme. Each part says what happened in a polite note.
 
 import { html, render, useEffect, useState } from "../html.js";
 import { api, explain } from "../api.js";
+import { Handle, PersonalTokens, TwoFactor, Webhooks } from "./account.js";
 
 /** @typedef {import("../api.js").SessionInfo} SessionInfo */
 
@@ -52,10 +54,11 @@ export function describeAgent(/** @type {string} */ agent) {
  *   me: import("../store.js").Me,
  *   onClose: () => void,
  *   onRenamed: (name: string) => void,
+ *   onChanged: (changes: Partial<import("../store.js").Me>) => void,
  *   onSignedOutEverywhere: () => void,
  * }} props
  */
-function Settings({ me, onClose, onRenamed, onSignedOutEverywhere }) {
+function Settings({ me, onClose, onRenamed, onChanged, onSignedOutEverywhere }) {
   const [name, setName] = useState(me.display_name);
   const [nameNote, setNameNote] = useState("");
   const [passwordNote, setPasswordNote] = useState("");
@@ -155,6 +158,7 @@ function Settings({ me, onClose, onRenamed, onSignedOutEverywhere }) {
         <p class="note" aria-live="polite">${nameNote}</p>
       </form>
     </section>
+    <${Handle} me=${me} onChanged=${onChanged} />
     <section aria-labelledby="settings-password">
       <h3 id="settings-password">Password</h3>
       <form id="settings-password-form" onSubmit=${changePassword}>
@@ -169,6 +173,7 @@ function Settings({ me, onClose, onRenamed, onSignedOutEverywhere }) {
         <p class="note" aria-live="polite">${passwordNote}</p>
       </form>
     </section>
+    <${TwoFactor} />
     <section aria-labelledby="settings-sessions">
       <h3 id="settings-sessions">Where you are signed in</h3>
       ${sessions === null
@@ -190,6 +195,8 @@ function Settings({ me, onClose, onRenamed, onSignedOutEverywhere }) {
             </ul>`}
       <button id="sign-out-everywhere" type="button" class="quiet" onClick=${endEverywhere}>Sign out everywhere</button>
     </section>
+    <${PersonalTokens} />
+    <${Webhooks} />
     <section aria-labelledby="settings-theme">
       <h3 id="settings-theme">Theme</h3>
       ${["system", "light", "dark"].map(

@@ -10,6 +10,7 @@ mod auth;
 mod authz;
 mod bench;
 mod browser;
+mod browser_accounts;
 mod browser_sessions;
 mod corpus;
 mod csrf;

@@ -113,15 +113,20 @@ async fn rooms_can_be_created_joined_listed_and_left(topology: Topology) {
 
     let (_, rooms) = get(&ada, &app, "/api/room/list").await;
     assert_eq!(keys(&rooms), ["rooms"]);
-    assert_eq!(keys(&rooms["rooms"][0]), ["member_count", "name", "room_id"]);
-    let ids: Vec<&str> =
-        rooms["rooms"].as_array().unwrap().iter().map(|room| room["room_id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["001", "general"]);
+    assert_eq!(keys(&rooms["rooms"][0]), ["member_count", "name", "role", "room_id"]);
+    let ids: Vec<(&str, &str)> = rooms["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|room| (room["room_id"].as_str().unwrap(), room["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(ids, [("001", "owner"), ("general", "member")]);
 
     let (_, public) = get(&bob, &app, "/api/room/public").await;
     assert_eq!(public["rooms"].as_array().unwrap().len(), 2, "bob can see the room he may join");
     assert_eq!(public["rooms"][0]["name"], "Chat Room 1", "creating a taken id does not rename the room");
     assert_eq!(public["next"], Value::Null, "one page holds them all");
+    assert_eq!(keys(&public["rooms"][0]), ["member_count", "name", "room_id"], "no role among rooms to browse");
     // A page at a time.
     let (status, first) = get(&bob, &app, "/api/room/public?limit=1").await;
     assert_eq!(
