@@ -44,7 +44,7 @@ async fn handles_tokens_and_two_factor_sign_in_work_in_the_browser() {
         })
         .await
         .unwrap();
-    app.append("general", &imitator, "it is me, Ada", "k1").await;
+    app.append("general", &imitator, "it is me, Ada", "k1").await.unwrap();
     send(&ada, "the real one").await;
     until(&ada, "her message", &shows_message("the real one")).await;
 
