@@ -23,6 +23,7 @@
  * @property {Map<string, {name: string, username: string}>} online  user id -> who.
  * @property {Map<string, import("./api.js").Member> | null} members  null: not loaded yet.
  * @property {Set<string>} lookalikes        Members whose display name looks like another's.
+ * @property {Map<string, string> | null} handles  Members' usernames -> display names.
  * @property {Map<string, {name: string, until: number}>} typing
  * @property {number} rev                    Bumped on every change to this room.
  * @property {number} presenceRev            Bumped when `online` or `members` change.
@@ -235,6 +236,7 @@ export class Store {
   setMembers(room, members) {
     room.members = new Map(members.map((member) => [member.user_id, member]));
     room.lookalikes = new Set(members.filter((member) => member.lookalike).map((member) => member.user_id));
+    room.handles = new Map(members.map((member) => [member.username, member.display_name]));
     room.presenceRev += 1;
     this.changed(room);
   }
@@ -263,6 +265,7 @@ function newRoom(id, name) {
     online: new Map(),
     members: null,
     lookalikes: new Set(),
+    handles: null,
     typing: new Map(),
     rev: 0,
     presenceRev: 0,

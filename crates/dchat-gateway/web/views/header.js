@@ -22,8 +22,8 @@ function Heading({ store }) {
       ${room
         ? html`<span class="muted">${names.length ? "Online: " : "Nobody else is online"}</span>${names.map(
               ([user_id, who], i) =>
-                html`<span key=${user_id} class="online-user" data-user-id=${user_id} title=${who.username ? `@${who.username}` : ""}
-                    >${who.name || "unknown"}</span
+                html`<span key=${user_id} class="online-user" data-user-id=${user_id}
+                    >${who.name || "unknown"}${who.username ? html` <span class="handle">@${who.username}</span>` : null}</span
                   >${i < names.length - 1 ? ", " : ""}`,
             )}`
         : null}

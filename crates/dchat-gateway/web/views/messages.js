@@ -9,7 +9,7 @@
 // Messages from others in the open room are read out by a polite live region.
 
 import { html, Component, render } from "../html.js";
-import { linkify, formatTime } from "../format.js";
+import { richText, formatTime } from "../format.js";
 
 /** @typedef {import("../store.js").Store} Store */
 /** @typedef {import("../store.js").Room} Room */
@@ -31,6 +31,8 @@ const NEAR = 80;
  * @property {boolean} grouped  It continues the previous message's group (no header).
  * @property {boolean} mine
  * @property {boolean} lookalike The sender's display name looks like another member's.
+ * @property {Map<string, string> | null} handles  The room's members' usernames, for mentions.
+ * @property {string | undefined} me  The reader's username.
  */
 
 /** One message. Re-renders only when its message, grouping, ownership or marks changed. */
@@ -42,12 +44,13 @@ class Row extends Component {
       next.message !== props.message ||
       next.grouped !== props.grouped ||
       next.mine !== props.mine ||
-      next.lookalike !== props.lookalike
+      next.lookalike !== props.lookalike ||
+      next.handles !== props.handles
     );
   }
 
   /** @param {RowProps} props */
-  render({ message, grouped, mine, lookalike }) {
+  render({ message, grouped, mine, lookalike, handles, me }) {
     const state = "state" in message ? message.state : null;
     const classes = ["message"];
     if (!grouped) classes.push("group-start");
@@ -69,7 +72,7 @@ class Row extends Component {
               : null}
             <time class="time" dateTime=${new Date(message.ts_ms).toISOString()}>${formatTime(message.ts_ms)}</time>
           </div>`}
-      <div class="text">${linkify(message.text)}</div>
+      <div class="text">${richText(message.text, handles, me)}</div>
       ${state === "sending" ? html`<span class="state">Sending…</span>` : null}
       ${state === "failed"
         ? html`<span class="state"
@@ -289,6 +292,7 @@ export class MessageList extends Component {
     if (!room) return html`<p id="history-status" class="history-status"></p><ol id="messages" class="messages"></ol>`;
     const { start, endIndex, following } = this.window(room);
     const me = store.me?.user_id;
+    const handle = store.me?.username;
     /** @type {unknown[]} */
     const rows = [];
     /** @type {Message | Pending | null | undefined} */
@@ -296,12 +300,12 @@ export class MessageList extends Component {
     for (let i = start; i < endIndex; i += 1) {
       const message = /** @type {Message} */ (room.byOffset.get(room.offsets[i]));
       const lookalike = room.lookalikes.has(message.user_id);
-      rows.push(html`<${Row} key=${message.offset} message=${message} grouped=${continues(previous, message)} mine=${message.user_id === me} lookalike=${lookalike} />`);
+      rows.push(html`<${Row} key=${message.offset} message=${message} grouped=${continues(previous, message)} mine=${message.user_id === me} lookalike=${lookalike} handles=${room.handles} me=${handle} />`);
       previous = message;
     }
     if (following) {
       for (const message of room.pending.values()) {
-        rows.push(html`<${Row} key=${`c${message.client_id}`} message=${message} grouped=${continues(previous, message)} mine=${true} lookalike=${false} />`);
+        rows.push(html`<${Row} key=${`c${message.client_id}`} message=${message} grouped=${continues(previous, message)} mine=${true} lookalike=${false} handles=${room.handles} me=${handle} />`);
         previous = message;
       }
     }

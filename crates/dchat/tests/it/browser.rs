@@ -143,10 +143,16 @@ async fn two_people_see_each_other_online_and_chat_live() {
     register(&alice, &app, "alice", "Alice").await;
     register(&bob, &app, "bob", "Bob").await;
 
+    // Each online user shows with the display name and the handle.
     let online =
         |name: &str| format!("[...document.querySelectorAll('.online-user')].some(u => u.textContent === '{name}')");
-    until(&alice, "Bob online for Alice", &online("Bob")).await;
-    until(&bob, "Alice online for Bob", &online("Alice")).await;
+    until(&alice, "Bob online for Alice", &online("Bob @bob")).await;
+    until(&bob, "Alice online for Bob", &online("Alice @alice")).await;
+
+    // A mention of a member names them, and stands out for the one it names.
+    send(&alice, "hi @bob!").await;
+    let mention = "(m => m !== null && m.textContent === '@bob' && m.title === 'Bob' && m.classList.contains('me'))        (document.querySelector('#messages .mention'))";
+    until(&bob, "the mention, marked for Bob", mention).await;
 
     send(&alice, "hello Bob").await;
     // Live delivery: well under a second in practice; the wait allows a loaded machine 2 s.
