@@ -353,13 +353,7 @@ impl AuthService {
     /// tokens stay: they are listed in the settings, to be revoked one by one.
     pub async fn change_password(&self, token: &str, current: &str, new: &str) -> Result<(), AuthError> {
         let user = self.verify_session(token).await?;
-        let credentials = self.accounts.credentials_by_id(user.user_id).await?.ok_or(AuthError::InvalidToken)?;
-        let Ok(current) = Password::parse_existing(current) else {
-            return Err(AuthError::WrongPassword);
-        };
-        if !self.hashing.verify(current, Some(credentials.password_hash)).await? {
-            return Err(AuthError::WrongPassword);
-        }
+        self.confirm_password(user.user_id, current).await?;
         let new = Password::parse_new(new, self.password_min_chars)?;
         if self.refuse_common_passwords {
             crate::password::refuse_guessable(&new, &personal_details(&user))?;
@@ -370,6 +364,18 @@ impl AuthService {
         }
         let ended = self.revoke(user.user_id, TokenKind::Session, &Revoke::AllBut(token::hash(token))).await?;
         tracing::info!(user_id = %user.user_id, ended, "password changed; other sessions ended");
+        Ok(())
+    }
+
+    /// Checks that `password` is the account's own, before a change only its owner may make.
+    async fn confirm_password(&self, user_id: UserId, password: &str) -> Result<(), AuthError> {
+        let credentials = self.accounts.credentials_by_id(user_id).await?.ok_or(AuthError::InvalidToken)?;
+        let Ok(password) = Password::parse_existing(password) else {
+            return Err(AuthError::WrongPassword);
+        };
+        if !self.hashing.verify(password, Some(credentials.password_hash)).await? {
+            return Err(AuthError::WrongPassword);
+        }
         Ok(())
     }
 

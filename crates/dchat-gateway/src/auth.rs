@@ -14,14 +14,12 @@ pub(crate) const COOKIE_NAME: &str = "dchat_token";
 #[derive(Debug, Clone)]
 pub(crate) struct CurrentUser {
     pub(crate) user_id: String,
-    pub(crate) email: String,
-    pub(crate) username: String,
     pub(crate) display_name: String,
-    pub(crate) bot: bool,
-    pub(crate) username_changeable: bool,
     pub(crate) token: String,
     /// When the session ends unless used again (ms since the epoch), as last verified.
     pub(crate) session_ends_ms: i64,
+    /// The account as the auth service answered for the token (for `/api/me`).
+    pub(crate) account: dchat_proto::auth::v1::User,
 }
 
 /// The token of an `Authorization` value of the form `Bearer <token>`.
@@ -79,14 +77,11 @@ impl CurrentUser {
     pub(crate) async fn from_token(state: &GatewayState, token: String) -> Result<Self, ApiError> {
         let user = state.verify(&token).await.map_err(ApiError::from)?;
         Ok(Self {
-            user_id: user.user_id,
-            email: user.email,
-            username: user.username,
-            display_name: user.display_name,
-            bot: user.bot,
-            username_changeable: user.username_changeable,
+            user_id: user.user_id.clone(),
+            display_name: user.display_name.clone(),
             token,
             session_ends_ms: user.token_expires_ms,
+            account: user,
         })
     }
 }

@@ -7,7 +7,7 @@
 //! SHA-256. A code is accepted for its own step and one either side (clock drift), and
 //! never twice: the last step used is recorded, so a code seen over a shoulder is spent.
 
-use dchat_core::{Password, UserId, ValidationError};
+use dchat_core::{UserId, ValidationError};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -78,13 +78,7 @@ impl AuthService {
     /// Turns two-factor sign-in off, given the account's password.
     pub async fn disable_totp(&self, session: &str, password: &str) -> Result<(), AuthError> {
         let user = self.verify_session(session).await?;
-        let credentials = self.accounts.credentials_by_id(user.user_id).await?.ok_or(AuthError::InvalidToken)?;
-        let Ok(password) = Password::parse_existing(password) else {
-            return Err(AuthError::WrongPassword);
-        };
-        if !self.hashing.verify(password, Some(credentials.password_hash)).await? {
-            return Err(AuthError::WrongPassword);
-        }
+        self.confirm_password(user.user_id, password).await?;
         self.totp.disable_totp(user.user_id).await?;
         tracing::info!(user_id = %user.user_id, "two-factor sign-in turned off");
         Ok(())

@@ -132,14 +132,7 @@ pub(crate) async fn logout(State(state): State<GatewayState>, user: CurrentUser)
     responses((status = 200, description = "OK", body = crate::dto::UserView), crate::dto::Refusals)
 )]
 pub(crate) async fn me(user: CurrentUser) -> Json<UserView> {
-    Json(UserView {
-        user_id: user.user_id,
-        email: user.email,
-        username: user.username,
-        display_name: user.display_name,
-        bot: user.bot,
-        username_changeable: user.username_changeable,
-    })
+    Json(user_view(user.account))
 }
 
 /// # POST /api/profile/setname
