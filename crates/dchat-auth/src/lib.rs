@@ -26,7 +26,7 @@ pub use crate::{
         SessionInfo, TokenInfo, TotpEnrolment, TotpStatus, User, WebhookInfo,
     },
     store::{
-        AccountStore, Credentials, Revoke, SqliteAuthStore, TokenDetails, TokenKind, TokenRecord, TokenStore,
-        TokenTimes, TotpState, TotpStore, Unnamed,
+        AccountStore, Credentials, PgAuthStore, Revoke, SCHEMA, SqliteAuthStore, TokenDetails, TokenKind, TokenRecord,
+        TokenStore, TokenTimes, TotpState, TotpStore, Unnamed,
     },
 };

@@ -1,7 +1,8 @@
 //! Room service: creates rooms and manages who is in them.
 //!
 //! [`RoomService`] holds the rules, [`RoomGrpc`] exposes them as `room.v1.RoomService`,
-//! and a [`RoomStore`] keeps them: [`SqliteRoomStore`] in the service's own SQLite file.
+//! and a [`RoomStore`] keeps them: [`SqliteRoomStore`] in the service's own SQLite file, or
+//! [`PgRoomStore`] in its schema of a PostgreSQL database every replica shares.
 //! The binary opens the database and hands the service its store and its bus. Membership
 //! changes are published on the bus ([`MembershipBus`]) to the watchers (`WatchMembership`),
 //! which is how the message service and the gateways keep their membership caches correct
@@ -20,5 +21,5 @@ pub use crate::{
     feed::MembershipBus,
     grpc::RoomGrpc,
     service::{MembershipChange, Room, RoomService},
-    store::{RoomStore, SqliteRoomStore},
+    store::{PgRoomStore, RoomStore, SCHEMA, SqliteRoomStore},
 };

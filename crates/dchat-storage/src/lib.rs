@@ -1,8 +1,14 @@
-//! SQLite plumbing shared by the services: opening a database the way dchat needs it.
+//! Database plumbing shared by the services: opening SQLite and PostgreSQL the way dchat
+//! needs them, and [`StoreError`], the one error every store answers with.
 //!
-//! Every service owns its own database file and its own migrations; this crate only
-//! knows how to open a file with the durability settings we promise (WAL, and
-//! `synchronous=FULL` unless configured otherwise), never what is inside it.
+//! Every service owns its own database file (SQLite) or schema (PostgreSQL, see
+//! [`postgres`]) and its own migrations; this crate only knows how to open one with the
+//! durability settings we promise (WAL and `synchronous=FULL` unless configured otherwise;
+//! synchronous commits), never what is inside it.
+
+pub mod postgres;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -139,7 +145,20 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => {
                 Self::Unavailable(Box::new(err))
             }
+            sqlx::Error::Database(ref db_err) if db_err.code().as_deref().is_some_and(retryable_sqlstate) => {
+                Self::Unavailable(Box::new(err))
+            }
             err => Self::Other(Box::new(err)),
         }
     }
+}
+
+/// PostgreSQL's answers that say "not now" rather than "never": a lost or refused
+/// connection (class 08), a server shutting down or restarting (57P01-57P03), too little
+/// of something (class 53), a serialization failure or deadlock (40001, 40P01), a lock or
+/// statement timeout (55P03, 57014), and a transaction ended for idling (25P03).
+fn retryable_sqlstate(code: &str) -> bool {
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "55P03" | "57014" | "25P03")
 }

@@ -5,6 +5,8 @@
 //! Methods are ordered create, read, update, delete, with the same order and docs in every
 //! backend. The rules (password policy, who may log in) live in the service.
 
+mod postgres;
+mod rows;
 mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -12,7 +14,10 @@ mod tests;
 use dchat_core::{DisplayName, Email, RoomId, UserId, UserName};
 use dchat_storage::StoreError;
 
-pub use self::sqlite::SqliteAuthStore;
+pub use self::{
+    postgres::{PgAuthStore, SCHEMA},
+    sqlite::SqliteAuthStore,
+};
 use crate::service::User;
 
 /// An account with its password hash, as the store returns it for a login.

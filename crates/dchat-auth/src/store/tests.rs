@@ -5,7 +5,8 @@ use dchat_core::{DisplayName, Email, RoomId, UserId, UserName};
 use dchat_storage::StoreError;
 
 use super::{
-    AccountStore, Revoke, SqliteAuthStore, TokenDetails, TokenKind, TokenStore, TokenTimes, TotpState, TotpStore,
+    AccountStore, PgAuthStore, Revoke, SCHEMA, SqliteAuthStore, TokenDetails, TokenKind, TokenStore, TokenTimes,
+    TotpState, TotpStore,
 };
 use crate::User;
 
@@ -250,6 +251,25 @@ async fn the_sqlite_store_keeps_the_contract() {
     let path = dir.path().join("auth.db");
     let pool = dchat_storage::open_sqlite(&path, dchat_storage::Durability::Normal, 2).await.unwrap();
     let store = SqliteAuthStore::migrate(pool, &path).await.unwrap();
+    keeps_the_contract(&store, &store).await;
+    keeps_the_token_kinds_apart(&store, &store).await;
+    keeps_the_handles(&store).await;
+    keeps_the_second_factor(&store, &store).await;
+}
+
+/// The same contract on PostgreSQL, in a database of the test's own, with two replicas
+/// migrating the schema at the same moment first.
+#[tokio::test]
+async fn the_postgres_store_keeps_the_contract() {
+    let Some(db) = dchat_storage::testing::TestDatabase::create("the auth store contract").await else {
+        return;
+    };
+    let open = || dchat_storage::postgres::open_postgres(&db.url, SCHEMA, 4);
+    let (first, second) = tokio::join!(async { PgAuthStore::migrate(open().await.unwrap()).await }, async {
+        PgAuthStore::migrate(open().await.unwrap()).await
+    });
+    let (store, _) = (first.unwrap(), second.unwrap());
+    let _db = db;
     keeps_the_contract(&store, &store).await;
     keeps_the_token_kinds_apart(&store, &store).await;
     keeps_the_handles(&store).await;

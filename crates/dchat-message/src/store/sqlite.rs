@@ -14,7 +14,7 @@ use sqlx::{
 use super::{MessageAppender, MessageLog};
 use crate::service::StoredMessage;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 const COLUMNS: &str = "room_id, msg_offset, user_id, body, ts_ms, idem_key";
 

@@ -4,14 +4,19 @@
 //! Methods are ordered create, read, delete, with the same order and docs in every backend.
 //! The rules (who may do what, who is told) live in the service; a store only keeps rows.
 
+mod postgres;
 mod sqlite;
 #[cfg(test)]
 mod tests;
 
 use dchat_core::{RoomId, RoomName, UserId};
 use dchat_storage::StoreError;
+use sqlx::{ColumnIndex, Decode, Row, Type};
 
-pub use self::sqlite::SqliteRoomStore;
+pub use self::{
+    postgres::{PgRoomStore, SCHEMA},
+    sqlite::SqliteRoomStore,
+};
 use crate::service::Room;
 
 /// Rooms and who is in them.
@@ -55,4 +60,27 @@ pub trait RoomStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Removes a member. Returns whether they were one.
     async fn delete_member(&self, room_id: &RoomId, user_id: UserId) -> Result<bool, StoreError>;
+}
+
+/// A room from the columns every backend's room queries select: id, name, created_ms, the
+/// member count, created_by.
+fn room_from_row<R>(row: &R) -> Result<Room, StoreError>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let room_id: String = row.try_get(0)?;
+    let name: String = row.try_get(1)?;
+    let member_count: i64 = row.try_get(3)?;
+    let created_by: Option<String> = row.try_get(4)?;
+    Ok(Room {
+        room_id: RoomId::parse(&room_id).map_err(StoreError::corrupt)?,
+        name: RoomName::parse(&name).map_err(StoreError::corrupt)?,
+        created_ms: row.try_get(2)?,
+        member_count: u64::try_from(member_count).unwrap_or(0),
+        created_by: created_by.as_deref().map(UserId::parse).transpose().map_err(StoreError::corrupt)?,
+    })
 }

@@ -4,9 +4,9 @@ use std::path::Path;
 
 use dchat_core::{RoomId, RoomName, UserId};
 use dchat_storage::{OpenError, StoreError};
-use sqlx::{Row, SqlitePool, sqlite::SqliteRow};
+use sqlx::{Row, SqlitePool};
 
-use super::RoomStore;
+use super::{RoomStore, room_from_row};
 use crate::service::Room;
 
 /// The room service's tables in SQLite.
@@ -15,7 +15,7 @@ pub struct SqliteRoomStore {
     pool: SqlitePool,
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 impl SqliteRoomStore {
     /// Brings the database behind `pool` (the file at `path`) up to date and keeps it.
@@ -108,7 +108,7 @@ impl RoomStore for SqliteRoomStore {
         .bind(room_id.as_str())
         .fetch_optional(&self.pool)
         .await?
-        .map(room_from_row)
+        .map(|row| room_from_row(&row))
         .transpose()
     }
 
@@ -122,7 +122,7 @@ impl RoomStore for SqliteRoomStore {
         .fetch_all(&self.pool)
         .await?
         .into_iter()
-        .map(room_from_row)
+        .map(|row| room_from_row(&row))
         .collect()
     }
 
@@ -138,7 +138,7 @@ impl RoomStore for SqliteRoomStore {
         .fetch_all(&self.pool)
         .await?
         .into_iter()
-        .map(room_from_row)
+        .map(|row| room_from_row(&row))
         .collect()
     }
 
@@ -154,7 +154,7 @@ impl RoomStore for SqliteRoomStore {
         .fetch_all(&self.pool)
         .await?
         .into_iter()
-        .map(room_from_row)
+        .map(|row| room_from_row(&row))
         .collect()
     }
 
@@ -206,18 +206,4 @@ impl RoomStore for SqliteRoomStore {
             .rows_affected();
         Ok(deleted == 1)
     }
-}
-
-fn room_from_row(row: SqliteRow) -> Result<Room, StoreError> {
-    let room_id: String = row.try_get(0)?;
-    let name: String = row.try_get(1)?;
-    let member_count: i64 = row.try_get(3)?;
-    let created_by: Option<String> = row.try_get(4)?;
-    Ok(Room {
-        room_id: RoomId::parse(&room_id).map_err(StoreError::corrupt)?,
-        name: RoomName::parse(&name).map_err(StoreError::corrupt)?,
-        created_ms: row.try_get(2)?,
-        member_count: u64::try_from(member_count).unwrap_or(0),
-        created_by: created_by.as_deref().map(UserId::parse).transpose().map_err(StoreError::corrupt)?,
-    })
 }

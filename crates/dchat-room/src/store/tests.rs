@@ -66,3 +66,13 @@ async fn the_sqlite_store_keeps_the_contract() {
     let pool = dchat_storage::open_sqlite(&path, dchat_storage::Durability::Normal, 2).await.unwrap();
     keeps_the_contract(&SqliteRoomStore::migrate(pool, &path).await.unwrap()).await;
 }
+
+/// The same contract on PostgreSQL, in a database of the test's own.
+#[tokio::test]
+async fn the_postgres_store_keeps_the_contract() {
+    let Some(db) = dchat_storage::testing::TestDatabase::create("the room store contract").await else {
+        return;
+    };
+    let pool = dchat_storage::postgres::open_postgres(&db.url, super::SCHEMA, 4).await.unwrap();
+    keeps_the_contract(&super::PgRoomStore::migrate(pool).await.unwrap()).await;
+}
