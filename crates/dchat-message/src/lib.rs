@@ -33,5 +33,8 @@ pub use crate::{
     grpc::MessageGrpc,
     service::MessageBus,
     service::{Appended, MessageConfig, MessageService, Reader, StoredMessage},
-    store::{MessageAppender, MessageLog, SqliteMessageAppender, SqliteMessageStore},
+    store::{
+        MessageAppender, MessageLog, PgMessageAppender, PgMessageStore, SCHEMA, SqliteMessageAppender,
+        SqliteMessageStore,
+    },
 };

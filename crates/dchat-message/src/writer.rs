@@ -1,11 +1,11 @@
 //! The single writer: assigns offsets and commits appends in groups.
 //!
-//! Every append goes through one task that owns the store's [`MessageAppender`]. It takes
-//! whatever appends are queued (up to [`MAX_BATCH`]), assigns each the next offset of its
-//! room, and inserts them all or none, committing once. Only after the commit returns are the callers answered and the messages
-//! published to live subscribers, so nobody ever sees a message that could still be lost. Being the only writer is what makes
-//! offsets gapless without locks: nothing else can take an offset between our read of the
-//! head and our insert.
+//! Every append of this process goes through one task that owns the store's
+//! [`MessageAppender`]. It takes whatever appends are queued (up to [`MAX_BATCH`]), settles
+//! their idempotency keys, and has the appender store the new ones all or none, each at
+//! the next offset of its room, in one commit. Only after the commit returns are the callers
+//! answered and the messages published to live subscribers, so nobody ever sees a message
+//! that could still be lost. The appender makes offsets gapless (see [`MessageAppender`]).
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -36,6 +36,16 @@ pub(crate) struct AppendCommand {
     pub(crate) reply: oneshot::Sender<Result<Appended, MessageError>>,
 }
 
+/// What a command will become, before the appender has numbered the new messages.
+enum Planned {
+    /// The `n`th new message of the batch.
+    New(usize),
+    /// The same key as the `n`th new message of the batch: one message, two answers.
+    SameAs(usize),
+    /// A retry of a message stored before.
+    Stored { offset: i64, ts_ms: i64 },
+}
+
 /// What a command turned into inside the transaction.
 enum Outcome {
     /// A new message, to publish after the commit.
@@ -46,8 +56,8 @@ enum Outcome {
 
 pub(crate) struct Writer {
     appender: Box<dyn MessageAppender>,
-    /// Committed head offset per room, loaded on first use and shared with readers (see
-    /// `heads`). Only this writer commits, so whatever a reader recorded is exact too.
+    /// Committed head offset per room, shared with readers (see `heads`): raised after
+    /// each commit, before anyone hears of its messages.
     heads: CommittedHeads,
     live: MessageBus,
 }
@@ -85,15 +95,16 @@ impl Writer {
 
     async fn commit_batch(&mut self, batch: &mut Vec<AppendCommand>) {
         let commands: Vec<AppendCommand> = std::mem::take(batch);
-        let mut staged_heads: HashMap<RoomId, i64> = HashMap::new();
         let started = std::time::Instant::now();
-        let written = self.write_batch(&commands, &mut staged_heads).await;
+        let written = self.write_batch(&commands).await;
         tracing::debug!(appends = commands.len(), elapsed_us = started.elapsed().as_micros(), "committed a batch");
         match written {
             Ok(outcomes) => {
                 // Readers learn the new heads before anyone hears of the messages.
-                for (room_id, head) in &staged_heads {
-                    self.heads.raise(room_id, *head);
+                for outcome in &outcomes {
+                    if let Outcome::New(message) = outcome {
+                        self.heads.raise(&message.room_id, message.offset);
+                    }
                 }
                 for (command, outcome) in commands.into_iter().zip(outcomes) {
                     let appended = match outcome {
@@ -109,7 +120,7 @@ impl Writer {
                 }
             }
             Err(err) => {
-                // Nothing of the batch is stored; the heads we staged are discarded with it.
+                // Nothing of the batch is stored.
                 tracing::error!(error = %err, appends = commands.len(), "failed to commit a batch of appends");
                 for command in commands {
                     let _ = command
@@ -150,17 +161,12 @@ impl Writer {
     /// yet: that saves a lookup, a round trip to the database, on every commit. When one
     /// was, the store refuses the whole batch (a conflict on the unique index of keys), and
     /// the batch is written again with the stored keys looked up.
-    async fn write_batch(
-        &mut self,
-        commands: &[AppendCommand],
-        staged_heads: &mut HashMap<RoomId, i64>,
-    ) -> Result<Vec<Outcome>, StoreError> {
-        match self.write_new(commands, staged_heads, &HashMap::new()).await {
+    async fn write_batch(&mut self, commands: &[AppendCommand]) -> Result<Vec<Outcome>, StoreError> {
+        match self.write_new(commands, &HashMap::new()).await {
             Err(StoreError::Conflict { .. }) => {
                 tracing::debug!("a batch holds a retry of a stored message; looking its key up");
-                staged_heads.clear();
                 let stored_keys = Self::stored_keys(self.appender.as_mut(), commands).await?;
-                self.write_new(commands, staged_heads, &stored_keys).await
+                self.write_new(commands, &stored_keys).await
             }
             written => written,
         }
@@ -171,45 +177,51 @@ impl Writer {
     async fn write_new(
         &mut self,
         commands: &[AppendCommand],
-        staged_heads: &mut HashMap<RoomId, i64>,
         stored_keys: &HashMap<(&RoomId, UserId, &str), (i64, i64)>,
     ) -> Result<Vec<Outcome>, StoreError> {
         let now = now_ms();
-        let mut outcomes = Vec::with_capacity(commands.len());
-        // Reads need no transaction: nothing but this writer changes the table.
+        let mut plans = Vec::with_capacity(commands.len());
         // Keys used earlier in this same batch, which the database cannot see yet.
-        let mut batch_keys: HashMap<(&RoomId, UserId, &str), (i64, i64)> = HashMap::new();
+        let mut batch_keys: HashMap<(&RoomId, UserId, &str), usize> = HashMap::new();
         let mut new_messages = Vec::with_capacity(commands.len());
         for command in commands {
             if let Some(key) = &command.key {
                 let batch_key = (&command.room_id, command.user_id, key.as_str());
-                let earlier = batch_keys.get(&batch_key).or_else(|| stored_keys.get(&batch_key));
-                if let Some(&(offset, ts_ms)) = earlier {
-                    outcomes.push(Outcome::Duplicate { offset, ts_ms });
+                if let Some(&(offset, ts_ms)) = stored_keys.get(&batch_key) {
+                    plans.push(Planned::Stored { offset, ts_ms });
                     continue;
                 }
+                if let Some(&index) = batch_keys.get(&batch_key) {
+                    plans.push(Planned::SameAs(index));
+                    continue;
+                }
+                batch_keys.insert(batch_key, new_messages.len());
             }
-            let head = match staged_heads.get(&command.room_id).copied().or_else(|| self.heads.get(&command.room_id)) {
-                Some(head) => head,
-                None => self.appender.head(&command.room_id).await?,
-            };
-            let message = Arc::new(StoredMessage {
+            plans.push(Planned::New(new_messages.len()));
+            new_messages.push(StoredMessage {
                 room_id: command.room_id.clone(),
-                offset: head + 1,
+                offset: 0,
                 user_id: command.user_id,
                 text: command.text.as_str().to_owned(),
                 ts_ms: now,
                 idempotency_key: command.key.as_ref().map(|key| key.as_str().to_owned()),
             });
-            staged_heads.insert(command.room_id.clone(), message.offset);
-            if let Some(key) = &command.key {
-                batch_keys.insert((&command.room_id, command.user_id, key.as_str()), (message.offset, now));
-            }
-            new_messages.push(message.clone());
-            outcomes.push(Outcome::New(message));
         }
-        self.appender.insert_batch(&new_messages).await?;
-        Ok(outcomes)
+        let stored =
+            if new_messages.is_empty() { Vec::new() } else { self.appender.append_batch(new_messages).await? };
+        let numbered = |index: usize| {
+            stored.get(index).cloned().ok_or_else(|| StoreError::Other("the appender lost a message of a batch".into()))
+        };
+        plans
+            .into_iter()
+            .map(|plan| match plan {
+                Planned::New(index) => numbered(index).map(Outcome::New),
+                Planned::SameAs(index) => {
+                    numbered(index).map(|message| Outcome::Duplicate { offset: message.offset, ts_ms: message.ts_ms })
+                }
+                Planned::Stored { offset, ts_ms } => Ok(Outcome::Duplicate { offset, ts_ms }),
+            })
+            .collect()
     }
 }
 

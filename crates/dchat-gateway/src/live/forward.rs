@@ -111,15 +111,21 @@ async fn start(
         }
     };
     catch_up(state, subscriber, room_id, &mut last_sent).await?;
-    if !subscriber.outbox.push(protocol::subscribed(room_id, last_sent, reference)) {
-        return Err(Stop::Quietly);
-    }
+    // Who is online, framed before anything is pushed: `subscribed` and the roster go out
+    // together, with no wait between them in which the subscription could end.
+    let mut roster_frames = Vec::new();
     if let Ok(roster) = state.presence().roster(PresenceRoomId { room_id: room_id.to_owned() }).await {
         for user in roster.into_inner().users {
             let profile = state.profile(&user.user_id).await;
             let who = Someone { user_id: &user.user_id, display_name: &user.display_name, username: &profile.username };
-            subscriber.outbox.push(protocol::presence(room_id, &who, true));
+            roster_frames.push(protocol::presence(room_id, &who, true));
         }
+    }
+    if !subscriber.outbox.push(protocol::subscribed(room_id, last_sent, reference)) {
+        return Err(Stop::Quietly);
+    }
+    for frame in roster_frames {
+        subscriber.outbox.push(frame);
     }
     subscriber.outbox.hand_over(Live { feed, last_sent, cancel });
     Ok(())

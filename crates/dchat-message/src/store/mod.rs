@@ -6,6 +6,7 @@
 //! memory above the log (complete history pages, committed heads) is the service's, not a
 //! backend's: see `reader`.
 
+mod postgres;
 mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -14,10 +15,14 @@ use std::{collections::HashMap, sync::Arc};
 
 use dchat_core::{RoomId, UserId};
 use dchat_storage::StoreError;
+use sqlx::{ColumnIndex, Decode, Row, Type};
 
 #[cfg(test)]
 pub(crate) use self::sqlite::ROWS_PER_INSERT;
-pub use self::sqlite::{SqliteMessageAppender, SqliteMessageStore};
+pub use self::{
+    postgres::{PgMessageAppender, PgMessageStore, SCHEMA},
+    sqlite::{SqliteMessageAppender, SqliteMessageStore},
+};
 use crate::service::StoredMessage;
 
 /// The committed messages, for any number of readers.
@@ -37,19 +42,24 @@ pub trait MessageLog: Send + Sync + std::fmt::Debug + 'static {
     async fn close(&self);
 }
 
-/// The writer's side of the log: what the one writer task needs to append.
+/// The writer's side of the log: what a writer task needs to append.
 ///
-/// Architecture Invariant: there is one appender per database, owned by the message
-/// service's writer task, and nothing else inserts messages. The writer assigns offsets
-/// from its own record of each room's head and checks idempotency keys optimistically
-/// (see `writer`); both are exact only because no other writer exists. Replicas of the
-/// message service must replace exactly this: one writer per room (a lease), or a head
-/// row locked in the insert's transaction.
+/// The appender assigns offsets, in the transaction that inserts the messages, so that
+/// each room's offsets are 1, 2, 3, ... without a gap or a repeat whoever else appends,
+/// and commit order is offset order. How depends on the backend: SQLite has one appender
+/// per database (one process owns the file) and counts from the heads it has committed;
+/// PostgreSQL, shared by every replica of the service, locks each room's head row until
+/// the commit.
+///
+/// Architecture Invariant: messages are inserted only through an appender, and an
+/// appender assigns every offset it inserts, under its backend's rule above.
 #[tonic::async_trait]
 pub trait MessageAppender: Send + std::fmt::Debug + 'static {
-    /// Inserts `messages`, all of them or none. A message whose (room, user, idempotency
-    /// key) is stored already is a [`StoreError::Conflict`], and then nothing is inserted.
-    async fn insert_batch(&mut self, messages: &[Arc<StoredMessage>]) -> Result<(), StoreError>;
+    /// Appends `messages` (their `offset` is ignored), all of them or none, each at the
+    /// next offset of its room in the order given, and returns them with their offsets. A
+    /// message whose (room, user, idempotency key) is stored already is a
+    /// [`StoreError::Conflict`], and then nothing is stored and no offset is used.
+    async fn append_batch(&mut self, messages: Vec<StoredMessage>) -> Result<Vec<Arc<StoredMessage>>, StoreError>;
 
     /// The offsets and times of the messages of `user_id` in `room_id` stored with any of
     /// `keys`, by key.
@@ -62,4 +72,26 @@ pub trait MessageAppender: Send + std::fmt::Debug + 'static {
 
     /// The highest offset stored for `room_id`, 0 when it has no messages.
     async fn head(&mut self, room_id: &RoomId) -> Result<i64, StoreError>;
+}
+
+/// A message from the columns every backend's queries select: room_id, msg_offset,
+/// user_id, body, ts_ms, idem_key.
+fn message_from_row<R>(row: &R) -> Result<StoredMessage, StoreError>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let room_id: String = row.try_get(0)?;
+    let user_id: String = row.try_get(2)?;
+    Ok(StoredMessage {
+        room_id: RoomId::parse(&room_id).map_err(StoreError::corrupt)?,
+        offset: row.try_get(1)?,
+        user_id: UserId::parse(&user_id).map_err(StoreError::corrupt)?,
+        text: row.try_get(3)?,
+        ts_ms: row.try_get(4)?,
+        idempotency_key: row.try_get(5)?,
+    })
 }

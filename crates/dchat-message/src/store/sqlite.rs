@@ -1,17 +1,17 @@
 //! [`MessageLog`] and [`MessageAppender`] in the message service's own SQLite file.
 //!
 //! Readers share a pool (in WAL mode they never block the writer); the appender keeps one
-//! connection of its own for the writer task.
+//! connection of its own for the writer task. One process owns the file and has one
+//! appender, so the appender counts each room's offsets from the heads it committed: no
+//! other writer can take one between its read of a head and its insert.
 
 use std::{collections::HashMap, path::Path, sync::Arc};
 
 use dchat_core::{RoomId, UserId};
 use dchat_storage::{OpenError, StoreError};
-use sqlx::{
-    Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, pool::PoolConnection, sqlite::SqliteRow,
-};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, pool::PoolConnection};
 
-use super::{MessageAppender, MessageLog};
+use super::{MessageAppender, MessageLog, message_from_row};
 use crate::service::StoredMessage;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -31,10 +31,12 @@ pub struct SqliteMessageStore {
     pool: SqlitePool,
 }
 
-/// The writer's own connection to the message table.
+/// The writer's own connection to the message table, and the head of each room it has
+/// appended to (read once, then kept: nothing else writes).
 #[derive(Debug)]
 pub struct SqliteMessageAppender {
     conn: PoolConnection<Sqlite>,
+    heads: HashMap<RoomId, i64>,
 }
 
 impl SqliteMessageStore {
@@ -46,7 +48,7 @@ impl SqliteMessageStore {
 
     /// The appender, on a connection of its own. Make one only: see [`MessageAppender`].
     pub async fn appender(&self) -> Result<SqliteMessageAppender, StoreError> {
-        Ok(SqliteMessageAppender { conn: self.pool.acquire().await? })
+        Ok(SqliteMessageAppender { conn: self.pool.acquire().await?, heads: HashMap::new() })
     }
 }
 
@@ -63,7 +65,7 @@ impl MessageLog for SqliteMessageStore {
         .fetch_all(&self.pool)
         .await?
         .into_iter()
-        .map(from_row)
+        .map(|row| message_from_row(&row))
         .collect()
     }
 
@@ -78,7 +80,7 @@ impl MessageLog for SqliteMessageStore {
         .fetch_all(&self.pool)
         .await?
         .into_iter()
-        .map(from_row)
+        .map(|row| message_from_row(&row))
         .collect::<Result<Vec<_>, _>>()?;
         messages.reverse();
         Ok(messages)
@@ -98,20 +100,34 @@ impl MessageLog for SqliteMessageStore {
 
 #[tonic::async_trait]
 impl MessageAppender for SqliteMessageAppender {
-    /// Inserts `messages`, all of them or none. A message whose (room, user, idempotency
-    /// key) is stored already is a [`StoreError::Conflict`], and then nothing is inserted.
-    async fn insert_batch(&mut self, messages: &[Arc<StoredMessage>]) -> Result<(), StoreError> {
+    /// Appends `messages`, all of them or none, each at the next offset of its room, and
+    /// returns them with their offsets. A stored (room, user, idempotency key) is a
+    /// [`StoreError::Conflict`], and then nothing is stored and no offset is used.
+    async fn append_batch(&mut self, messages: Vec<StoredMessage>) -> Result<Vec<Arc<StoredMessage>>, StoreError> {
+        // Offsets are staged, and become the heads only once the batch is stored.
+        let mut staged: HashMap<RoomId, i64> = HashMap::new();
+        let mut numbered = Vec::with_capacity(messages.len());
+        for mut message in messages {
+            let head = match staged.get(&message.room_id).or_else(|| self.heads.get(&message.room_id)) {
+                Some(head) => *head,
+                None => head(&mut *self.conn, &message.room_id).await?,
+            };
+            message.offset = head + 1;
+            staged.insert(message.room_id.clone(), message.offset);
+            numbered.push(Arc::new(message));
+        }
         let conn: &mut SqliteConnection = &mut self.conn;
-        if messages.len() <= ROWS_PER_INSERT {
+        if numbered.len() <= ROWS_PER_INSERT {
             // One statement is atomic and, outside a transaction, durable when it returns:
             // BEGIN and COMMIT would only add two round trips to SQLite's worker thread.
-            insert_many(conn, messages).await?;
+            insert_many(conn, &numbered).await?;
         } else {
             let mut tx = conn.begin().await?;
-            insert_many(&mut tx, messages).await?;
+            insert_many(&mut tx, &numbered).await?;
             tx.commit().await?;
         }
-        Ok(())
+        self.heads.extend(staged);
+        Ok(numbered)
     }
 
     /// The offsets and times of the messages of `user_id` in `room_id` stored with any of
@@ -177,17 +193,4 @@ async fn head<'e>(executor: impl sqlx::SqliteExecutor<'e>, room_id: &RoomId) -> 
         .fetch_one(executor)
         .await?
         .try_get(0)?)
-}
-
-fn from_row(row: SqliteRow) -> Result<StoredMessage, StoreError> {
-    let room_id: String = row.try_get(0)?;
-    let user_id: String = row.try_get(2)?;
-    Ok(StoredMessage {
-        room_id: RoomId::parse(&room_id).map_err(StoreError::corrupt)?,
-        offset: row.try_get(1)?,
-        user_id: UserId::parse(&user_id).map_err(StoreError::corrupt)?,
-        text: row.try_get(3)?,
-        ts_ms: row.try_get(4)?,
-        idempotency_key: row.try_get(5)?,
-    })
 }
