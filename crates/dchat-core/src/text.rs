@@ -251,6 +251,11 @@ impl MessageText {
         if raw.len() > max_chars && raw.chars().count() > max_chars {
             return Err(ValidationError::new("text", format!("is longer than {max_chars} characters")));
         }
+        // No chat text holds one, and PostgreSQL cannot store one: refused on every backend
+        // alike. Other control characters (tabs, line breaks) are text.
+        if raw.contains('\0') {
+            return Err(ValidationError::new("text", "contains a NUL character"));
+        }
         Ok(Self(raw.to_owned()))
     }
 
@@ -360,6 +365,8 @@ mod tests {
         assert!(MessageText::parse(&"é".repeat(4000), 4000).is_ok());
         assert!(MessageText::parse(&"é".repeat(4001), 4000).is_err());
         assert!(MessageText::parse(" \n ", 4000).is_err());
+        assert!(MessageText::parse("a\0b", 4000).is_err());
+        assert!(MessageText::parse("tab\tand\nline", 4000).is_ok());
         assert_eq!(MessageText::parse(" hi ", 10).unwrap().as_str(), " hi ");
     }
 

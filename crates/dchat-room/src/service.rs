@@ -7,7 +7,7 @@ use crate::{
     feed::{ChangeFeed, MembershipBus, Watcher},
     store::RoomStore,
 };
-use dchat_core::{RoomId, RoomName, UserId, now_ms};
+use dchat_core::{RoomId, RoomName, UserId, ValidationError, now_ms};
 
 /// The most rooms one page of [`RoomService::rooms_page`] holds.
 pub(crate) const MAX_ROOMS_PAGE: u32 = 500;
@@ -113,6 +113,11 @@ impl RoomService {
 
     /// One page of every room: up to `limit` (at most [`MAX_ROOMS_PAGE`]) after `after`.
     pub async fn rooms_page(&self, after: &str, limit: u32) -> Result<Vec<Room>, RoomError> {
+        // Any text is a cursor (rooms sort by id), but no room id holds a control character,
+        // and PostgreSQL cannot compare a NUL: refused alike on every backend.
+        if after.chars().any(char::is_control) {
+            return Err(ValidationError::new("after", "contains a control character").into());
+        }
         Ok(self.store.rooms_after(after, limit.clamp(1, MAX_ROOMS_PAGE)).await?)
     }
 

@@ -14,7 +14,7 @@
 use std::{str::FromStr, time::Duration};
 
 use sqlx::{
-    Executor,
+    Connection, Executor, PgConnection, Row,
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
 };
 
@@ -77,6 +77,40 @@ pub async fn migrate_postgres(
     schema: &str,
 ) -> Result<(), OpenError> {
     migrator.run(pool).await.map_err(|source| OpenError::Migrate { path: format!("schema {schema}"), source })
+}
+
+/// Proof that this process is the only one running a service on a database: a connection
+/// of its own holding a session advisory lock named after the service, released when the
+/// process (or the guard) goes. A start-time guard against a second replica, for as long as
+/// replicas of a service cannot share a database safely; it fences nothing at run time.
+#[derive(Debug)]
+pub struct SoleReplica {
+    _connection: PgConnection,
+}
+
+/// Why a second replica was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    #[error("another {service} service already uses this database ({url}); run one replica of it")]
+    Taken { service: String, url: String },
+    #[error("failed to check for another {service} service on {url}: {source}")]
+    Database { service: String, url: String, source: sqlx::Error },
+}
+
+/// Takes the `service`'s advisory lock on the database at `url`, or says who holds it.
+pub async fn claim_sole_replica(url: &str, service: &str) -> Result<SoleReplica, ReplicaError> {
+    let database = |source| ReplicaError::Database { service: service.to_owned(), url: redacted(url), source };
+    let mut connection = PgConnection::connect(url).await.map_err(database)?;
+    let taken: bool = sqlx::query("SELECT pg_try_advisory_lock(hashtext('dchat replica: ' || $1))")
+        .bind(service)
+        .fetch_one(&mut connection)
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(database)?;
+    if !taken {
+        return Err(ReplicaError::Taken { service: service.to_owned(), url: redacted(url) });
+    }
+    Ok(SoleReplica { _connection: connection })
 }
 
 /// The URL without its password, for messages and logs.

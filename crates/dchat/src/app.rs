@@ -11,12 +11,12 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use dchat_auth::{AuthGrpc, AuthService, SqliteAuthStore};
+use dchat_auth::{AuthGrpc, AuthService};
 use dchat_gateway::{GatewayState, Upstreams};
-use dchat_message::{MessageGrpc, MessageService, SqliteMessageStore};
+use dchat_message::{MessageGrpc, MessageService};
 use dchat_presence::{PresenceGrpc, PresenceService};
 use dchat_proto::{InternalToken, RequireInternalToken, Transport, room::v1::room_service_client::RoomServiceClient};
-use dchat_room::{RoomGrpc, RoomService, SqliteRoomStore};
+use dchat_room::{RoomGrpc, RoomService};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::{
@@ -24,7 +24,11 @@ use tonic::{
     transport::{Server, server::TcpIncoming},
 };
 
-use crate::{Config, channels::remote};
+use crate::{
+    Config,
+    channels::remote,
+    stores::{self, Claims},
+};
 
 /// Which services this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +62,8 @@ pub struct App {
     /// Set when this process runs the message service, which must drain on shutdown.
     message: Option<MessageService>,
     workers: TaskTracker,
+    /// This process's places on a shared database, held while it runs (see `stores`).
+    _claims: Claims,
 }
 
 /// Refuses to serve the internal gRPC port where others could reach it unprotected: the
@@ -113,9 +119,10 @@ impl App {
         let workers = TaskTracker::new();
         let mut message = None;
         let mut grpc = None;
+        let mut claims = Claims::default();
         if let Some((listener, _)) = grpc_listener {
             let (routes, message_service) =
-                Self::grpc_services(&config, role, internal_token.as_ref(), &stopping, &workers).await?;
+                Self::grpc_services(&config, role, internal_token.as_ref(), &stopping, &workers, &mut claims).await?;
             message = message_service;
             grpc = Some((listener, routes));
         }
@@ -167,7 +174,18 @@ impl App {
         workers.close();
         tracing::info!(?role, ?grpc_addr, ?http_addr, "dchat is listening");
         let serve = config.serve_config();
-        Ok(Self { grpc, internal_token, http, serve, grpc_addr, http_addr, stopping, message, workers })
+        Ok(Self {
+            grpc,
+            internal_token,
+            http,
+            serve,
+            grpc_addr,
+            http_addr,
+            stopping,
+            message,
+            workers,
+            _claims: claims,
+        })
     }
 
     /// The gRPC router of the role's services, with health and reflection.
@@ -177,6 +195,7 @@ impl App {
         internal_token: Option<&InternalToken>,
         stopping: &CancellationToken,
         workers: &TaskTracker,
+        claims: &mut Claims,
     ) -> anyhow::Result<(Routes, Option<MessageService>)> {
         let (health, health_service) = tonic_health::server::health_reporter();
         let reflection = tonic_reflection::server::Builder::configure()
@@ -191,10 +210,8 @@ impl App {
         let mut rooms = None;
 
         if matches!(role, Role::All | Role::Room) {
-            let path = config.room_db_path();
-            let pool = dchat_storage::open_sqlite(&path, config.durability, 4).await?;
-            let store = SqliteRoomStore::migrate(pool, &path).await?;
-            let service = RoomService::new(Arc::new(store), Arc::new(RoomService::local_bus()));
+            let store = stores::room(config, claims).await?;
+            let service = RoomService::new(store, Arc::new(RoomService::local_bus()));
             let grpc = RoomGrpc::new(service, stopping.clone()).into_server();
             health.set_serving::<dchat_proto::room::v1::room_service_server::RoomServiceServer<RoomGrpc>>().await;
             routes = routes.add_service(grpc);
@@ -208,33 +225,20 @@ impl App {
             Ok(RoomServiceClient::new(transport))
         };
         if matches!(role, Role::All | Role::Auth) {
-            let path = config.auth_db_path();
-            let pool = dchat_storage::open_sqlite(&path, config.durability, 4).await?;
-            let store = Arc::new(SqliteAuthStore::migrate(pool, &path).await?);
+            let stores::AuthStores { accounts, totp, tokens } = stores::auth(config, claims).await?;
             let revocations = Arc::new(AuthService::local_bus());
-            let service = AuthService::new(
-                &config.auth_config(),
-                store.clone(),
-                store.clone(),
-                store,
-                revocations,
-                rooms_client()?,
-            )
-            .await
-            .context("start the auth service")?;
+            let service = AuthService::new(&config.auth_config(), accounts, tokens, totp, revocations, rooms_client()?)
+                .await
+                .context("start the auth service")?;
             let grpc = AuthGrpc::new(service, stopping.clone()).into_server();
             health.set_serving::<dchat_proto::auth::v1::auth_service_server::AuthServiceServer<AuthGrpc>>().await;
             routes = routes.add_service(grpc);
         }
         if matches!(role, Role::All | Role::Message) {
-            let path = config.message_db_path();
-            let pool = dchat_storage::open_sqlite(&path, config.durability, 8).await?;
-            let store = SqliteMessageStore::migrate(pool, &path).await?;
-            let appender = Box::new(store.appender().await.context("open the message writer's connection")?);
+            let stores::MessageStores { log, appender } = stores::message(config, claims).await?;
             // One process: live messages reach this process's subscribers only.
             let bus = Arc::new(MessageService::local_bus());
-            let service =
-                MessageService::new(&config.message_config(), Arc::new(store), appender, bus, rooms_client()?);
+            let service = MessageService::new(&config.message_config(), log, appender, bus, rooms_client()?);
             let grpc = MessageGrpc::new(service.clone(), stopping.clone()).into_server();
             health
                 .set_serving::<dchat_proto::message::v1::message_service_server::MessageServiceServer<MessageGrpc>>()

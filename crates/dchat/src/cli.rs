@@ -74,6 +74,11 @@ pub struct Options {
     #[arg(long, global = true, env = "DCHAT_DURABILITY")]
     pub durability: Option<Durability>,
 
+    /// A PostgreSQL database (postgres://...) for the auth, room and message services, each
+    /// in its own schema (auth, room, message) [default: SQLite files in the data folder].
+    #[arg(long, global = true, env = "DCHAT_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
     /// Shared secret every role sends to, and every service requires on, the internal gRPC
     /// ports (at least 16 characters) [default: none, which allows only loopback binds].
     #[arg(long, global = true, env = "DCHAT_INTERNAL_TOKEN", hide_env_values = true)]
@@ -219,6 +224,9 @@ impl Options {
         }
         set(&mut config.data_dir, self.data_dir);
         set(&mut config.durability, self.durability);
+        if self.database_url.is_some() {
+            config.database_url = self.database_url;
+        }
         if self.internal_token.is_some() {
             config.internal_token = self.internal_token;
         }

@@ -23,6 +23,10 @@ pub struct Config {
     pub http_bind: SocketAddr,
     /// SQLite commit durability: `full` (default: acknowledged only once on disk) or `normal`.
     pub durability: Durability,
+    /// A PostgreSQL database (`DCHAT_DATABASE_URL`, `postgres://...`) in which the auth, room
+    /// and message services keep their data instead of SQLite, each in its own schema
+    /// (default none: SQLite files).
+    pub database_url: Option<String>,
     /// Shared secret of the internal gRPC ports (`DCHAT_INTERNAL_TOKEN`): every role sends
     /// it, every service requires it. Without it an internal port binds only to loopback.
     pub internal_token: Option<String>,
@@ -216,6 +220,7 @@ impl Default for Config {
             grpc_bind: loopback(50050),
             http_bind: loopback(8080),
             durability: Durability::Full,
+            database_url: None,
             internal_token: None,
             insecure_internal: false,
             auth: AuthSection::default(),

@@ -8,6 +8,7 @@ pub mod telemetry;
 
 mod app;
 mod channels;
+mod stores;
 
 pub use crate::{
     app::{App, Role},

@@ -24,6 +24,12 @@ pub struct PgAuthStore {
 }
 
 impl PgAuthStore {
+    /// Connects to the database at `url` (a pool of 4 connections in [`SCHEMA`]) and brings
+    /// the schema up to date.
+    pub async fn open(url: &str) -> Result<Self, OpenError> {
+        Self::migrate(dchat_storage::postgres::open_postgres(url, SCHEMA, 4).await?).await
+    }
+
     /// Brings the `auth` schema behind `pool` (opened with `dchat_storage::postgres::open_postgres`
     /// for [`SCHEMA`]) up to date and keeps it.
     pub async fn migrate(pool: PgPool) -> Result<Self, OpenError> {

@@ -40,6 +40,12 @@ pub struct PgMessageAppender {
 }
 
 impl PgMessageStore {
+    /// Connects to the database at `url` (a pool of 8 connections in [`SCHEMA`]) and brings
+    /// the schema up to date.
+    pub async fn open(url: &str) -> Result<Self, OpenError> {
+        Self::migrate(dchat_storage::postgres::open_postgres(url, SCHEMA, 8).await?).await
+    }
+
     /// Brings the `message` schema behind `pool` (opened for [`SCHEMA`]) up to date.
     pub async fn migrate(pool: PgPool) -> Result<Self, OpenError> {
         dchat_storage::postgres::migrate_postgres(&pool, &MIGRATOR, SCHEMA).await?;

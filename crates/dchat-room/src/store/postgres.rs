@@ -20,6 +20,12 @@ pub const SCHEMA: &str = "room";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl PgRoomStore {
+    /// Connects to the database at `url` (a pool of 4 connections in [`SCHEMA`]) and brings
+    /// the schema up to date.
+    pub async fn open(url: &str) -> Result<Self, OpenError> {
+        Self::migrate(dchat_storage::postgres::open_postgres(url, SCHEMA, 4).await?).await
+    }
+
     /// Brings the `room` schema behind `pool` (opened for [`SCHEMA`]) up to date and keeps it.
     pub async fn migrate(pool: PgPool) -> Result<Self, OpenError> {
         dchat_storage::postgres::migrate_postgres(&pool, &MIGRATOR, SCHEMA).await?;

@@ -30,6 +30,8 @@ pub(crate) struct TestApp {
     pub(crate) services: Config,
     shutdown: CancellationToken,
     servers: std::sync::Mutex<Vec<JoinHandle<anyhow::Result<()>>>>,
+    /// The PostgreSQL database of a test on PostgreSQL, dropped with the app.
+    pub(crate) _database: Option<dchat_storage::testing::TestDatabase>,
 }
 
 /// How the server under test is deployed.
@@ -41,9 +43,28 @@ pub(crate) enum Topology {
     /// ports, talking over loopback sockets as separate processes would. Tests reach the
     /// ui, which forwards to the gateway.
     Split,
+    /// The split topology with the auth, room and message services on PostgreSQL (a
+    /// database of the test's own, in the server `DCHAT_TEST_DATABASE_URL` names).
+    SplitOnPostgres,
 }
 
-/// Generates, for each named `async fn(Topology)`, a module with one test per topology.
+/// Whether the PostgreSQL variant of `test` can run; says loudly when it cannot (and
+/// fails under CI, which must run it).
+#[allow(clippy::print_stderr)] // A skipped test must be visible in the test output.
+pub(crate) fn postgres_configured(test: &str) -> bool {
+    let configured = std::env::var_os(dchat_storage::testing::DATABASE_URL_VAR).is_some();
+    if !configured {
+        assert!(std::env::var_os("CI").is_none(), "CI must set {}", dchat_storage::testing::DATABASE_URL_VAR);
+        eprintln!(
+            "SKIPPED {test} on PostgreSQL: set {} (for example postgres://postgres@127.0.0.1:5432/postgres)",
+            dchat_storage::testing::DATABASE_URL_VAR
+        );
+    }
+    configured
+}
+
+/// Generates, for each named `async fn(Topology)`, a module with one test per topology:
+/// all in one, split, and split on PostgreSQL.
 macro_rules! in_both_topologies {
     ($($name:ident),* $(,)?) => {
         $(
@@ -56,6 +77,13 @@ macro_rules! in_both_topologies {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn split() {
                     super::$name(crate::support::Topology::Split).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn split_on_postgres() {
+                    if crate::support::postgres_configured(concat!(stringify!($name), "::split_on_postgres")) {
+                        super::$name(crate::support::Topology::SplitOnPostgres).await
+                    }
                 }
             }
         )*
@@ -71,10 +99,17 @@ pub(crate) async fn spawn(topology: Topology) -> (TestApp, TempDir) {
 }
 
 /// A deployment of `topology` from `config` (whose binds the split topology overrides).
-pub(crate) async fn spawn_with(topology: Topology, config: Config) -> TestApp {
+pub(crate) async fn spawn_with(topology: Topology, mut config: Config) -> TestApp {
     match topology {
         Topology::AllInOne => spawn_app_with(config).await,
         Topology::Split => spawn_split(config).await,
+        Topology::SplitOnPostgres => {
+            let database = dchat_storage::testing::TestDatabase::create("a split deployment")
+                .await
+                .expect("DCHAT_TEST_DATABASE_URL is set for a test on PostgreSQL");
+            config.database_url = Some(database.url.clone());
+            TestApp { _database: Some(database), ..spawn_split(config).await }
+        }
     }
 }
 
@@ -125,6 +160,7 @@ async fn spawn_split(mut config: Config) -> TestApp {
         services: config,
         shutdown,
         servers: std::sync::Mutex::new(servers),
+        _database: None,
     }
 }
 
@@ -176,6 +212,7 @@ pub(crate) async fn spawn_app_with(mut config: Config) -> TestApp {
         services: config,
         shutdown,
         servers: std::sync::Mutex::new(servers),
+        _database: None,
     }
 }
 
