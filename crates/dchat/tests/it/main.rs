@@ -23,6 +23,7 @@ mod internal;
 mod limits;
 mod messages;
 mod ops;
+mod postgres;
 mod presence;
 mod rest;
 mod rooms;
