@@ -8,16 +8,20 @@
 //! never hides that it dropped some.
 //!
 //! [`LocalBus`] is the bus of one process: a broadcast channel per topic with subscribers.
-//! A bus between processes (NATS) implements the same trait.
+//! [`NatsBus`] is the bus between processes, on core NATS, with the same trait.
 
 mod local;
+mod nats;
 
 use std::{fmt, pin::Pin};
 
 use dchat_core::RoomId;
 use futures::Stream;
 
-pub use crate::local::LocalBus;
+pub use crate::{
+    local::LocalBus,
+    nats::{Codec, NatsBus, NatsConnection, NatsError},
+};
 
 /// What a publication is about: who subscribes to it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
