@@ -33,7 +33,7 @@ fn nats_url() -> Option<String> {
 
 /// A prefix of this test run's own, so that runs sharing a server never hear each other.
 fn prefix() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_nanos();
     format!("dchat-test.{}-{nanos}.", std::process::id())
 }
 
@@ -92,7 +92,7 @@ impl OwnServer {
             ["/usr/sbin/nats-server", "/usr/bin/nats-server"].into_iter().find(|p| std::path::Path::new(p).exists())?;
         let port = port.unwrap_or_else(|| {
             // The port is free now; nats-server takes it a moment later.
-            std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+            std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("its address").port()
         });
         let child = std::process::Command::new(binary)
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
