@@ -116,7 +116,10 @@ pub fn name_skeleton(name: &str) -> String {
     let bare: String = lowered.nfd().filter(|c| !is_combining_mark(*c)).collect();
     let skeleton: String = unicode_security::confusable_detection::skeleton(&bare).collect();
     // The skeleton may map a letter to an upper-case prototype (`l` to `I`); fold again.
-    skeleton.chars().flat_map(char::to_lowercase).filter(|c| c.is_alphanumeric()).collect()
+    let folded: String = skeleton.chars().flat_map(char::to_lowercase).collect();
+    let letters: String = folded.chars().filter(|c| c.is_alphanumeric()).collect();
+    // A name of symbols alone (emoji) is compared as it is, not as nothing.
+    if letters.is_empty() { folded.chars().filter(|c| !c.is_whitespace()).collect() } else { letters }
 }
 
 /// Combining marks of the ranges accents live in (enough for names: Latin, Greek, Cyrillic,
@@ -339,6 +342,7 @@ mod tests {
             assert_ne!(name_skeleton(different), ada, "{different:?}");
         }
         assert_eq!(name_skeleton("rnoon"), name_skeleton("moon"));
+        assert_ne!(name_skeleton("🙂"), name_skeleton("🎉"), "names of symbols alone are not all alike");
     }
 
     #[test]

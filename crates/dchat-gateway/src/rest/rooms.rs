@@ -180,10 +180,14 @@ pub(crate) async fn members(
     require_member(&state, &query.room_id, &user).await?;
     let mut stream = state.rooms().list_members(RoomId { room_id: query.room_id }).await?.into_inner();
     let mut members = Vec::new();
-    let mut skeletons: HashMap<String, usize, foldhash::fast::RandomState> = HashMap::default();
+    // Each name's skeleton, made once, and how many members share it.
+    let mut skeletons = Vec::new();
+    let mut shared: HashMap<String, usize, foldhash::fast::RandomState> = HashMap::default();
     while let Some(member) = stream.message().await? {
         let profile = state.profile(&member.user_id).await;
-        *skeletons.entry(dchat_core::name_skeleton(&profile.display_name)).or_default() += 1;
+        let skeleton = dchat_core::name_skeleton(&profile.display_name);
+        *shared.entry(skeleton.clone()).or_default() += 1;
+        skeletons.push(skeleton);
         members.push(MemberView {
             user_id: member.user_id,
             display_name: profile.display_name.clone(),
@@ -193,8 +197,9 @@ pub(crate) async fn members(
             joined_ms: member.joined_ms,
         });
     }
-    for member in &mut members {
-        member.lookalike = skeletons.get(&dchat_core::name_skeleton(&member.display_name)).is_some_and(|n| *n > 1);
+    for (member, skeleton) in members.iter_mut().zip(&skeletons) {
+        // An unknown user's empty name imitates nobody.
+        member.lookalike = !skeleton.is_empty() && shared.get(skeleton).is_some_and(|n| *n > 1);
     }
     Ok(Json(MembersView { members }))
 }
