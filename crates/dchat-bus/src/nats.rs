@@ -69,18 +69,30 @@ impl NatsConnection {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, NatsError> {
         let (bump, resets) = watch::channel(0u64);
         let bump = Arc::new(bump);
+        // The first connection is no reconnection: only one after a loss can have missed
+        // anything (the callback may report the first one late, after subscriptions began).
+        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_secs(2))
             .event_callback(move |event| {
-                let bump = bump.clone();
+                let (bump, lost) = (bump.clone(), lost.clone());
                 async move {
-                    match event {
-                        async_nats::Event::Connected | async_nats::Event::SlowConsumer(_) => {
-                            tracing::info!(%event, "NATS subscriptions may have missed messages; repairing");
-                            bump.send_modify(|n| *n += 1);
+                    let missed = match event {
+                        async_nats::Event::Connected => lost.swap(false, std::sync::atomic::Ordering::SeqCst),
+                        async_nats::Event::SlowConsumer(_) => true,
+                        async_nats::Event::Disconnected => {
+                            lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                            tracing::warn!("lost the connection to NATS");
+                            false
                         }
-                        async_nats::Event::Disconnected => tracing::warn!("lost the connection to NATS"),
-                        other => tracing::debug!(event = %other, "NATS"),
+                        ref other => {
+                            tracing::debug!(event = %other, "NATS");
+                            false
+                        }
+                    };
+                    if missed {
+                        tracing::info!(%event, "NATS subscriptions may have missed messages; repairing");
+                        bump.send_modify(|n| *n += 1);
                     }
                 }
             })

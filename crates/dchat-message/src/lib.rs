@@ -26,6 +26,7 @@ mod reader;
 mod service;
 mod store;
 mod subscription;
+mod wire;
 mod writer;
 
 pub use crate::{
@@ -37,4 +38,6 @@ pub use crate::{
         MessageAppender, MessageLog, PgMessageAppender, PgMessageStore, SCHEMA, SqliteMessageAppender,
         SqliteMessageStore,
     },
+    subscription::RECONCILE_EVERY,
+    wire::MessageCodec,
 };

@@ -18,11 +18,13 @@ pub(crate) struct MessageReader {
     log: Arc<dyn MessageLog>,
     pages: Pages,
     heads: CommittedHeads,
+    /// Other processes append to the log too: a remembered head is only a lower bound.
+    shared: bool,
 }
 
 impl MessageReader {
-    pub(crate) fn new(log: Arc<dyn MessageLog>, heads: CommittedHeads) -> Self {
-        Self { log, pages: Pages::default(), heads }
+    pub(crate) fn new(log: Arc<dyn MessageLog>, heads: CommittedHeads, shared: bool) -> Self {
+        Self { log, pages: Pages::default(), heads, shared }
     }
 
     /// Up to `limit` messages with offset >= `from`, oldest first.
@@ -34,8 +36,9 @@ impl MessageReader {
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let lo = from.max(1);
         let hi = lo.saturating_add(limit - 1);
-        if self.heads.get(room_id).is_some_and(|head| lo > head) {
-            // Nothing after the head is committed (a subscriber that is up to date asks this).
+        if !self.shared && self.heads.get(room_id).is_some_and(|head| lo > head) {
+            // Nothing after the head is committed (a subscriber that is up to date asks
+            // this). Only this process appends, so the head it remembers is exact.
             return Ok(Vec::new());
         }
         if let Some(messages) = self.pages.range(room_id, lo, hi) {
@@ -70,14 +73,22 @@ impl MessageReader {
         Ok(messages)
     }
 
-    /// The highest committed offset of the room, 0 when it has none.
+    /// The highest committed offset of the room, 0 when it has none: remembered, unless
+    /// other processes append too.
     pub(crate) async fn head(&self, room_id: &RoomId) -> Result<i64, StoreError> {
-        if let Some(head) = self.heads.get(room_id) {
+        if !self.shared
+            && let Some(head) = self.heads.get(room_id)
+        {
             return Ok(head);
         }
         let head = self.log.head(room_id).await?;
         self.heads.raise(room_id, head);
         Ok(head)
+    }
+
+    /// Whether other processes append to the log too.
+    pub(crate) fn shared(&self) -> bool {
+        self.shared
     }
 
     /// Lets go of the log's database.

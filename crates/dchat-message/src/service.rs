@@ -28,6 +28,11 @@ pub struct MessageConfig {
     /// Appends that may wait for the writer before new ones are refused with
     /// RESOURCE_EXHAUSTED (default 16,384).
     pub max_queued_appends: usize,
+    /// Other processes append to the same log (replicas on one PostgreSQL database): what
+    /// this process remembers of heads is then only a lower bound, re-read from the
+    /// database where it matters, and live subscriptions check the head every
+    /// [`RECONCILE_EVERY`](crate::RECONCILE_EVERY) for messages whose bus hint never came.
+    pub shared_log: bool,
 }
 
 /// A stored message. Shared by reference between all live subscribers.
@@ -108,7 +113,7 @@ impl MessageService {
         tasks.close();
         Self {
             inner: Arc::new(Inner {
-                reader: MessageReader::new(log, heads),
+                reader: MessageReader::new(log, heads, config.shared_log),
                 bus,
                 membership,
                 appends,

@@ -6,7 +6,10 @@
 //! history already gave us (offset <= last sent). If the channel ever shows a hole (we
 //! fell behind and it dropped messages, or a message overtook another), we go back to the
 //! database from the last offset we sent. The database is the truth; the channel is only a
-//! fast path.
+//! fast path. When other processes append to the same log (replicas), their messages come
+//! over the bus between processes, which may lose one without a gap to show for it, so a
+//! live subscription also compares the room's head in the database with what it has sent,
+//! every [`RECONCILE_EVERY`].
 
 use std::sync::Arc;
 
@@ -24,6 +27,11 @@ use crate::{
 
 /// Messages read from the database per query while catching up.
 const CATCH_UP_PAGE: i64 = 500;
+
+/// With a shared log, how often a live subscription compares the room's head in the
+/// database with what it has sent: a message whose bus hint was lost is delivered within
+/// this time.
+pub const RECONCILE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub(crate) type Delivery = Result<Arc<StoredMessage>, MessageError>;
 
@@ -81,10 +89,19 @@ async fn deliver(
                 break;
             }
         }
-        // Follow the live channel until it shows a hole.
+        // Follow the live channel until it shows a hole, or (shared log) the database
+        // holds more than it has told.
+        let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
+        reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        reconcile.reset();
         loop {
             tokio::select! {
                 () = out.closed() => return Ok(()),
+                _ = reconcile.tick(), if reader.shared() => {
+                    if reader.head(room_id).await? > last_sent {
+                        break;
+                    }
+                }
                 received = live.next() => match received {
                     Some(BusEvent::Payload(message)) if message.offset <= last_sent => {}
                     Some(BusEvent::Payload(message)) if message.offset == last_sent + 1 => {

@@ -50,3 +50,13 @@ pub use internal_token::{
 };
 pub use status::{BoxStream, from_validation, internal, parse_room_id, parse_user_id, stream_of};
 pub use transport::Transport;
+
+/// A protobuf message as bytes, for carrying one outside gRPC (the NATS bus).
+pub fn encode<M: prost::Message>(message: &M) -> Vec<u8> {
+    message.encode_to_vec()
+}
+
+/// Bytes as a protobuf message; `None` when they are not one.
+pub fn decode<M: prost::Message + Default>(bytes: &[u8]) -> Option<M> {
+    M::decode(bytes).ok()
+}

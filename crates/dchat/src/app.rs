@@ -236,8 +236,15 @@ impl App {
         }
         if matches!(role, Role::All | Role::Message) {
             let stores::MessageStores { log, appender } = stores::message(config, claims).await?;
-            // One process: live messages reach this process's subscribers only.
-            let bus = Arc::new(MessageService::local_bus());
+            // Without NATS, live messages reach this process's subscribers only; with it,
+            // every message service's subscribers, whichever one committed them.
+            let bus: dchat_message::MessageBus = match &config.nats_url {
+                Some(url) => {
+                    let nats = dchat_bus::NatsConnection::connect(url, "dchat.").await?;
+                    Arc::new(dchat_bus::NatsBus::new(&nats, dchat_message::MessageCodec))
+                }
+                None => Arc::new(MessageService::local_bus()),
+            };
             let service = MessageService::new(&config.message_config(), log, appender, bus, rooms_client()?);
             let grpc = MessageGrpc::new(service.clone(), stopping.clone()).into_server();
             health

@@ -79,6 +79,11 @@ pub struct Options {
     #[arg(long, global = true, env = "DCHAT_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// A NATS server (nats://host:port) carrying new messages between processes, so that
+    /// several message services may share the PostgreSQL database [default: none].
+    #[arg(long, global = true, env = "DCHAT_NATS_URL")]
+    pub nats_url: Option<String>,
+
     /// Shared secret every role sends to, and every service requires on, the internal gRPC
     /// ports (at least 16 characters) [default: none, which allows only loopback binds].
     #[arg(long, global = true, env = "DCHAT_INTERNAL_TOKEN", hide_env_values = true)]
@@ -226,6 +231,9 @@ impl Options {
         set(&mut config.durability, self.durability);
         if self.database_url.is_some() {
             config.database_url = self.database_url;
+        }
+        if self.nats_url.is_some() {
+            config.nats_url = self.nats_url;
         }
         if self.internal_token.is_some() {
             config.internal_token = self.internal_token;

@@ -27,6 +27,10 @@ pub struct Config {
     /// and message services keep their data instead of SQLite, each in its own schema
     /// (default none: SQLite files).
     pub database_url: Option<String>,
+    /// A NATS server (`DCHAT_NATS_URL`, `nats://host:port`) that carries new messages
+    /// between processes, so that several message services may share one PostgreSQL
+    /// database (default none: each process hears only its own).
+    pub nats_url: Option<String>,
     /// Shared secret of the internal gRPC ports (`DCHAT_INTERNAL_TOKEN`): every role sends
     /// it, every service requires it. Without it an internal port binds only to loopback.
     pub internal_token: Option<String>,
@@ -221,6 +225,7 @@ impl Default for Config {
             http_bind: loopback(8080),
             durability: Durability::Full,
             database_url: None,
+            nats_url: None,
             internal_token: None,
             insecure_internal: false,
             auth: AuthSection::default(),
@@ -340,6 +345,8 @@ impl Config {
         dchat_message::MessageConfig {
             max_text_chars: self.message.max_text_chars,
             max_queued_appends: self.message.max_queued_appends,
+            // Replicas share the log only on PostgreSQL, and only with NATS between them.
+            shared_log: self.database_url.is_some() && self.nats_url.is_some(),
         }
     }
 

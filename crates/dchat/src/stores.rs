@@ -2,10 +2,11 @@
 //! with `--database-url`, its own schema of one PostgreSQL database. The only place that
 //! chooses a backend; each service sees only its store traits.
 //!
-//! Until replicas of a service can share a database (NATS between them, heads treated as
-//! hints), a second process running the same service on the same PostgreSQL database is
-//! refused at start ([`SoleReplica`]): it would not see the first one's live messages,
-//! membership changes or revocations.
+//! A second process running the same service on the same PostgreSQL database is refused at
+//! start ([`SoleReplica`]) unless the service can share it: the message service can when
+//! NATS carries its messages between processes (`--nats-url`); the auth and room services
+//! cannot yet (their revocations and membership changes reach only their own process's
+//! watchers).
 
 use std::sync::Arc;
 
@@ -65,7 +66,11 @@ pub(crate) async fn room(config: &Config, claims: &mut Claims) -> anyhow::Result
 
 pub(crate) async fn message(config: &Config, claims: &mut Claims) -> anyhow::Result<MessageStores> {
     if let Some(url) = &config.database_url {
-        claims.claim(url, "message").await?;
+        // With NATS between them, message services may share the database: each hears
+        // the others' messages, and its subscriptions re-read heads from the database.
+        if config.nats_url.is_none() {
+            claims.claim(url, "message").await?;
+        }
         let store = PgMessageStore::open(url).await.context("open the message schema")?;
         return Ok(MessageStores { appender: Box::new(store.appender()), log: Arc::new(store) });
     }

@@ -25,6 +25,7 @@ mod messages;
 mod ops;
 mod postgres;
 mod presence;
+mod replicas;
 mod rest;
 mod rooms;
 mod sessions;
