@@ -2,7 +2,8 @@
 //! truth, NATS only the fast path).
 //!
 //! One [`NatsConnection`] per process carries every bus of it; each bus turns its payloads
-//! into bytes with a [`Codec`] and publishes on `<prefix><topic>` (`dchat.room.<id>.messages`).
+//! into bytes with a [`Codec`] and publishes on `<prefix>.<topic>` (`dchat.room.<id>.messages`;
+//! the prefix keeps deployments that share a NATS server apart).
 //! Publications leave in the order they were made, through one task, so the events of a
 //! topic are never reordered; when that task falls too far behind (NATS unreachable for a
 //! long time) newer ones are dropped, which subscribers notice as gaps by offset or repair
@@ -64,8 +65,8 @@ pub struct NatsConnection {
 }
 
 impl NatsConnection {
-    /// Connects to `url` (`nats://host:port`); subjects start with `prefix` (`dchat.`).
-    /// Reconnects by itself for as long as the process runs.
+    /// Connects to `url` (`nats://host:port`); subjects are `<prefix>.<topic>`. Reconnects by
+    /// itself for as long as the process runs.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, NatsError> {
         let (bump, resets) = watch::channel(0u64);
         let bump = Arc::new(bump);
@@ -118,7 +119,7 @@ impl NatsConnection {
                 }
             }
         });
-        Ok(Self { client, prefix: prefix.to_owned(), outbox, resets })
+        Ok(Self { client, prefix: format!("{}.", prefix.trim_end_matches('.')), outbox, resets })
     }
 
     fn subject(&self, topic: &Topic) -> String {

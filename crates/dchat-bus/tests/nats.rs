@@ -80,6 +80,24 @@ async fn what_one_process_publishes_reaches_another_in_order_per_topic() {
     assert_eq!(next(&mut stream).await, BusEvent::Payload(1_001));
 }
 
+/// Deployments sharing a NATS server keep apart by their prefixes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_with_their_own_prefixes_do_not_hear_each_other() {
+    let Some(url) = nats_url() else { return };
+    let (ours, theirs) = (prefix(), format!("{}other", prefix()));
+    let (ours, theirs) =
+        (NatsConnection::connect(&url, &ours).await.unwrap(), NatsConnection::connect(&url, &theirs).await.unwrap());
+    let (our_bus, their_bus) = (NatsBus::new(&ours, Numbers), NatsBus::new(&theirs, Numbers));
+    let topic = Topic::RoomMessages(RoomId::general());
+    let mut stream = our_bus.subscribe(&topic);
+    assert_eq!(next(&mut stream).await, BusEvent::Gap);
+    their_bus.publish(&topic, 7);
+    theirs.flush().await;
+    our_bus.publish(&topic, 8);
+    ours.flush().await;
+    assert_eq!(next(&mut stream).await, BusEvent::Payload(8), "only our own deployment's");
+}
+
 /// A nats-server of the test's own, on a free loopback port, killed with the test.
 struct OwnServer {
     child: std::process::Child,

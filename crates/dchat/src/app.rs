@@ -240,7 +240,7 @@ impl App {
             // every message service's subscribers, whichever one committed them.
             let bus: dchat_message::MessageBus = match &config.nats_url {
                 Some(url) => {
-                    let nats = dchat_bus::NatsConnection::connect(url, "dchat.").await?;
+                    let nats = dchat_bus::NatsConnection::connect(url, &config.nats_prefix).await?;
                     Arc::new(dchat_bus::NatsBus::new(&nats, dchat_message::MessageCodec))
                 }
                 None => Arc::new(MessageService::local_bus()),

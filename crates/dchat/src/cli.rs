@@ -84,6 +84,11 @@ pub struct Options {
     #[arg(long, global = true, env = "DCHAT_NATS_URL")]
     pub nats_url: Option<String>,
 
+    /// What this deployment's NATS subjects start with; deployments sharing one NATS server
+    /// must each have their own [default: dchat].
+    #[arg(long, global = true, env = "DCHAT_NATS_PREFIX")]
+    pub nats_prefix: Option<String>,
+
     /// Shared secret every role sends to, and every service requires on, the internal gRPC
     /// ports (at least 16 characters) [default: none, which allows only loopback binds].
     #[arg(long, global = true, env = "DCHAT_INTERNAL_TOKEN", hide_env_values = true)]
@@ -235,6 +240,7 @@ impl Options {
         if self.nats_url.is_some() {
             config.nats_url = self.nats_url;
         }
+        set(&mut config.nats_prefix, self.nats_prefix);
         if self.internal_token.is_some() {
             config.internal_token = self.internal_token;
         }

@@ -31,6 +31,9 @@ pub struct Config {
     /// between processes, so that several message services may share one PostgreSQL
     /// database (default none: each process hears only its own).
     pub nats_url: Option<String>,
+    /// What every NATS subject of this deployment starts with (`DCHAT_NATS_PREFIX`, default
+    /// `dchat`): deployments sharing one NATS server must each have their own.
+    pub nats_prefix: String,
     /// Shared secret of the internal gRPC ports (`DCHAT_INTERNAL_TOKEN`): every role sends
     /// it, every service requires it. Without it an internal port binds only to loopback.
     pub internal_token: Option<String>,
@@ -226,6 +229,7 @@ impl Default for Config {
             durability: Durability::Full,
             database_url: None,
             nats_url: None,
+            nats_prefix: "dchat".to_owned(),
             internal_token: None,
             insecure_internal: false,
             auth: AuthSection::default(),

@@ -53,6 +53,8 @@ async fn two_message_replicas_share_a_room_with_no_gap_and_deliver_each_others_m
     let mut config = test_config(dir.path());
     config.database_url = Some(database.url.clone());
     config.nats_url = Some(nats);
+    // This run's own subjects: other runs may share the NATS server.
+    config.nats_prefix = format!("dchat-test-{}", unique());
     let any = "127.0.0.1:0".parse().unwrap();
     config.room.bind = any;
     config.message.bind = any;
