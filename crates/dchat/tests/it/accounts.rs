@@ -213,7 +213,7 @@ async fn personal_tokens_are_shown_once_work_as_bearers_and_end_when_revoked(top
 in_both_topologies!(personal_tokens_are_shown_once_work_as_bearers_and_end_when_revoked);
 
 /// The code an authenticator app shows for `secret`, `steps_ahead` steps of 30 s from now.
-fn code(secret: &str, steps_ahead: u64) -> String {
+pub(crate) fn code(secret: &str, steps_ahead: u64) -> String {
     let bytes = Secret::Encoded(secret.to_owned()).to_bytes().unwrap();
     let totp = TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes).unwrap();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();

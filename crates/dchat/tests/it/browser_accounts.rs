@@ -4,22 +4,13 @@
 //! set up from the settings with a code computed here from the key the page shows, and the
 //! login form then asks for a code after the password.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::{Value, json};
-use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::{
+    accounts::code,
     browser::{Driver, browser_available, fill, find, register, screenshot, send, shows_message, until},
     support::spawn_app,
 };
-
-fn code(secret: &str, steps_ahead: u64) -> String {
-    let bytes = Secret::Encoded(secret.to_owned()).to_bytes().unwrap();
-    let totp = TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes).unwrap();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    totp.generate(now + 30 * steps_ahead)
-}
 
 async fn text_of(browser: &fantoccini::Client, script: &str) -> Value {
     browser.execute(script, vec![]).await.unwrap()

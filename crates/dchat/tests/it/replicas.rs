@@ -16,17 +16,7 @@ use dchat_proto::{
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
-use crate::support::{connect, postgres_configured, test_config};
-
-#[allow(clippy::print_stderr)] // A skipped test must be visible in the test output.
-fn nats_url() -> Option<String> {
-    let url = std::env::var("DCHAT_TEST_NATS_URL").ok();
-    if url.is_none() {
-        assert!(std::env::var_os("CI").is_none(), "CI must set DCHAT_TEST_NATS_URL");
-        eprintln!("SKIPPED the message replica test: set DCHAT_TEST_NATS_URL (for example nats://127.0.0.1:4222)");
-    }
-    url
-}
+use crate::support::{connect, nats_url, postgres_configured, test_config};
 
 /// Starts a role and connects to it; answers the channel and the address.
 async fn start(config: &dchat::config::Config, role: Role, stop: &CancellationToken) -> (Channel, String) {
@@ -47,7 +37,7 @@ async fn two_message_replicas_share_a_room_with_no_gap_and_deliver_each_others_m
     if !postgres_configured("two_message_replicas_share_a_room") {
         return;
     }
-    let Some(nats) = nats_url() else { return };
+    let Some(nats) = nats_url("two_message_replicas_share_a_room") else { return };
     let database = dchat_storage::testing::TestDatabase::create("message replicas").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());

@@ -63,6 +63,18 @@ pub(crate) fn postgres_configured(test: &str) -> bool {
     configured
 }
 
+/// The NATS server tests may use (`DCHAT_TEST_NATS_URL`); says loudly when there is none
+/// (and fails under CI, which must run those tests).
+#[allow(clippy::print_stderr)] // A skipped test must be visible in the test output.
+pub(crate) fn nats_url(test: &str) -> Option<String> {
+    let url = std::env::var("DCHAT_TEST_NATS_URL").ok();
+    if url.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "CI must set DCHAT_TEST_NATS_URL");
+        eprintln!("SKIPPED {test}: set DCHAT_TEST_NATS_URL (for example nats://127.0.0.1:4222)");
+    }
+    url
+}
+
 /// Generates, for each named `async fn(Topology)`, a module with one test per topology:
 /// all in one, split, and split on PostgreSQL.
 macro_rules! in_both_topologies {
