@@ -1,6 +1,6 @@
 //! `auth.v1.AuthService` over gRPC: decode, call [`AuthService`], encode.
 
-use dchat_bus::BusEvent;
+use dchat_bus::Followed;
 use dchat_core::{DisplayName, Email, RoomId, TokenName, UserId, UserName, ValidationError};
 use dchat_proto::{
     auth::v1::{self as pb, auth_service_server},
@@ -173,9 +173,9 @@ impl auth_service_server::AuthService for AuthGrpc {
         &self,
         _request: Request<pb::WatchRevocationsRequest>,
     ) -> Result<Response<Self::WatchRevocationsStream>, Status> {
-        let revocations = self.service.revocations().map(|revocation| match revocation {
-            BusEvent::Payload(token_sha256) => Ok(pb::Revocation { token_sha256 }),
-            BusEvent::Gap => Err(Status::data_loss("the revocation watch fell behind; reconnect")),
+        let revocations = self.service.revocations().changes.map(|revocation| match revocation {
+            Followed::Change(seq, token_sha256) => Ok(pb::Revocation { token_sha256, seq }),
+            Followed::Reset => Err(Status::data_loss("the revocation watch fell behind; reconnect")),
         });
         let marker = futures::stream::once(async { Ok(pb::Revocation::default()) });
         Ok(Response::new(Box::pin(marker.chain(revocations).take_until(self.stopping.clone().cancelled_owned()))))

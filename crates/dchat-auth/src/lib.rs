@@ -6,7 +6,11 @@
 //!
 //! The service keeps its accounts in an [`AccountStore`], their second factors in a
 //! [`TotpStore`] and its tokens (sessions, personal access tokens, webhooks) in a
-//! [`TokenStore`] (all [`SqliteAuthStore`] today), which the binary opens and hands it.
+//! [`TokenStore`] ([`SqliteAuthStore`] in its own file, or [`PgAuthStore`] in its schema of
+//! a PostgreSQL database every replica shares), which the binary opens and hands it.
+//! Revocations are numbered in the token store's log and followed by every replica (hints
+//! on the bus, [`RevocationCodec`] between processes), so a logout through any replica
+//! closes the token's connections on every gateway.
 //!
 //! A new account joins the `general` room through the room service's gRPC client: this
 //! crate never touches the room service's tables.
@@ -17,6 +21,7 @@ mod password;
 mod service;
 mod store;
 mod token;
+mod wire;
 
 pub use crate::{
     error::AuthError,
@@ -27,6 +32,7 @@ pub use crate::{
     },
     store::{
         AccountStore, Credentials, PgAuthStore, Revoke, SCHEMA, SqliteAuthStore, TokenDetails, TokenKind, TokenRecord,
-        TokenStore, TokenTimes, TotpState, TotpStore, Unnamed,
+        TokenRevoke, TokenStore, TokenTimes, TotpState, TotpStore, Unnamed,
     },
+    wire::RevocationCodec,
 };

@@ -23,18 +23,19 @@ pub use self::{
 
 use std::{sync::Arc, time::Duration};
 
-use dchat_bus::{Bus, BusStream, LocalBus, Topic};
+use dchat_bus::{Bus, ChangeLog, Follower, LocalBus, LogError, Topic, follow::Watch};
 use dchat_core::{DisplayName, Email, Password, RoomId, UserId, UserName, now_ms};
 use dchat_proto::{
     Transport,
     room::v1::{JoinLeaveReq, room_service_client::RoomServiceClient},
 };
 use dchat_storage::StoreError;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     AuthError,
     password::PasswordHashing,
-    store::{AccountStore, Revoke, TokenDetails, TokenKind, TokenStore, TokenTimes, TotpStore},
+    store::{AccountStore, Revoke, TokenDetails, TokenKind, TokenRevoke, TokenStore, TokenTimes, TotpStore},
     token,
 };
 
@@ -125,16 +126,40 @@ pub struct Session {
     pub expires_at_ms: i64,
 }
 
-/// How revoked tokens' digests reach the gateways' watches: `Topic::Revocations`. A watch
-/// the bus gives a gap ends, and its gateway checks every open connection's token again.
-pub type RevocationBus = Arc<dyn Bus<Vec<u8>>>;
+/// How the hints of revocations (each digest with its entry in the store's revocation log)
+/// travel between auth replicas: `Topic::Revocations`. Each replica follows the log
+/// ([`Follower`]) and passes every revocation to its gateways' watches; a watch that missed
+/// some ends, and its gateway checks every open connection's token again.
+pub type RevocationBus = Arc<dyn Bus<(u64, Vec<u8>)>>;
+
+/// The store's revocation log, as a follower reads it.
+#[derive(Debug)]
+struct RevocationLog(Arc<dyn TokenStore>);
+
+#[dchat_bus::async_trait]
+impl ChangeLog<Vec<u8>> for RevocationLog {
+    async fn last_seq(&self) -> Result<u64, LogError> {
+        Ok(self.0.last_revocation().await?)
+    }
+
+    async fn changes_after(&self, seq: u64, limit: u32) -> Result<Vec<(u64, Vec<u8>)>, LogError> {
+        Ok(self.0.revocations_after(seq, limit).await?)
+    }
+
+    async fn forget_through(&self, seq: u64) -> Result<(), LogError> {
+        Ok(self.0.delete_revocations_through(seq).await?)
+    }
+}
+
+/// Revocations a gateway's watch may fall behind by before it is told to start over.
+const WATCH_CHANNEL: usize = 1_024;
 
 #[derive(Debug, Clone)]
 pub struct AuthService {
     accounts: Arc<dyn AccountStore>,
     tokens: Arc<dyn TokenStore>,
     totp: Arc<dyn TotpStore>,
-    revocations: RevocationBus,
+    revocations: Follower<Vec<u8>>,
     hashing: PasswordHashing,
     rooms: RoomServiceClient<Transport>,
     session_idle_ms: i64,
@@ -144,8 +169,9 @@ pub struct AuthService {
 }
 
 impl AuthService {
-    /// The auth rules over the stores the binary opened; revocations are published on
-    /// `revocations`. `rooms` is how new users join `general`.
+    /// The auth rules over the stores the binary opened; the hints of revocations travel
+    /// on `revocations` (followed once [`AuthService::run_until_stopped`] runs). `rooms` is
+    /// how new users join `general`.
     pub async fn new(
         config: &AuthConfig,
         accounts: Arc<dyn AccountStore>,
@@ -154,6 +180,10 @@ impl AuthService {
         revocations: RevocationBus,
         rooms: RoomServiceClient<Transport>,
     ) -> Result<Self, AuthError> {
+        let revocations =
+            Follower::start(Arc::new(RevocationLog(tokens.clone())), revocations, Topic::Revocations, WATCH_CHANNEL)
+                .await
+                .map_err(StoreError::Other)?;
         let service = Self {
             accounts,
             tokens,
@@ -304,10 +334,10 @@ impl AuthService {
         }
         let token_hash = token::hash(token);
         match self.tokens.revoke_token(&token_hash, now_ms()).await? {
-            None => Err(AuthError::InvalidToken),
-            Some(_) => {
-                // Nobody watching is fine: no gateway holds connections.
-                self.revocations.publish(&Topic::Revocations, token_hash);
+            TokenRevoke::Unknown => Err(AuthError::InvalidToken),
+            TokenRevoke::AlreadyRevoked => Ok(()),
+            TokenRevoke::Revoked(seq) => {
+                self.revocations.committed(seq, token_hash);
                 Ok(())
             }
         }
@@ -382,21 +412,27 @@ impl AuthService {
     /// Revokes tokens and tells the gateways, which close their open connections.
     async fn revoke(&self, user_id: UserId, kind: TokenKind, which: &Revoke) -> Result<usize, AuthError> {
         let revoked = self.tokens.revoke_tokens(user_id, kind, which, now_ms()).await?;
-        for token_hash in &revoked {
-            self.revocations.publish(&Topic::Revocations, token_hash.clone());
+        let count = revoked.len();
+        for (seq, token_hash) in revoked {
+            self.revocations.committed(seq, token_hash);
         }
-        Ok(revoked.len())
+        Ok(count)
     }
 
-    /// SHA-256 digests of tokens revoked from now on.
-    pub fn revocations(&self) -> BusStream<Vec<u8>> {
-        self.revocations.subscribe(&Topic::Revocations)
+    /// SHA-256 digests of tokens revoked from now on, by any replica.
+    pub fn revocations(&self) -> Watch<Vec<u8>> {
+        self.revocations.watch()
     }
 
-    /// The bus of one process for revocations: 64 at first, growing fourfold to 1,024 for
-    /// a watch that falls behind.
-    pub fn local_bus() -> LocalBus<Vec<u8>> {
-        LocalBus::new(64, 1024)
+    /// Follows the revocation log (every replica's revocations) until `stopping`.
+    pub async fn run_until_stopped(self, stopping: CancellationToken) {
+        self.revocations.run_until_stopped(stopping).await;
+    }
+
+    /// The bus of one process for the hints of revocations (its one follower reads them; a
+    /// gap only sends it to the log).
+    pub fn local_bus() -> LocalBus<(u64, Vec<u8>)> {
+        LocalBus::new(1024, 1024)
     }
 
     pub async fn user(&self, user_id: UserId) -> Result<User, AuthError> {

@@ -10,6 +10,7 @@
 //! [`LocalBus`] is the bus of one process: a broadcast channel per topic with subscribers.
 //! [`NatsBus`] is the bus between processes, on core NATS, with the same trait.
 
+pub mod follow;
 mod local;
 mod nats;
 
@@ -19,9 +20,12 @@ use dchat_core::RoomId;
 use futures::Stream;
 
 pub use crate::{
+    follow::{ChangeLog, Followed, Follower, LogError},
     local::LocalBus,
     nats::{Codec, NatsBus, NatsConnection, NatsError},
 };
+/// The macro [`ChangeLog`] implementations use.
+pub use async_trait::async_trait;
 
 /// What a publication is about: who subscribes to it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -1,14 +1,16 @@
 //! Who may touch which room: the room service's answer, cached.
 //!
-//! A check costs a network round trip to the room service only on a cache miss. The cache
+//! A check costs a network round trip to the room service only on a cache miss. Only "is a
+//! member" is remembered: a join through another room replica may reach us a moment after
+//! it returned, and a remembered "no" would refuse the new member meanwhile. The cache
 //! stays correct because the room service streams every membership change to us
-//! (`WatchMembership`): each change overwrites its entry, and whenever that stream is down
-//! the cache is emptied and not refilled, so a missed change can never leave a stale
-//! "yes" behind. A generation counter closes the last race: an answer fetched while a
-//! change arrived is used once but not cached.
+//! (`WatchMembership`): a leave forgets its entry, and whenever that stream is down the
+//! cache is emptied and not refilled, so a missed change can never leave a stale "yes"
+//! behind. A generation counter closes the last race: an answer fetched while a change
+//! arrived is used once but not cached.
 
 use std::{
-    collections::HashMap,
+    collections::HashSet,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -43,7 +45,8 @@ struct CacheState {
     /// Whether the watch stream is up; only then may answers be cached.
     live: bool,
     generation: u64,
-    entries: HashMap<(RoomId, UserId), bool>,
+    /// Memberships known to hold.
+    entries: HashSet<(RoomId, UserId)>,
 }
 
 impl CacheState {
@@ -75,8 +78,8 @@ impl Membership {
     pub(crate) async fn is_member(&self, room_id: &RoomId, user_id: UserId) -> Result<bool, MessageError> {
         let generation = {
             let state = self.lock();
-            if let Some(&member) = state.entries.get(&(room_id.clone(), user_id)) {
-                return Ok(member);
+            if state.entries.contains(&(room_id.clone(), user_id)) {
+                return Ok(true);
             }
             state.generation
         };
@@ -89,11 +92,11 @@ impl Membership {
             }
         };
         let mut state = self.lock();
-        if state.live && state.generation == generation {
+        if member && state.live && state.generation == generation {
             if state.entries.len() >= MAX_ENTRIES {
                 state.entries.clear();
             }
-            state.entries.insert((room_id.clone(), user_id), member);
+            state.entries.insert((room_id.clone(), user_id));
         }
         Ok(member)
     }
@@ -158,8 +161,8 @@ impl Membership {
         {
             let mut state = self.lock();
             state.generation += 1;
-            if state.live {
-                state.entries.insert((room_id.clone(), user_id), event.member);
+            if !event.member {
+                state.entries.remove(&(room_id.clone(), user_id));
             }
         }
         if !event.member {

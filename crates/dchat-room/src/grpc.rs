@@ -1,7 +1,7 @@
 //! `room.v1.RoomService` over gRPC: decode, call [`RoomService`], encode. The only file
 //! of this crate that knows tonic.
 
-use dchat_bus::BusEvent;
+use dchat_bus::Followed;
 use dchat_core::RoomName;
 use dchat_proto::{
     BoxStream, from_validation, internal, parse_room_id, parse_user_id,
@@ -178,12 +178,12 @@ impl room_service_server::RoomService for RoomGrpc {
         let marker =
             futures::stream::once(async move { Ok(pb::MembershipEvent { seq: baseline, ..Default::default() }) });
         let changes = changes.map(|event| match event {
-            BusEvent::Payload((seq, MembershipChange { room_id, user_id, member })) => {
+            Followed::Change(seq, MembershipChange { room_id, user_id, member }) => {
                 Ok(pb::MembershipEvent { room_id: room_id.to_string(), user_id: user_id.to_string(), member, seq })
             }
             // A watcher that missed changes must not keep a cache built on them: end its
             // stream with an error so it starts over.
-            BusEvent::Gap => Err(Status::data_loss("membership watch fell behind; reconnect")),
+            Followed::Reset => Err(Status::data_loss("membership watch fell behind; reconnect")),
         });
         let stream = marker.chain(changes).take_until(self.stopping.clone().cancelled_owned());
         Ok(Response::new(Box::pin(stream)))

@@ -4,9 +4,10 @@
 //! and a [`RoomStore`] keeps them: [`SqliteRoomStore`] in the service's own SQLite file, or
 //! [`PgRoomStore`] in its schema of a PostgreSQL database every replica shares.
 //! The binary opens the database and hands the service its store and its bus. Membership
-//! changes are published on the bus ([`MembershipBus`]) to the watchers (`WatchMembership`),
-//! which is how the message service and the gateways keep their membership caches correct
-//! without asking on every message.
+//! changes are numbered in the store's log, followed by every replica (hints on the bus,
+//! [`MembershipBus`], holes filled from the log) and carried to the watchers
+//! (`WatchMembership`), which is how the message services and the gateways keep their
+//! membership caches correct without asking on every message.
 //!
 //! Nothing here knows whether it runs alone (`dchat room`) or inside `dchat serve`.
 
@@ -15,11 +16,13 @@ mod feed;
 mod grpc;
 mod service;
 mod store;
+mod wire;
 
 pub use crate::{
     error::RoomError,
     feed::MembershipBus,
     grpc::RoomGrpc,
     service::{MembershipChange, Room, RoomService},
-    store::{PgRoomStore, RoomStore, SCHEMA, SqliteRoomStore},
+    store::{MemberInsert, PgRoomStore, RoomInsert, RoomStore, SCHEMA, SqliteRoomStore},
+    wire::MembershipCodec,
 };

@@ -2,12 +2,15 @@
 
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::{
     RoomError,
     feed::{ChangeFeed, MembershipBus, Watcher},
-    store::RoomStore,
+    store::{MemberInsert, RoomInsert, RoomStore},
 };
 use dchat_core::{RoomId, RoomName, UserId, ValidationError, now_ms};
+use dchat_storage::StoreError;
 
 /// The most rooms one page of [`RoomService::rooms_page`] holds.
 pub(crate) const MAX_ROOMS_PAGE: u32 = 500;
@@ -41,17 +44,23 @@ pub struct RoomService {
 }
 
 impl RoomService {
-    /// The room rules over `store`, whichever backend it is, publishing membership
-    /// changes on `bus`.
-    pub fn new(store: Arc<dyn RoomStore>, bus: MembershipBus) -> Self {
-        Self { store, feed: ChangeFeed::new(bus) }
+    /// The room rules over `store`, whichever backend it is, hearing and publishing the
+    /// hints of membership changes on `bus`. Watchers hear of changes once
+    /// [`RoomService::run_until_stopped`] runs.
+    pub async fn start(store: Arc<dyn RoomStore>, bus: MembershipBus) -> Result<Self, RoomError> {
+        let feed = ChangeFeed::start(store.clone(), bus).await.map_err(StoreError::Other)?;
+        Ok(Self { store, feed })
     }
 
-    /// The bus of one process for membership changes: 1,024 changes at first, growing
-    /// fourfold to 16,384 for a watcher that falls behind (one that falls further is cut
-    /// off and starts over).
+    /// Follows the log of membership changes (every replica's) until `stopping`.
+    pub async fn run_until_stopped(self, stopping: CancellationToken) {
+        self.feed.run_until_stopped(stopping).await;
+    }
+
+    /// The bus of one process for the hints of membership changes (its one follower reads
+    /// them; a gap only sends it to the log).
     pub fn local_bus() -> dchat_bus::LocalBus<(u64, MembershipChange)> {
-        dchat_bus::LocalBus::new(1024, 16384)
+        dchat_bus::LocalBus::new(1024, 1024)
     }
 
     /// Creates a room; `creator` becomes its first member. Returns false, changing nothing,
@@ -68,12 +77,14 @@ impl RoomService {
         creator: Option<UserId>,
     ) -> Result<bool, RoomError> {
         match self.store.insert_room(&room_id, &name, creator, now_ms()).await? {
-            None => {}
-            Some(holder) if holder == room_id.as_str() => return Ok(false),
-            Some(holder) => return Err(RoomError::IdTaken { requested: room_id, existing: holder }),
-        }
-        if let Some(user_id) = creator {
-            self.feed.publish_and_wait(MembershipChange { room_id, user_id, member: true }).await;
+            RoomInsert::Made(Some(seq)) => {
+                if let Some(user_id) = creator {
+                    self.feed.publish_and_wait(seq, MembershipChange { room_id, user_id, member: true }).await;
+                }
+            }
+            RoomInsert::Made(None) => {}
+            RoomInsert::Taken(holder) if holder == room_id.as_str() => return Ok(false),
+            RoomInsert::Taken(holder) => return Err(RoomError::IdTaken { requested: room_id, existing: holder }),
         }
         tracing::info!("room created");
         Ok(true)
@@ -82,10 +93,10 @@ impl RoomService {
     /// Adds `user_id` to the room; joining twice is not an error.
     pub async fn join(&self, room_id: RoomId, user_id: UserId) -> Result<(), RoomError> {
         match self.store.insert_member(&room_id, user_id, now_ms()).await? {
-            None => Err(RoomError::NotFound(room_id)),
-            Some(false) => Ok(()),
-            Some(true) => {
-                self.feed.publish_and_wait(MembershipChange { room_id, user_id, member: true }).await;
+            MemberInsert::NoSuchRoom => Err(RoomError::NotFound(room_id)),
+            MemberInsert::AlreadyMember => Ok(()),
+            MemberInsert::Joined(seq) => {
+                self.feed.publish_and_wait(seq, MembershipChange { room_id, user_id, member: true }).await;
                 Ok(())
             }
         }
@@ -93,8 +104,8 @@ impl RoomService {
 
     /// Removes `user_id` from the room; leaving a room one is not in is not an error.
     pub async fn leave(&self, room_id: RoomId, user_id: UserId) -> Result<(), RoomError> {
-        if self.store.delete_member(&room_id, user_id).await? {
-            self.feed.publish_and_wait(MembershipChange { room_id, user_id, member: false }).await;
+        if let Some(seq) = self.store.delete_member(&room_id, user_id, now_ms()).await? {
+            self.feed.publish_and_wait(seq, MembershipChange { room_id, user_id, member: false }).await;
         }
         Ok(())
     }

@@ -91,7 +91,9 @@ pub struct SoleReplica {
 /// Why a second replica was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicaError {
-    #[error("another {service} service already uses this database ({url}); run one replica of it")]
+    #[error(
+        "another {service} service already uses this database ({url}): replicas of a service share a database only with NATS between them; set --nats-url (DCHAT_NATS_URL), or run one replica"
+    )]
     Taken { service: String, url: String },
     #[error("failed to check for another {service} service on {url}: {source}")]
     Database { service: String, url: String, source: sqlx::Error },

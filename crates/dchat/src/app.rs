@@ -205,13 +205,24 @@ impl App {
             .context("build the gRPC reflection service")?;
         let mut routes = Routes::new(health_service).add_service(reflection);
         let mut message = None;
+        // One connection to NATS carries every bus of the process. Without it, what the
+        // services announce reaches this process only (one replica of each).
+        let nats = match &config.nats_url {
+            Some(url) => Some(dchat_bus::NatsConnection::connect(url, &config.nats_prefix).await?),
+            None => None,
+        };
         // The auth and message services ask the room service about memberships: in one
         // process they call it through the router, which holds it from here on.
         let mut rooms = None;
 
         if matches!(role, Role::All | Role::Room) {
             let store = stores::room(config, claims).await?;
-            let service = RoomService::new(store, Arc::new(RoomService::local_bus()));
+            let bus: dchat_room::MembershipBus = match &nats {
+                Some(nats) => Arc::new(dchat_bus::NatsBus::new(nats, dchat_room::MembershipCodec)),
+                None => Arc::new(RoomService::local_bus()),
+            };
+            let service = RoomService::start(store, bus).await.context("start the room service")?;
+            workers.spawn(service.clone().run_until_stopped(stopping.clone()));
             let grpc = RoomGrpc::new(service, stopping.clone()).into_server();
             health.set_serving::<dchat_proto::room::v1::room_service_server::RoomServiceServer<RoomGrpc>>().await;
             routes = routes.add_service(grpc);
@@ -226,10 +237,14 @@ impl App {
         };
         if matches!(role, Role::All | Role::Auth) {
             let stores::AuthStores { accounts, totp, tokens } = stores::auth(config, claims).await?;
-            let revocations = Arc::new(AuthService::local_bus());
+            let revocations: dchat_auth::RevocationBus = match &nats {
+                Some(nats) => Arc::new(dchat_bus::NatsBus::new(nats, dchat_auth::RevocationCodec)),
+                None => Arc::new(AuthService::local_bus()),
+            };
             let service = AuthService::new(&config.auth_config(), accounts, tokens, totp, revocations, rooms_client()?)
                 .await
                 .context("start the auth service")?;
+            workers.spawn(service.clone().run_until_stopped(stopping.clone()));
             let grpc = AuthGrpc::new(service, stopping.clone()).into_server();
             health.set_serving::<dchat_proto::auth::v1::auth_service_server::AuthServiceServer<AuthGrpc>>().await;
             routes = routes.add_service(grpc);
@@ -238,11 +253,8 @@ impl App {
             let stores::MessageStores { log, appender } = stores::message(config, claims).await?;
             // Without NATS, live messages reach this process's subscribers only; with it,
             // every message service's subscribers, whichever one committed them.
-            let bus: dchat_message::MessageBus = match &config.nats_url {
-                Some(url) => {
-                    let nats = dchat_bus::NatsConnection::connect(url, &config.nats_prefix).await?;
-                    Arc::new(dchat_bus::NatsBus::new(&nats, dchat_message::MessageCodec))
-                }
+            let bus: dchat_message::MessageBus = match &nats {
+                Some(nats) => Arc::new(dchat_bus::NatsBus::new(nats, dchat_message::MessageCodec)),
                 None => Arc::new(MessageService::local_bus()),
             };
             let service = MessageService::new(&config.message_config(), log, appender, bus, rooms_client()?);

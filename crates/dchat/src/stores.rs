@@ -2,11 +2,10 @@
 //! with `--database-url`, its own schema of one PostgreSQL database. The only place that
 //! chooses a backend; each service sees only its store traits.
 //!
-//! A second process running the same service on the same PostgreSQL database is refused at
-//! start ([`SoleReplica`]) unless the service can share it: the message service can when
-//! NATS carries its messages between processes (`--nats-url`); the auth and room services
-//! cannot yet (their revocations and membership changes reach only their own process's
-//! watchers).
+//! Replicas of a service may share a PostgreSQL database only when NATS carries what each
+//! announces (new messages, revocations, membership changes) to the others (`--nats-url`);
+//! without it, a second process running the same service on the same database is refused
+//! at start ([`SoleReplica`]), since its announcements would reach only its own watchers.
 
 use std::sync::Arc;
 
@@ -36,15 +35,18 @@ pub(crate) struct MessageStores {
 pub(crate) struct Claims(Vec<SoleReplica>);
 
 impl Claims {
-    async fn claim(&mut self, url: &str, service: &str) -> anyhow::Result<()> {
-        self.0.push(claim_sole_replica(url, service).await?);
+    /// Claims the service's place on the database, unless NATS lets replicas share it.
+    async fn claim_unless_shared(&mut self, config: &Config, url: &str, service: &str) -> anyhow::Result<()> {
+        if config.nats_url.is_none() {
+            self.0.push(claim_sole_replica(url, service).await?);
+        }
         Ok(())
     }
 }
 
 pub(crate) async fn auth(config: &Config, claims: &mut Claims) -> anyhow::Result<AuthStores> {
     if let Some(url) = &config.database_url {
-        claims.claim(url, "auth").await?;
+        claims.claim_unless_shared(config, url, "auth").await?;
         let store = Arc::new(PgAuthStore::open(url).await.context("open the auth schema")?);
         return Ok(AuthStores { accounts: store.clone(), totp: store.clone(), tokens: store });
     }
@@ -56,7 +58,7 @@ pub(crate) async fn auth(config: &Config, claims: &mut Claims) -> anyhow::Result
 
 pub(crate) async fn room(config: &Config, claims: &mut Claims) -> anyhow::Result<Arc<dyn RoomStore>> {
     if let Some(url) = &config.database_url {
-        claims.claim(url, "room").await?;
+        claims.claim_unless_shared(config, url, "room").await?;
         return Ok(Arc::new(PgRoomStore::open(url).await.context("open the room schema")?));
     }
     let path = config.room_db_path();
@@ -66,11 +68,9 @@ pub(crate) async fn room(config: &Config, claims: &mut Claims) -> anyhow::Result
 
 pub(crate) async fn message(config: &Config, claims: &mut Claims) -> anyhow::Result<MessageStores> {
     if let Some(url) = &config.database_url {
-        // With NATS between them, message services may share the database: each hears
-        // the others' messages, and its subscriptions re-read heads from the database.
-        if config.nats_url.is_none() {
-            claims.claim(url, "message").await?;
-        }
+        // With NATS between them, message services share the database: each hears the
+        // others' messages, and its subscriptions re-read heads from the database.
+        claims.claim_unless_shared(config, url, "message").await?;
         let store = PgMessageStore::open(url).await.context("open the message schema")?;
         return Ok(MessageStores { appender: Box::new(store.appender()), log: Arc::new(store) });
     }

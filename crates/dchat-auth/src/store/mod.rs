@@ -202,8 +202,22 @@ pub enum Revoke {
     All,
 }
 
+/// What [`TokenStore::revoke_token`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRevoke {
+    /// Not a session or personal token we issued.
+    Unknown,
+    AlreadyRevoked,
+    /// Revoked now: this entry of the revocation log.
+    Revoked(u64),
+}
+
 /// Tokens of every kind, kept only as their SHA-256, with a hard end, a last use and a
-/// revocation.
+/// revocation, and the numbered log of revocations.
+///
+/// Each revocation of a session or personal token is recorded in the log in the transaction
+/// that revokes it, numbered 1, 2, 3, ... in commit order (whichever process commits it),
+/// so that a follower that read entry `k` can read every entry before it.
 #[tonic::async_trait]
 pub trait TokenStore: Send + Sync + std::fmt::Debug + 'static {
     /// Stores the hash of a new token, used now.
@@ -250,22 +264,31 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug + 'static {
     async fn touch_token(&self, token_hash: &[u8], now_ms: i64) -> Result<(), StoreError>;
 
     /// Revokes some of a user's tokens of one kind that have not reached their hard end;
-    /// returns the digests of the tokens this revoked (none for an id that is not theirs).
+    /// returns the digests of the tokens this revoked (none for an id that is not theirs)
+    /// with their entries in the log.
     async fn revoke_tokens(
         &self,
         user_id: UserId,
         kind: TokenKind,
         which: &Revoke,
         now_ms: i64,
-    ) -> Result<Vec<Vec<u8>>, StoreError>;
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 
     /// Revokes a webhook of a room by its public id; returns its digest if this revoked it.
     async fn revoke_webhook(&self, room_id: &RoomId, id: &str, now_ms: i64) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// Revokes a session or personal token (a logout). Returns `None` for a token we never
-    /// issued (or a webhook's, which only its room's admins delete), otherwise whether this
-    /// call revoked it (false: it was revoked already).
-    async fn revoke_token(&self, token_hash: &[u8], now_ms: i64) -> Result<Option<bool>, StoreError>;
+    /// Revokes a session or personal token (a logout; a webhook's is `Unknown` here: only
+    /// its room's admins delete it).
+    async fn revoke_token(&self, token_hash: &[u8], now_ms: i64) -> Result<TokenRevoke, StoreError>;
+
+    /// The number of the newest entry of the revocation log (0 before the first).
+    async fn last_revocation(&self) -> Result<u64, StoreError>;
+
+    /// Up to `limit` entries of the revocation log numbered after `seq`, in order.
+    async fn revocations_after(&self, seq: u64, limit: u32) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+
+    /// Forgets the entries of the revocation log numbered `seq` and below.
+    async fn delete_revocations_through(&self, seq: u64) -> Result<(), StoreError>;
 
     /// Forgets tokens that ended before `cutoff_ms`: at their hard end, or (sessions) after
     /// `idle_ms` without use. They can never verify again.

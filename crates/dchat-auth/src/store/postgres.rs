@@ -6,8 +6,8 @@ use dchat_storage::{OpenError, StoreError};
 use sqlx::{PgPool, Row};
 
 use super::{
-    AccountStore, Credentials, Revoke, TokenDetails, TokenKind, TokenRecord, TokenStore, TokenTimes, TotpState,
-    TotpStore, Unnamed,
+    AccountStore, Credentials, Revoke, TokenDetails, TokenKind, TokenRecord, TokenRevoke, TokenStore, TokenTimes,
+    TotpState, TotpStore, Unnamed,
     rows::{TOKEN_COLUMNS, USER_COLUMNS, credentials_from_row, decode_err, kind_from_row, token_from_row},
 };
 use crate::service::User;
@@ -290,6 +290,33 @@ impl TotpStore for PgAuthStore {
     }
 }
 
+/// Logs revoked tokens' digests in the transaction that revokes them. Their numbers come
+/// from the counter row, which stays locked until the transaction ends: consecutive, and
+/// committed in order across replicas. (Token rows are locked before the counter, always.)
+async fn log_revocations(
+    tx: &mut sqlx::PgConnection,
+    digests: Vec<Vec<u8>>,
+) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    if digests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let count = i64::try_from(digests.len()).map_err(StoreError::corrupt)?;
+    let last: i64 = sqlx::query_scalar("UPDATE revocation_counter SET seq = seq + $1 RETURNING seq")
+        .bind(count)
+        .fetch_one(&mut *tx)
+        .await?;
+    let first = u64::try_from(last - count + 1).map_err(StoreError::corrupt)?;
+    let logged: Vec<(u64, Vec<u8>)> = (first..).zip(digests).collect();
+    let seqs: Vec<i64> = (last - count + 1..=last).collect();
+    let hashes: Vec<&[u8]> = logged.iter().map(|(_, digest)| digest.as_slice()).collect();
+    sqlx::query("INSERT INTO revocations (seq, token_hash) SELECT * FROM unnest($1::BIGINT[], $2::BYTEA[])")
+        .bind(seqs)
+        .bind(hashes)
+        .execute(&mut *tx)
+        .await?;
+    Ok(logged)
+}
+
 #[tonic::async_trait]
 impl TokenStore for PgAuthStore {
     /// Stores the hash of a new token, used now.
@@ -430,7 +457,7 @@ impl TokenStore for PgAuthStore {
         kind: TokenKind,
         which: &Revoke,
         now_ms: i64,
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let filter = match which {
             Revoke::One(_) => "AND session_id = $5",
             Revoke::AllBut(_) => "AND token_hash <> $5",
@@ -446,8 +473,12 @@ impl TokenStore for PgAuthStore {
             Revoke::AllBut(token_hash) => query.bind(token_hash.clone()),
             Revoke::All => query,
         };
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.into_iter().map(|row| Ok(row.try_get::<Vec<u8>, _>("token_hash")?)).collect()
+        let mut tx = self.pool.begin().await?;
+        let rows = query.fetch_all(&mut *tx).await?;
+        let digests = rows.into_iter().map(|row| row.try_get::<Vec<u8>, _>("token_hash")).collect::<Result<_, _>>()?;
+        let logged = log_revocations(&mut tx, digests).await?;
+        tx.commit().await?;
+        Ok(logged)
     }
 
     /// Revokes a webhook of a room by its public id; returns its digest if this revoked it.
@@ -464,27 +495,60 @@ impl TokenStore for PgAuthStore {
         Ok(row.map(|row| row.try_get::<Vec<u8>, _>(0)).transpose()?)
     }
 
-    /// Revokes a token. Returns `None` for a token we never issued, otherwise whether this
-    /// call revoked it (false: it was revoked already).
-    async fn revoke_token(&self, token_hash: &[u8], now_ms: i64) -> Result<Option<bool>, StoreError> {
+    /// Revokes a session or personal token (a logout; a webhook's is `Unknown` here: only
+    /// its room's admins delete it).
+    async fn revoke_token(&self, token_hash: &[u8], now_ms: i64) -> Result<TokenRevoke, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let revoked = sqlx::query(
             "UPDATE tokens SET revoked_ms = $1
              WHERE token_hash = $2 AND kind IN ('session', 'personal') AND revoked_ms IS NULL",
         )
         .bind(now_ms)
         .bind(token_hash)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if revoked == 1 {
-            return Ok(Some(true));
+            let logged = log_revocations(&mut tx, vec![token_hash.to_vec()]).await?;
+            tx.commit().await?;
+            return Ok(logged.first().map_or(TokenRevoke::AlreadyRevoked, |(seq, _)| TokenRevoke::Revoked(*seq)));
         }
         let known = sqlx::query("SELECT 1 FROM tokens WHERE token_hash = $1 AND kind IN ('session', 'personal')")
             .bind(token_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?
             .is_some();
-        Ok(known.then_some(false))
+        Ok(if known { TokenRevoke::AlreadyRevoked } else { TokenRevoke::Unknown })
+    }
+
+    /// The number of the newest entry of the revocation log (0 before the first).
+    async fn last_revocation(&self) -> Result<u64, StoreError> {
+        let seq: i64 = sqlx::query_scalar("SELECT seq FROM revocation_counter").fetch_one(&self.pool).await?;
+        u64::try_from(seq).map_err(StoreError::corrupt)
+    }
+
+    /// Up to `limit` entries of the revocation log numbered after `seq`, in order.
+    async fn revocations_after(&self, seq: u64, limit: u32) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query("SELECT seq, token_hash FROM revocations WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let seq: i64 = row.try_get(0)?;
+                Ok((u64::try_from(seq).map_err(StoreError::corrupt)?, row.try_get(1)?))
+            })
+            .collect()
+    }
+
+    /// Forgets the entries of the revocation log numbered `seq` and below.
+    async fn delete_revocations_through(&self, seq: u64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM revocations WHERE seq <= $1")
+            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Forgets tokens that ended before `cutoff_ms`: at their hard end, or (sessions) after

@@ -7,8 +7,8 @@ use dchat_storage::{OpenError, StoreError};
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    AccountStore, Credentials, Revoke, TokenDetails, TokenKind, TokenRecord, TokenStore, TokenTimes, TotpState,
-    TotpStore, Unnamed,
+    AccountStore, Credentials, Revoke, TokenDetails, TokenKind, TokenRecord, TokenRevoke, TokenStore, TokenTimes,
+    TotpState, TotpStore, Unnamed,
     rows::{TOKEN_COLUMNS, USER_COLUMNS, credentials_from_row, decode_err, kind_from_row, token_from_row},
 };
 use crate::service::User;
@@ -274,6 +274,23 @@ impl TotpStore for SqliteAuthStore {
     }
 }
 
+/// Logs revoked tokens' digests in the transaction that revokes them; their numbers are the
+/// file's next (the transaction holds the file's one write lock, so numbers commit in order).
+async fn log_revocations(
+    tx: &mut sqlx::SqliteConnection,
+    digests: Vec<Vec<u8>>,
+) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    let mut logged = Vec::with_capacity(digests.len());
+    for digest in digests {
+        let seq: i64 = sqlx::query_scalar("INSERT INTO revocations (token_hash) VALUES (?) RETURNING seq")
+            .bind(&digest)
+            .fetch_one(&mut *tx)
+            .await?;
+        logged.push((u64::try_from(seq).map_err(StoreError::corrupt)?, digest));
+    }
+    Ok(logged)
+}
+
 #[tonic::async_trait]
 impl TokenStore for SqliteAuthStore {
     /// Stores the hash of a new token, used now.
@@ -414,7 +431,7 @@ impl TokenStore for SqliteAuthStore {
         kind: TokenKind,
         which: &Revoke,
         now_ms: i64,
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let filter = match which {
             Revoke::One(_) => "AND session_id = ?",
             Revoke::AllBut(_) => "AND token_hash <> ?",
@@ -430,8 +447,12 @@ impl TokenStore for SqliteAuthStore {
             Revoke::AllBut(token_hash) => query.bind(token_hash.clone()),
             Revoke::All => query,
         };
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.into_iter().map(|row| Ok(row.try_get::<Vec<u8>, _>("token_hash")?)).collect()
+        let mut tx = self.pool.begin().await?;
+        let rows = query.fetch_all(&mut *tx).await?;
+        let digests = rows.into_iter().map(|row| row.try_get::<Vec<u8>, _>("token_hash")).collect::<Result<_, _>>()?;
+        let logged = log_revocations(&mut tx, digests).await?;
+        tx.commit().await?;
+        Ok(logged)
     }
 
     /// Revokes a webhook of a room by its public id; returns its digest if this revoked it.
@@ -448,27 +469,64 @@ impl TokenStore for SqliteAuthStore {
         Ok(row.map(|row| row.try_get::<Vec<u8>, _>(0)).transpose()?)
     }
 
-    /// Revokes a token. Returns `None` for a token we never issued, otherwise whether this
-    /// call revoked it (false: it was revoked already).
-    async fn revoke_token(&self, token_hash: &[u8], now_ms: i64) -> Result<Option<bool>, StoreError> {
+    /// Revokes a session or personal token (a logout; a webhook's is `Unknown` here: only
+    /// its room's admins delete it).
+    async fn revoke_token(&self, token_hash: &[u8], now_ms: i64) -> Result<TokenRevoke, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let revoked = sqlx::query(
             "UPDATE tokens SET revoked_ms = ?
              WHERE token_hash = ? AND kind IN ('session', 'personal') AND revoked_ms IS NULL",
         )
         .bind(now_ms)
         .bind(token_hash)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if revoked == 1 {
-            return Ok(Some(true));
+            let logged = log_revocations(&mut tx, vec![token_hash.to_vec()]).await?;
+            tx.commit().await?;
+            return Ok(logged.first().map_or(TokenRevoke::AlreadyRevoked, |(seq, _)| TokenRevoke::Revoked(*seq)));
         }
         let known = sqlx::query("SELECT 1 FROM tokens WHERE token_hash = ? AND kind IN ('session', 'personal')")
             .bind(token_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?
             .is_some();
-        Ok(known.then_some(false))
+        Ok(if known { TokenRevoke::AlreadyRevoked } else { TokenRevoke::Unknown })
+    }
+
+    /// The number of the newest entry of the revocation log (0 before the first).
+    async fn last_revocation(&self) -> Result<u64, StoreError> {
+        // The counter, not the rows: it keeps its number when old rows are trimmed.
+        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'revocations'")
+            .fetch_optional(&self.pool)
+            .await?;
+        let seq = seq.unwrap_or(0);
+        u64::try_from(seq).map_err(StoreError::corrupt)
+    }
+
+    /// Up to `limit` entries of the revocation log numbered after `seq`, in order.
+    async fn revocations_after(&self, seq: u64, limit: u32) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query("SELECT seq, token_hash FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let seq: i64 = row.try_get(0)?;
+                Ok((u64::try_from(seq).map_err(StoreError::corrupt)?, row.try_get(1)?))
+            })
+            .collect()
+    }
+
+    /// Forgets the entries of the revocation log numbered `seq` and below.
+    async fn delete_revocations_through(&self, seq: u64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM revocations WHERE seq <= ?")
+            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Forgets tokens that ended before `cutoff_ms`: at their hard end, or (sessions) after

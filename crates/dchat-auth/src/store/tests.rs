@@ -5,8 +5,8 @@ use dchat_core::{DisplayName, Email, RoomId, UserId, UserName};
 use dchat_storage::StoreError;
 
 use super::{
-    AccountStore, PgAuthStore, Revoke, SCHEMA, SqliteAuthStore, TokenDetails, TokenKind, TokenStore, TokenTimes,
-    TotpState, TotpStore,
+    AccountStore, PgAuthStore, Revoke, SCHEMA, SqliteAuthStore, TokenDetails, TokenKind, TokenRevoke, TokenStore,
+    TokenTimes, TotpState, TotpStore,
 };
 use crate::User;
 
@@ -74,9 +74,10 @@ async fn keeps_the_contract(accounts: &dyn AccountStore, tokens: &dyn TokenStore
     assert_eq!((owner.user_id, times), (ada.user_id, session(1_000, 10)));
     assert!(tokens.user_by_token(&expiring, 99, long).await.unwrap().is_some());
     assert!(tokens.user_by_token(&expiring, 100, long).await.unwrap().is_none(), "expired at its expiry");
-    assert_eq!(tokens.revoke_token(&revoked, 60).await.unwrap(), Some(true));
-    assert_eq!(tokens.revoke_token(&revoked, 61).await.unwrap(), Some(false));
-    assert_eq!(tokens.revoke_token(&[9u8; 32], 62).await.unwrap(), None);
+    assert_eq!(tokens.last_revocation().await.unwrap(), 0);
+    assert_eq!(tokens.revoke_token(&revoked, 60).await.unwrap(), TokenRevoke::Revoked(1));
+    assert_eq!(tokens.revoke_token(&revoked, 61).await.unwrap(), TokenRevoke::AlreadyRevoked);
+    assert_eq!(tokens.revoke_token(&[9u8; 32], 62).await.unwrap(), TokenRevoke::Unknown);
     assert!(tokens.user_by_token(&revoked, 63, long).await.unwrap().is_none());
     assert!(tokens.user_by_token(&[9u8; 32], 63, long).await.unwrap().is_none());
 
@@ -111,16 +112,17 @@ async fn keeps_the_contract(accounts: &dyn AccountStore, tokens: &dyn TokenStore
     );
     assert_eq!(
         tokens.revoke_tokens(bob.user_id, TokenKind::Session, &Revoke::One("b2".into()), 320).await.unwrap(),
-        [second.to_vec()]
+        [(2, second.to_vec())]
     );
     let session_kind = TokenKind::Session;
     assert!(tokens.revoke_tokens(bob.user_id, session_kind, &Revoke::One("b2".into()), 321).await.unwrap().is_empty());
     assert_eq!(
         tokens.revoke_tokens(bob.user_id, session_kind, &Revoke::AllBut(first.to_vec()), 330).await.unwrap(),
-        [third.to_vec()]
+        [(3, third.to_vec())]
     );
     assert_eq!(tokens.tokens_of(bob.user_id, session_kind, 340, long).await.unwrap().len(), 1);
-    assert_eq!(tokens.revoke_tokens(bob.user_id, session_kind, &Revoke::All, 350).await.unwrap(), [first.to_vec()]);
+    let all = tokens.revoke_tokens(bob.user_id, session_kind, &Revoke::All, 350).await.unwrap();
+    assert_eq!(all, [(4, first.to_vec())]);
     assert!(tokens.tokens_of(bob.user_id, session_kind, 360, long).await.unwrap().is_empty());
 
     // Passwords: by id, replaced.
@@ -167,7 +169,19 @@ async fn keeps_the_token_kinds_apart(accounts: &dyn AccountStore, tokens: &dyn T
     assert!(tokens.user_by_token(&script, 900_000, 10).await.unwrap().is_some());
     let p1 = Revoke::One("p1".into());
     let revoked = tokens.revoke_tokens(cid.user_id, TokenKind::Personal, &p1, 900_001).await.unwrap();
-    assert_eq!(revoked, [script.to_vec()]);
+    assert_eq!(revoked, [(6, script.to_vec())]);
+
+    // The revocation log: every revocation of a session or personal token, numbered in
+    // order; trimming keeps the numbering.
+    assert_eq!(tokens.last_revocation().await.unwrap(), 6);
+    let logged = tokens.revocations_after(0, 10).await.unwrap();
+    let seqs: Vec<u64> = logged.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(logged[0], (1, [3u8; 32].to_vec()), "the first revoked token");
+    assert_eq!(tokens.revocations_after(4, 1).await.unwrap().len(), 1);
+    tokens.delete_revocations_through(6).await.unwrap();
+    assert!(tokens.revocations_after(0, 10).await.unwrap().is_empty());
+    assert_eq!(tokens.last_revocation().await.unwrap(), 6, "trimming does not rewind the numbers");
 
     // A webhook: opens its bot for its room only, never as a bearer token; its room lists
     // and revokes it.
@@ -181,7 +195,7 @@ async fn keeps_the_token_kinds_apart(accounts: &dyn AccountStore, tokens: &dyn T
     };
     tokens.insert_token(&hook, bot.user_id, 100, i64::MAX, &webhook).await.unwrap();
     assert!(tokens.user_by_token(&hook, 200, 1_000).await.unwrap().is_none(), "a webhook is no bearer token");
-    assert_eq!(tokens.revoke_token(&hook, 200).await.unwrap(), None, "nor is it logged out");
+    assert_eq!(tokens.revoke_token(&hook, 200).await.unwrap(), TokenRevoke::Unknown, "nor is it logged out");
     assert!(tokens.webhook_by_token(&script, 200).await.unwrap().is_none(), "a personal token is no webhook");
     let (poster, posts_to, id) = tokens.webhook_by_token(&hook, 200).await.unwrap().unwrap();
     assert_eq!((poster.user_id, posts_to, id.as_str()), (bot.user_id, room.clone(), "w1"));

@@ -6,8 +6,8 @@ use dchat_core::{RoomId, RoomName, UserId};
 use dchat_storage::{OpenError, StoreError};
 use sqlx::{Row, SqlitePool};
 
-use super::{RoomStore, room_from_row};
-use crate::service::Room;
+use super::{MemberInsert, RoomInsert, RoomStore, change_from_row, room_from_row};
+use crate::service::{MembershipChange, Room};
 
 /// The room service's tables in SQLite.
 #[derive(Debug, Clone)]
@@ -25,18 +25,38 @@ impl SqliteRoomStore {
     }
 }
 
+/// Logs a join or leave in the transaction that makes it; its number is the file's next
+/// (the transaction holds the file's one write lock, so numbers commit in order).
+async fn log_change(
+    tx: &mut sqlx::SqliteConnection,
+    room_id: &RoomId,
+    user_id: UserId,
+    member: bool,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO membership_changes (room_id, user_id, member, at_ms) VALUES (?, ?, ?, ?) RETURNING seq",
+    )
+    .bind(room_id.as_str())
+    .bind(user_id.to_string())
+    .bind(member)
+    .bind(now_ms)
+    .fetch_one(tx)
+    .await?;
+    u64::try_from(seq).map_err(StoreError::corrupt)
+}
+
 #[tonic::async_trait]
 impl RoomStore for SqliteRoomStore {
-    /// Inserts a room and, when given, its creator as first member, atomically.
-    /// When the id is taken, changes nothing and returns the id of the room that holds it,
-    /// which may differ from `room_id` in case.
+    /// Inserts a room and, when given, its creator as first member (a logged join),
+    /// atomically. When the id is taken, changes nothing.
     async fn insert_room(
         &self,
         room_id: &RoomId,
         name: &RoomName,
         creator: Option<UserId>,
         now_ms: i64,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<RoomInsert, StoreError> {
         let mut tx = self.pool.begin().await?;
         // One statement: no room can be made between the check and the insert.
         let inserted = sqlx::query(
@@ -61,8 +81,9 @@ impl RoomStore for SqliteRoomStore {
             .bind(room_id.as_str())
             .fetch_optional(&mut *tx)
             .await?;
-            return Ok(Some(holder.unwrap_or_else(|| room_id.to_string())));
+            return Ok(RoomInsert::Taken(holder.unwrap_or_else(|| room_id.to_string())));
         }
+        let mut change = None;
         if let Some(user_id) = creator {
             sqlx::query("INSERT INTO members (room_id, user_id, joined_ms) VALUES (?, ?, ?)")
                 .bind(room_id.as_str())
@@ -70,14 +91,15 @@ impl RoomStore for SqliteRoomStore {
                 .bind(now_ms)
                 .execute(&mut *tx)
                 .await?;
+            change = Some(log_change(&mut tx, room_id, user_id, true, now_ms).await?);
         }
         tx.commit().await?;
-        Ok(None)
+        Ok(RoomInsert::Made(change))
     }
 
-    /// Adds a member. Returns `None` when the room does not exist, `Some(false)` when the
-    /// user was already a member.
-    async fn insert_member(&self, room_id: &RoomId, user_id: UserId, now_ms: i64) -> Result<Option<bool>, StoreError> {
+    /// Adds a member and logs the join.
+    async fn insert_member(&self, room_id: &RoomId, user_id: UserId, now_ms: i64) -> Result<MemberInsert, StoreError> {
+        let mut tx = self.pool.begin().await?;
         // One statement, so a concurrent delete of the room cannot slip in between a check
         // and the insert.
         let inserted = sqlx::query(
@@ -88,14 +110,20 @@ impl RoomStore for SqliteRoomStore {
         .bind(user_id.to_string())
         .bind(now_ms)
         .bind(room_id.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
         if inserted {
-            return Ok(Some(true));
+            let seq = log_change(&mut tx, room_id, user_id, true, now_ms).await?;
+            tx.commit().await?;
+            return Ok(MemberInsert::Joined(seq));
         }
-        Ok(self.room(room_id).await?.map(|_| false))
+        drop(tx);
+        Ok(match self.room(room_id).await? {
+            Some(_) => MemberInsert::AlreadyMember,
+            None => MemberInsert::NoSuchRoom,
+        })
     }
 
     /// The room, or `None`.
@@ -196,14 +224,51 @@ impl RoomStore for SqliteRoomStore {
         Ok(row.is_some())
     }
 
-    /// Removes a member. Returns whether they were one.
-    async fn delete_member(&self, room_id: &RoomId, user_id: UserId) -> Result<bool, StoreError> {
+    /// The number of the newest logged change (0 before the first).
+    async fn last_change(&self) -> Result<u64, StoreError> {
+        // The counter, not the rows: it keeps its number when old rows are trimmed.
+        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'membership_changes'")
+            .fetch_optional(&self.pool)
+            .await?;
+        u64::try_from(seq.unwrap_or(0)).map_err(StoreError::corrupt)
+    }
+
+    /// Up to `limit` logged changes numbered after `seq`, in order.
+    async fn changes_after(&self, seq: u64, limit: u32) -> Result<Vec<(u64, MembershipChange)>, StoreError> {
+        sqlx::query("SELECT seq, room_id, user_id, member FROM membership_changes WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(change_from_row)
+            .collect()
+    }
+
+    /// Removes a member and logs the leave. Returns the change, or `None` when they were
+    /// not a member.
+    async fn delete_member(&self, room_id: &RoomId, user_id: UserId, now_ms: i64) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let deleted = sqlx::query("DELETE FROM members WHERE room_id = ? AND user_id = ?")
             .bind(room_id.as_str())
             .bind(user_id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
-        Ok(deleted == 1)
+        if deleted != 1 {
+            return Ok(None);
+        }
+        let seq = log_change(&mut tx, room_id, user_id, false, now_ms).await?;
+        tx.commit().await?;
+        Ok(Some(seq))
+    }
+
+    /// Forgets the logged changes numbered `seq` and below.
+    async fn delete_changes_through(&self, seq: u64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM membership_changes WHERE seq <= ?")
+            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

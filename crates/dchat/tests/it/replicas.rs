@@ -1,9 +1,10 @@
-//! Message service replicas on one PostgreSQL database with NATS between them
-//! (`--database-url` and `--nats-url`): appends through either replica take the room's
-//! next offsets, a live subscriber on one replica gets every message of the room exactly
-//! once and in order whichever replica committed it, and a message whose bus hint never
-//! came (stored behind the replicas' backs) still reaches it, within the reconciliation
-//! period. Runs when `DCHAT_TEST_DATABASE_URL` and `DCHAT_TEST_NATS_URL` are set.
+//! Replicas on one PostgreSQL database with NATS between them (`--database-url` and
+//! `--nats-url`). Message replicas: appends through either take the room's next offsets, a
+//! live subscriber on one gets every message of the room exactly once and in order
+//! whichever replica committed it, and a message whose bus hint never came (stored behind
+//! the replicas' backs) still reaches it, within the reconciliation period. Two of every
+//! role behind two gateways: accounts, joins, leaves and logouts made through one side
+//! hold on the other. Runs when `DCHAT_TEST_DATABASE_URL` and `DCHAT_TEST_NATS_URL` are set.
 
 use std::time::Duration;
 
@@ -16,7 +17,10 @@ use dchat_proto::{
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
-use crate::support::{connect, nats_url, postgres_configured, test_config};
+use crate::{
+    support::{connect, nats_url, postgres_configured, test_config},
+    wsclient::{WsClient, offsets},
+};
 
 /// Starts a role and connects to it; answers the channel and the address.
 async fn start(config: &dchat::config::Config, role: Role, stop: &CancellationToken) -> (Channel, String) {
@@ -114,5 +118,161 @@ async fn two_message_replicas_share_a_room_with_no_gap_and_deliver_each_others_m
     let reconciled = dchat_message::RECONCILE_EVERY + Duration::from_secs(3);
     let message = tokio::time::timeout(reconciled, live.message()).await.expect("within the check's period");
     assert_eq!(message.unwrap().map(|m| (m.offset, m.text)), Some((21, "no hint".to_owned())));
+    stop.cancel();
+}
+
+/// Two of every stateful role on one database with NATS between them, each side with its
+/// own gateway: gateway A on auth, room and message replicas A; gateway B on replicas B;
+/// one presence service. Answers the two gateways' base URLs.
+async fn two_of_everything(config: &dchat::config::Config, stop: &CancellationToken) -> [String; 2] {
+    let mut config = config.clone();
+    let any = "127.0.0.1:0".parse().unwrap();
+    for bind in [
+        &mut config.room.bind,
+        &mut config.auth.bind,
+        &mut config.message.bind,
+        &mut config.presence.bind,
+        &mut config.gateway.bind,
+    ] {
+        *bind = any;
+    }
+    let (_, presence) = start(&config, Role::Presence, stop).await;
+    config.presence.addr = presence;
+    let mut gateways = Vec::new();
+    for _side in ["A", "B"] {
+        let mut side = config.clone();
+        (_, side.room.addr) = start(&side, Role::Room, stop).await;
+        (_, side.auth.addr) = start(&side, Role::Auth, stop).await;
+        (_, side.message.addr) = start(&side, Role::Message, stop).await;
+        let gateway = App::build(side, Role::Gateway).await.expect("build a gateway");
+        gateways.push(format!("http://{}", gateway.http_addr().expect("an HTTP listener")));
+        tokio::spawn(gateway.run_until_stopped(stop.clone()));
+    }
+    [gateways[0].clone(), gateways[1].clone()]
+}
+
+/// A JSON call with a bearer token (or none); answers the status and the body.
+async fn call(base: &str, token: Option<&str>, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new().post(format!("{base}{path}")).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("the gateway answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Calls until the answer's status is `status`, for at most `within`; answers whether it
+/// came.
+async fn until_status(within: Duration, status: u16, mut call: impl AsyncFnMut() -> u16) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if call().await == status {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What two replicas of every role owe a user: an account made through one side signs in
+/// through the other; a join through one side lets the user send and subscribe through the
+/// other at once; a leave through one side ends the subscription and refuses sends on the
+/// other within a second; a logout through one side closes the token's sockets on the
+/// other within a second. And when a change's NATS hint never comes (a leave and a
+/// revocation made in the database behind the replicas' backs), the replicas' poll of
+/// the change logs still carries it to every gateway within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_of_every_role_act_as_one_service() {
+    if !postgres_configured("two_replicas_of_every_role_act_as_one_service") {
+        return;
+    }
+    let Some(nats) = nats_url("two_replicas_of_every_role_act_as_one_service") else { return };
+    let database = dchat_storage::testing::TestDatabase::create("replicas of every role").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.database_url = Some(database.url.clone());
+    config.nats_url = Some(nats);
+    config.nats_prefix = format!("dchat-test-{}", unique());
+    let stop = CancellationToken::new();
+    let [a, b] = two_of_everything(&config, &stop).await;
+    let second = Duration::from_secs(1);
+
+    // One account store: registered through A, signed in through B.
+    let password = "correct horse battery";
+    let (status, ada) =
+        call(&a, None, "/api/register", serde_json::json!({"email": "ada@example.com", "password": password})).await;
+    assert_eq!(status, 200, "{ada}");
+    let ada_a = ada["token"].as_str().unwrap().to_owned();
+    let (status, signed_in) =
+        call(&b, None, "/api/login", serde_json::json!({"email": "ada@example.com", "password": password})).await;
+    assert_eq!(status, 200, "{signed_in}");
+    let ada_b = signed_in["token"].as_str().unwrap().to_owned();
+    let (_, bob) =
+        call(&b, None, "/api/register", serde_json::json!({"email": "bob@example.com", "password": password})).await;
+    let bob_token = bob["token"].as_str().unwrap().to_owned();
+    let bob_id = dchat_core::UserId::parse(bob["user"]["user_id"].as_str().unwrap()).unwrap();
+
+    // A join through A holds on B at once: bob sends and subscribes there.
+    let room = format!("club-{}", unique());
+    let (status, _) =
+        call(&a, Some(&ada_a), "/api/room/create", serde_json::json!({"room_id": room, "name": "Club"})).await;
+    assert_eq!(status, 200);
+    let send = |token: &str, text: &str| {
+        let (b, token, body) = (b.clone(), token.to_owned(), serde_json::json!({"room_id": room, "text": text}));
+        async move { call(&b, Some(&token), "/api/message/append", body).await.0 }
+    };
+    assert_eq!(send(&bob_token, "too early").await, 403, "not a member yet");
+    let (status, _) = call(&a, Some(&bob_token), "/api/room/join", serde_json::json!({"room_id": room})).await;
+    assert_eq!(status, 200);
+    assert_eq!(send(&bob_token, "hello from B").await, 200, "the join holds on the other side at once");
+    let mut bob_socket = WsClient::connect_url(&b, &bob_token).await;
+    assert_eq!(offsets(&bob_socket.subscribe(&room, Some(0)).await), [1]);
+    // Ada's message through A reaches bob's socket on B.
+    let (status, _) =
+        call(&a, Some(&ada_a), "/api/message/append", serde_json::json!({"room_id": room, "text": "hi bob"})).await;
+    assert_eq!(status, 200);
+    let live = bob_socket.next_of("message").await;
+    assert_eq!((live["offset"].as_i64(), live["text"].as_str()), (Some(2), Some("hi bob")));
+
+    // A leave through A: bob's subscription on B ends and B refuses his sends, within 1 s.
+    let (status, _) = call(&a, Some(&bob_token), "/api/room/leave", serde_json::json!({"room_id": room})).await;
+    assert_eq!(status, 200);
+    let ended = tokio::time::timeout(second, bob_socket.next_of("error")).await.expect("ended within 1 s");
+    assert_eq!((ended["code"].as_str(), ended["room_id"].as_str()), (Some("forbidden"), Some(room.as_str())));
+    assert!(until_status(second, 403, async || send(&bob_token, "still here?").await).await, "refused within 1 s");
+
+    // A logout through A closes ada's socket on B within a second.
+    let mut ada_socket = WsClient::connect_url(&b, &ada_a).await;
+    ada_socket.subscribe(&room, Some(2)).await;
+    let (status, _) = call(&a, Some(&ada_a), "/api/logout", serde_json::json!({})).await;
+    assert_eq!(status, 200);
+    let close = tokio::time::timeout(second, ada_socket.until_closed()).await.expect("closed within 1 s");
+    assert_eq!(close.map(|frame| u16::from(frame.code)), Some(4001));
+
+    // Changes whose hints never came: made in the database behind the replicas' backs,
+    // they reach both gateways by the replicas' poll of the change logs.
+    let (status, _) = call(&b, Some(&bob_token), "/api/room/join", serde_json::json!({"room_id": room})).await;
+    assert_eq!(status, 200);
+    let mut on_a = WsClient::connect_url(&a, &bob_token).await;
+    on_a.subscribe(&room, Some(2)).await;
+    let mut ada_on_a = WsClient::connect_url(&a, &ada_b).await;
+    ada_on_a.subscribe(&room, Some(2)).await;
+    let rooms = dchat_room::PgRoomStore::open(&database.url).await.unwrap();
+    use dchat_room::RoomStore as _;
+    let room_id = dchat_core::RoomId::parse(&room).unwrap();
+    assert!(rooms.delete_member(&room_id, bob_id, dchat_core::now_ms()).await.unwrap().is_some());
+    let ended = tokio::time::timeout(second, on_a.next_of("error")).await.expect("ended within 1 s");
+    assert_eq!(ended["code"].as_str(), Some("forbidden"));
+    let tokens = dchat_auth::PgAuthStore::open(&database.url).await.unwrap();
+    use dchat_auth::TokenStore as _;
+    let ada_id = dchat_core::UserId::parse(ada["user"]["user_id"].as_str().unwrap()).unwrap();
+    let revoked =
+        tokens.revoke_tokens(ada_id, dchat_auth::TokenKind::Session, &dchat_auth::Revoke::All, dchat_core::now_ms());
+    assert_eq!(revoked.await.unwrap().len(), 1, "ada's session through B");
+    let close = tokio::time::timeout(second, ada_on_a.until_closed()).await.expect("closed within 1 s");
+    assert_eq!(close.map(|frame| u16::from(frame.code)), Some(4001));
     stop.cancel();
 }
