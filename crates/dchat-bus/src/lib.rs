@@ -38,17 +38,21 @@ pub enum Topic {
     Revocations,
     /// Joins and leaves of every room, numbered, for the caches of membership.
     Memberships,
+    /// What each presence replica received (heartbeats, typing, disconnects), for the others.
+    PresencePeers,
 }
 
 impl fmt::Display for Topic {
     /// The topic as a subject name: `room.<id>.messages`, `room.<id>.presence`,
-    /// `revocations`, `memberships` (room ids are safe in subjects; see `RoomId`).
+    /// `revocations`, `memberships`, `presence.peers` (room ids are safe in subjects; see
+    /// `RoomId`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::RoomMessages(room_id) => write!(f, "room.{room_id}.messages"),
             Self::RoomPresence(room_id) => write!(f, "room.{room_id}.presence"),
             Self::Revocations => f.write_str("revocations"),
             Self::Memberships => f.write_str("memberships"),
+            Self::PresencePeers => f.write_str("presence.peers"),
         }
     }
 }

@@ -6,13 +6,17 @@
 //! subscribers of the room get JOIN; when the last one ends (TTL expiry included) they get
 //! LEAVE. Presence is deliberately kept in memory only: it describes the last few seconds,
 //! and after a restart every live client re-announces itself within one heartbeat.
+//! Replicas pass what they receive to each other over the bus ([`PeerBus`], NATS between
+//! processes), so each knows every session.
 
 mod error;
 mod grpc;
 mod service;
+mod wire;
 
 pub use crate::{
     error::PresenceError,
     grpc::PresenceGrpc,
-    service::{Online, PresenceBus, PresenceConfig, PresenceEvent, PresenceKind, PresenceService},
+    service::{Online, PeerBus, PeerInput, PresenceBus, PresenceConfig, PresenceEvent, PresenceKind, PresenceService},
+    wire::PeerCodec,
 };

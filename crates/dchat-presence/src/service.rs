@@ -6,8 +6,9 @@ use std::{
     time::Duration,
 };
 
-use dchat_bus::{Bus, BusStream, LocalBus, Topic};
+use dchat_bus::{Bus, BusEvent, BusStream, LocalBus, Topic};
 use dchat_core::{DisplayName, RoomId, UserId, now_ms};
+use futures::StreamExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -53,6 +54,26 @@ const MAX_SESSIONS: usize = 64;
 /// so a subscriber the bus gives a gap starts over from a fresh snapshot.
 pub type PresenceBus = Arc<dyn Bus<PresenceEvent>>;
 
+/// What a presence replica received from a gateway, for the other replicas to apply too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerInput {
+    Heartbeat { room_id: RoomId, user_id: UserId, display_name: Option<DisplayName>, session_id: String },
+    Typing { room_id: RoomId, user_id: UserId, display_name: Option<DisplayName> },
+    Disconnect { room_id: RoomId, user_id: UserId, session_id: String },
+}
+
+/// How presence replicas pass on what they received (`Topic::PresencePeers`), each input
+/// with the id of the replica that received it.
+pub type PeerBus = Arc<dyn Bus<(u64, PeerInput)>>;
+
+/// This replica's place among its peers.
+#[derive(Debug, Clone)]
+struct Peers {
+    bus: PeerBus,
+    /// This replica's id: random, so that it can tell its own inputs from the others'.
+    origin: u64,
+}
+
 #[derive(Debug)]
 struct UserPresence {
     display_name: String,
@@ -66,16 +87,68 @@ struct RoomPresence {
     users: HashMap<UserId, UserPresence>,
 }
 
+/// Presence state and rules. Alone, it knows the sessions whose heartbeats it receives.
+/// With peers ([`PresenceService::with_peers`]), every replica applies what every other
+/// received, so each holds every session and any of them answers for every room: a gateway
+/// may heartbeat to one and subscribe through another, and when a replica dies, its
+/// gateways' next heartbeats go to one that already knows their sessions.
 #[derive(Debug, Clone)]
 pub struct PresenceService {
     rooms: Arc<Mutex<HashMap<RoomId, RoomPresence>>>,
     bus: PresenceBus,
     ttl: Duration,
+    peers: Option<Peers>,
 }
 
 impl PresenceService {
     pub fn new(config: &PresenceConfig, bus: PresenceBus) -> Self {
-        Self { rooms: Arc::default(), bus, ttl: config.ttl }
+        Self { rooms: Arc::default(), bus, ttl: config.ttl, peers: None }
+    }
+
+    /// The same service, passing what it receives to its peers on `bus` and applying what
+    /// they received once [`PresenceService::run_peers`] runs.
+    pub fn with_peers(self, bus: PeerBus) -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        // A random number without a dependency: each `RandomState` is seeded afresh.
+        let origin = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        Self { peers: Some(Peers { bus, origin }), ..self }
+    }
+
+    /// Applies what the other replicas receive, until `stopping`. A gap (inputs lost on
+    /// the way) heals by itself: a missed heartbeat comes again within one period, and a
+    /// missed disconnect ends the session one TTL after its last heartbeat.
+    pub async fn run_peers(self, stopping: CancellationToken) {
+        let Some(peers) = self.peers.clone() else { return };
+        let mut inputs = peers.bus.subscribe(&Topic::PresencePeers);
+        loop {
+            let input = tokio::select! {
+                () = stopping.cancelled() => return,
+                input = inputs.next() => input,
+            };
+            match input {
+                Some(BusEvent::Payload((origin, input))) if origin != peers.origin => self.apply(input),
+                Some(BusEvent::Payload(_)) => {}
+                Some(BusEvent::Gap) => tracing::debug!("presence inputs of peers may have been missed"),
+                None => inputs = peers.bus.subscribe(&Topic::PresencePeers),
+            }
+        }
+    }
+
+    fn apply(&self, input: PeerInput) {
+        match input {
+            PeerInput::Heartbeat { room_id, user_id, display_name, session_id } => {
+                // A peer accepted it; past our own bound, the session is simply not kept.
+                let _ = self.keep_alive(room_id, user_id, display_name, &session_id);
+            }
+            PeerInput::Typing { room_id, user_id, display_name } => self.signal_typing(room_id, user_id, display_name),
+            PeerInput::Disconnect { room_id, user_id, session_id } => self.end_session(&room_id, user_id, &session_id),
+        }
+    }
+
+    fn tell_peers(&self, input: impl FnOnce() -> PeerInput) {
+        if let Some(peers) = &self.peers {
+            peers.bus.publish(&Topic::PresencePeers, (peers.origin, input()));
+        }
     }
 
     /// The bus of one process for presence events: a room's channel holds 16 events at
@@ -97,6 +170,18 @@ impl PresenceService {
 
     /// Keeps `session_id` of `user_id` online in `room_id` for one more TTL.
     pub fn heartbeat(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        display_name: Option<DisplayName>,
+        session_id: &str,
+    ) -> Result<(), PresenceError> {
+        self.keep_alive(room_id.clone(), user_id, display_name.clone(), session_id)?;
+        self.tell_peers(|| PeerInput::Heartbeat { room_id, user_id, display_name, session_id: session_id.to_owned() });
+        Ok(())
+    }
+
+    fn keep_alive(
         &self,
         room_id: RoomId,
         user_id: UserId,
@@ -130,6 +215,11 @@ impl PresenceService {
 
     /// Tells the room's subscribers that `user_id` is typing. Nothing is remembered.
     pub fn typing(&self, room_id: RoomId, user_id: UserId, display_name: Option<DisplayName>) {
+        self.signal_typing(room_id.clone(), user_id, display_name.clone());
+        self.tell_peers(|| PeerInput::Typing { room_id, user_id, display_name });
+    }
+
+    fn signal_typing(&self, room_id: RoomId, user_id: UserId, display_name: Option<DisplayName>) {
         let mut rooms = self.lock();
         let Some(room) = rooms.get_mut(&room_id) else { return };
         let display_name = display_name
@@ -141,6 +231,15 @@ impl PresenceService {
 
     /// Ends one session now. The user goes offline if it was their last.
     pub fn disconnect(&self, room_id: &RoomId, user_id: UserId, session_id: &str) {
+        self.end_session(room_id, user_id, session_id);
+        self.tell_peers(|| PeerInput::Disconnect {
+            room_id: room_id.clone(),
+            user_id,
+            session_id: session_id.to_owned(),
+        });
+    }
+
+    fn end_session(&self, room_id: &RoomId, user_id: UserId, session_id: &str) {
         let mut rooms = self.lock();
         let Some(room) = rooms.get_mut(room_id) else {
             return;

@@ -266,7 +266,12 @@ impl App {
             message = Some(service);
         }
         if matches!(role, Role::All | Role::Presence) {
-            let service = PresenceService::new(&config.presence_config(), Arc::new(PresenceService::local_bus()));
+            let mut service = PresenceService::new(&config.presence_config(), Arc::new(PresenceService::local_bus()));
+            if let Some(nats) = &nats {
+                // Every replica applies what every other receives: each knows every session.
+                service = service.with_peers(Arc::new(dchat_bus::NatsBus::new(nats, dchat_presence::PeerCodec)));
+                workers.spawn(service.clone().run_peers(stopping.clone()));
+            }
             workers.spawn(service.clone().run_sweeper(stopping.clone()));
             let grpc = PresenceGrpc::new(service, stopping.clone()).into_server();
             health

@@ -276,3 +276,60 @@ async fn two_replicas_of_every_role_act_as_one_service() {
     assert_eq!(close.map(|frame| u16::from(frame.code)), Some(4001));
     stop.cancel();
 }
+
+/// Two presence replicas with NATS between them know the same sessions: a user made
+/// online through one is in the other's roster and its subscribers hear of it; typing and
+/// a disconnect through either reach the other's subscribers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_presence_replicas_know_every_session() {
+    use dchat_proto::presence::v1::{
+        DisconnectReq, HeartbeatReq, RoomId as PresenceRoom, presence_event::Type,
+        presence_service_client::PresenceServiceClient,
+    };
+    let Some(nats) = nats_url("two_presence_replicas_know_every_session") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.nats_url = Some(nats);
+    config.nats_prefix = format!("dchat-test-{}", unique());
+    config.presence.bind = "127.0.0.1:0".parse().unwrap();
+    let stop = CancellationToken::new();
+    let (one, _) = start(&config, Role::Presence, &stop).await;
+    let (two, _) = start(&config, Role::Presence, &stop).await;
+    let (mut one, mut two) = (PresenceServiceClient::new(one), PresenceServiceClient::new(two));
+    let room = || PresenceRoom { room_id: "general".into() };
+    let mut heard_on_two = two.subscribe_presence(room()).await.unwrap().into_inner();
+    let mut heard_on_one = one.subscribe_presence(room()).await.unwrap().into_inner();
+    let ada = dchat_core::UserId::generate().to_string();
+    let beat = HeartbeatReq {
+        room_id: "general".into(),
+        user_id: ada.clone(),
+        display_name: "Ada".into(),
+        session_id: "tab".into(),
+    };
+    // The subscriptions are live once the replicas' peers are: retry the first heartbeat
+    // until the other replica has it (each is idempotent).
+    let joined = loop {
+        one.heartbeat(beat.clone()).await.unwrap();
+        if let Ok(event) = tokio::time::timeout(Duration::from_millis(200), heard_on_two.message()).await {
+            break event.unwrap().expect("the stream goes on");
+        }
+    };
+    assert_eq!((joined.r#type(), joined.user_id.as_str()), (Type::Join, ada.as_str()));
+    let roster = two.roster(room()).await.unwrap().into_inner();
+    assert_eq!(roster.users.iter().map(|user| user.display_name.as_str()).collect::<Vec<_>>(), ["Ada"]);
+
+    two.typing(beat.clone()).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), heard_on_one.message()).await.unwrap().unwrap().unwrap();
+    assert_eq!(first.r#type(), Type::Join, "one's own heartbeat");
+    let typing = tokio::time::timeout(Duration::from_secs(5), heard_on_one.message()).await.unwrap().unwrap().unwrap();
+    assert_eq!((typing.r#type(), typing.user_id.as_str()), (Type::Typing, ada.as_str()), "typing through two");
+
+    let own = tokio::time::timeout(Duration::from_secs(5), heard_on_two.message()).await.unwrap().unwrap().unwrap();
+    assert_eq!(own.r#type(), Type::Typing, "two's subscribers hear its own typing too");
+    let ended = DisconnectReq { room_id: "general".into(), user_id: ada.clone(), session_id: "tab".into() };
+    one.disconnect(ended).await.unwrap();
+    let left = tokio::time::timeout(Duration::from_secs(5), heard_on_two.message()).await.unwrap().unwrap().unwrap();
+    assert_eq!((left.r#type(), left.user_id.as_str()), (Type::Leave, ada.as_str()));
+    assert!(two.roster(room()).await.unwrap().into_inner().users.is_empty());
+    stop.cancel();
+}
