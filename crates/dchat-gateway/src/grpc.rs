@@ -20,7 +20,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 
 use crate::{
@@ -286,7 +286,11 @@ impl gateway_service_server::GatewayService for GatewayGrpc {
         let mut req = request.into_inner();
         check_claim(&req.user_id, &user)?;
         self.state.limit_message(&user.user_id).map_err(limited)?;
+        if crate::keys::reserved(Some(&req.idempotency_key)) {
+            return Err(Status::invalid_argument(crate::keys::RESERVED));
+        }
         req.user_id = user.user_id;
+        req.idempotency_key = crate::keys::or_fresh(Some(req.idempotency_key).filter(|key| !key.is_empty()));
         self.state.messages().append(req).await
     }
 
@@ -297,7 +301,9 @@ impl gateway_service_server::GatewayService for GatewayGrpc {
         let mut req = request.into_inner();
         check_claim(&req.user_id, &user)?;
         req.user_id = user.user_id;
-        Ok(forward(self.state.messages().list(req).await?))
+        Ok(Response::new(Box::pin(
+            self.state.messages().list(req).await?.into_inner().map(|message| message.map(unkeyed)),
+        )))
     }
 
     type ReplayAndSubscribeStream = BoxStream<message::Msg>;
@@ -314,9 +320,17 @@ impl gateway_service_server::GatewayService for GatewayGrpc {
             user_id: user.user_id.clone(),
             after: Some(req.last_seen_offset.max(0)),
         };
-        let stream = self.state.messages().subscribe(subscribe).await?.into_inner();
+        let stream = self.state.messages().subscribe(subscribe).await?.into_inner().map(|message| message.map(unkeyed));
         Ok(Response::new(self.while_signed_in(&user, token, slot, stream)))
     }
+}
+
+/// A message as a client sees it: the gateway's own idempotency keys are not shown.
+fn unkeyed(mut message: message::Msg) -> message::Msg {
+    if crate::keys::shown(&message.idempotency_key).is_none() {
+        message.idempotency_key.clear();
+    }
+    message
 }
 
 /// A stream that ends when `ended` completes, with its status as the last item if it gives

@@ -13,6 +13,7 @@ mod device;
 mod dto;
 mod error;
 mod grpc;
+mod keys;
 mod limits;
 mod live;
 mod openapi;

@@ -8,8 +8,19 @@
 //! trailers, works through the ui as it does on `dchat serve`'s port. An upgrade
 //! request is forwarded as is; once the gateway answers 101, the two connections are
 //! spliced byte for byte, so WebSocket frames cross the proxy without being parsed.
+//!
+//! `GATEWAY_ADDR` may list several gateways: requests go to them in turn, a gateway whose
+//! connection was refused is passed over for [`REST_AFTER_REFUSAL`], and a request without
+//! a body (a page, an upgrade) that met a refusal goes to the next one at once.
 
-use std::net::SocketAddr;
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use axum::{
     Router,
@@ -32,17 +43,48 @@ struct Proxy {
     client: Client<HttpConnector, Body>,
     /// HTTP/2 with prior knowledge, for HTTP/2 requests (gRPC among them).
     h2: Client<HttpConnector, Body>,
-    /// `http://host:port` of the gateway.
-    upstream: String,
+    upstreams: Arc<Upstreams>,
 }
 
-/// A router that forwards every request to the gateway at `gateway_addr` (`host:port`).
+/// How long a gateway whose connection was refused is passed over.
+const REST_AFTER_REFUSAL: Duration = Duration::from_secs(1);
+
+/// The gateways, as `http://host:port`, and when each was last refused.
+#[derive(Debug)]
+struct Upstreams {
+    bases: Vec<String>,
+    refused: Mutex<Vec<Option<Instant>>>,
+    next: AtomicUsize,
+}
+
+impl Upstreams {
+    /// The gateways in the order a request tries them: those not resting from a refusal
+    /// first, from the next in turn.
+    fn order(&self) -> Vec<usize> {
+        let n = self.bases.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let refused = self.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let resting = |i: usize| refused[i].is_some_and(|at| at.elapsed() < REST_AFTER_REFUSAL);
+        let (ready, resting): (Vec<usize>, Vec<usize>) = (0..n).map(|i| (start + i) % n).partition(|&i| !resting(i));
+        ready.into_iter().chain(resting).collect()
+    }
+
+    fn refused(&self, i: usize) {
+        self.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(Instant::now());
+    }
+}
+
+/// A router that forwards every request to the gateway at `gateway_addr` (`host:port`, or
+/// a comma-separated list of them).
 pub fn ui_router(gateway_addr: &str, web_dir: Option<std::path::PathBuf>) -> Router {
-    let upstream = if gateway_addr.contains("://") {
-        gateway_addr.trim_end_matches('/').to_owned()
-    } else {
-        format!("http://{gateway_addr}")
-    };
+    let bases: Vec<String> = gateway_addr
+        .split(',')
+        .map(str::trim)
+        .filter(|addr| !addr.is_empty())
+        .map(|addr| if addr.contains("://") { addr.trim_end_matches('/').to_owned() } else { format!("http://{addr}") })
+        .collect();
+    let upstreams =
+        Arc::new(Upstreams { refused: Mutex::new(vec![None; bases.len()]), bases, next: AtomicUsize::new(0) });
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     // Idle connections are let go well before the gateway closes them (its header timeout,
@@ -59,7 +101,7 @@ pub fn ui_router(gateway_addr: &str, web_dir: Option<std::path::PathBuf>) -> Rou
         .pool_idle_timeout(dchat_websocket::IDLE_POOL_TIMEOUT)
         .build(connector);
     // The web app is served here; everything else is the gateway's.
-    crate::web::web_router(web_dir).fallback(forward).with_state(Proxy { client, h2, upstream })
+    crate::web::web_router(web_dir).fallback(forward).with_state(Proxy { client, h2, upstreams })
 }
 
 /// Headers that describe one hop, not the request (RFC 9110 section 7.6.1).
@@ -92,14 +134,13 @@ async fn forward(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut request: Request,
 ) -> Response {
-    let path = request.uri().path_and_query().map_or("/", |path| path.as_str());
-    let Ok(uri) = format!("{}{path}", proxy.upstream).parse::<Uri>() else {
-        return ApiError::BadRequest("unusable request path".to_owned()).into_response();
-    };
+    let path = request.uri().path_and_query().map_or("/", |path| path.as_str()).to_owned();
+    if proxy.upstreams.bases.is_empty() {
+        return ApiError::Unavailable("no gateway is configured".to_owned()).into_response();
+    }
     let upgrade = is_upgrade(request.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
     let (mut parts, body) = request.into_parts();
-    parts.uri = uri;
     let http2 = parts.version == Version::HTTP_2;
     if !upgrade {
         // `TE: trailers` is the one hop-by-hop header HTTP/2 keeps; gRPC servers look for it.
@@ -117,9 +158,37 @@ async fn forward(
         parts.headers.insert("x-forwarded-for", value);
     }
     let client = if http2 { &proxy.h2 } else { &proxy.client };
-    let mut response = match client.request(Request::from_parts(parts, body)).await {
-        Ok(response) => response,
-        Err(err) => return failed(&err),
+    // Only a request without a body can be sent again after a refusal.
+    let bodiless = http_body::Body::size_hint(&body).exact() == Some(0);
+    let mut body = Some(body);
+    let mut outcome = None;
+    for i in proxy.upstreams.order() {
+        let Ok(uri) = format!("{}{path}", proxy.upstreams.bases[i]).parse::<Uri>() else {
+            return ApiError::BadRequest("unusable request path".to_owned()).into_response();
+        };
+        let mut attempt = Request::from_parts(parts.clone(), body.take().unwrap_or_default());
+        *attempt.uri_mut() = uri;
+        match client.request(attempt).await {
+            Ok(response) => {
+                outcome = Some(Ok(response));
+                break;
+            }
+            Err(err) => {
+                let refused = err.is_connect();
+                if refused {
+                    proxy.upstreams.refused(i);
+                }
+                outcome = Some(Err(err));
+                if !(refused && bodiless) {
+                    break;
+                }
+            }
+        }
+    }
+    let mut response = match outcome {
+        Some(Ok(response)) => response,
+        Some(Err(err)) => return failed(&err),
+        None => return ApiError::Unavailable("no gateway answered".to_owned()).into_response(),
     };
     if let Some(client_upgrade) = client_upgrade
         && response.status() == StatusCode::SWITCHING_PROTOCOLS

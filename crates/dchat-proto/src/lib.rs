@@ -40,11 +40,13 @@ pub use generated::{auth, gateway, message, presence, room};
 /// The encoded `FileDescriptorSet` of every dchat package, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dchat_descriptor.bin"));
 
+mod balance;
 mod codec;
 mod internal_token;
 mod status;
 mod transport;
 
+pub use balance::{ATTEMPT_TIMEOUT, NOT_REPEATABLE, PROBE_EVERY, PROBE_TIMEOUT};
 pub use internal_token::{
     INTERNAL_TOKEN_HEADER, InternalToken, InternalTokenCheck, InternalTokenError, RequireInternalToken,
 };

@@ -18,7 +18,7 @@ use crate::{INTERNAL_TOKEN_HEADER, InternalToken};
 use tower::{Service, ServiceExt, util::BoxCloneSyncService};
 
 /// What every transport fails with: the channel's connection errors (a local call never fails).
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 type Inner = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, BoxError>;
 
@@ -44,6 +44,11 @@ impl Transport {
             request
         });
         Self { inner: BoxCloneSyncService::new(inner), local: self.local }
+    }
+
+    /// Over any service that carries gRPC requests (the balancer over replicas).
+    pub(crate) fn from_service(inner: Inner) -> Self {
+        Self { inner, local: false }
     }
 
     /// Straight into `routes`, served by this very process.

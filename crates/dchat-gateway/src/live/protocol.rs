@@ -78,7 +78,7 @@ pub(crate) fn message(message: &dchat_proto::message::v1::Msg, sender: &Profile)
         bot: sender.bot,
         text: &message.text,
         ts_ms: message.ts_ms,
-        client_id: (!message.idempotency_key.is_empty()).then_some(message.idempotency_key.as_str()),
+        client_id: crate::keys::shown(&message.idempotency_key),
     })
 }
 

@@ -211,7 +211,7 @@ async fn append_in_order(
                 room_id: send.room_id.clone(),
                 user_id: user_id.clone(),
                 text: send.text.clone(),
-                idempotency_key: send.client_id.clone().unwrap_or_default(),
+                idempotency_key: crate::keys::or_fresh(send.client_id.clone()),
             })
             .collect();
         let results = match state.messages().append_many(AppendManyReq { appends }).await {
@@ -328,6 +328,12 @@ impl Connection {
                         &limited.to_string(),
                         Some(&room_id),
                     ));
+                    return;
+                }
+                if crate::keys::reserved(client_id.as_deref()) {
+                    let refused =
+                        protocol::error(reference.as_ref(), "invalid_argument", crate::keys::RESERVED, Some(&room_id));
+                    self.outbox.push(refused);
                     return;
                 }
                 let send = SendRequest { room_id, text, client_id, reference };

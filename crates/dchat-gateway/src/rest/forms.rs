@@ -195,7 +195,12 @@ pub(crate) async fn send(
         _ => GENERAL.to_owned(),
     };
     let text = form.message.or(form.text).unwrap_or_default();
-    let request = AppendReq { room_id: room_id.clone(), user_id: user.user_id, text, idempotency_key: String::new() };
+    let request = AppendReq {
+        room_id: room_id.clone(),
+        user_id: user.user_id,
+        text,
+        idempotency_key: crate::keys::or_fresh(None),
+    };
     state.messages().append(request).await.map_err(|status| room_error(&room_id, status))?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -38,11 +38,14 @@ pub(crate) async fn append(
     ApiJson(body): ApiJson<AppendBody>,
 ) -> Result<Json<AppendView>, ApiError> {
     state.limit_message(&user.user_id)?;
+    if crate::keys::reserved(body.client_id.as_deref()) {
+        return Err(ApiError::BadRequest(crate::keys::RESERVED.to_owned()));
+    }
     let request = AppendReq {
         room_id: body.room_id.clone(),
         user_id: user.user_id,
         text: body.text,
-        idempotency_key: body.client_id.unwrap_or_default(),
+        idempotency_key: crate::keys::or_fresh(body.client_id),
     };
     let appended =
         state.messages().append(request).await.map_err(|status| room_error(&body.room_id, status))?.into_inner();
@@ -97,7 +100,7 @@ pub(crate) async fn list(
             username: profile.username.clone(),
             bot: profile.bot,
             text: message.text,
-            client_id: (!message.idempotency_key.is_empty()).then_some(message.idempotency_key),
+            client_id: crate::keys::shown(&message.idempotency_key).map(str::to_owned),
         });
     }
     Ok(MessagesView { messages })

@@ -144,12 +144,15 @@ pub(crate) async fn post(
     let identity = state.auth().verify_webhook(Token { access_token: token }).await?.into_inner();
     state.limit_webhook_post(&identity.webhook_id)?;
     let bot = identity.bot.ok_or(ApiError::Internal)?;
+    if crate::keys::reserved(body.client_id.as_deref()) {
+        return Err(ApiError::BadRequest(crate::keys::RESERVED.to_owned()));
+    }
     state.profile_seen(&bot, false);
     let request = AppendReq {
         room_id: identity.room_id,
         user_id: bot.user_id,
         text: body.text,
-        idempotency_key: body.client_id.unwrap_or_default(),
+        idempotency_key: crate::keys::or_fresh(body.client_id),
     };
     let appended = state.messages().append(request).await?.into_inner();
     Ok(Json(AppendView { ok: true, offset: appended.offset, ts_ms: appended.ts_ms, duplicate: appended.duplicate }))

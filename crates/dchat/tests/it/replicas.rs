@@ -333,3 +333,148 @@ async fn two_presence_replicas_know_every_session() {
     assert!(two.roster(room()).await.unwrap().into_inner().users.is_empty());
     stop.cancel();
 }
+
+/// Starts `role` on `addr` (port 0 for any) with its own stop token; answers its address
+/// and the token that stops it alone.
+async fn start_alone(
+    config: &dchat::config::Config,
+    role: Role,
+    addr: &str,
+    stop: &CancellationToken,
+) -> (String, CancellationToken) {
+    let mut config = config.clone();
+    *config.bind_mut(role) = addr.parse().expect("an address");
+    let app = App::build(config, role).await.expect("build a role");
+    let bound = app.grpc_addr().expect("a gRPC listener").to_string();
+    let own = stop.child_token();
+    tokio::spawn(app.run_until_stopped(own.clone()));
+    (bound, own)
+}
+
+/// One gateway over two replicas of each service (`AUTH_ADDR`, `ROOM_ADDR`, `MESSAGE_ADDR`
+/// as lists): when one replica of each stops, every call still succeeds (sent again to the
+/// other), the live subscription goes on with every offset once and in order, and a
+/// replica that comes back carries the load when the other stops in turn. Appends without
+/// a client id get a key of the gateway's own, which no client sees and none may imitate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_over_replica_lists_rides_out_the_loss_of_either_replica() {
+    if !postgres_configured("a_gateway_over_replica_lists_rides_out_the_loss_of_either_replica") {
+        return;
+    }
+    let Some(nats) = nats_url("a_gateway_over_replica_lists_rides_out_the_loss_of_either_replica") else { return };
+    let database = dchat_storage::testing::TestDatabase::create("replica lists").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.database_url = Some(database.url.clone());
+    config.nats_url = Some(nats);
+    config.nats_prefix = format!("dchat-test-{}", unique());
+    let stop = CancellationToken::new();
+    let any = "127.0.0.1:0";
+    let ((room_a, room_a_stop), (room_b, _)) =
+        (start_alone(&config, Role::Room, any, &stop).await, start_alone(&config, Role::Room, any, &stop).await);
+    config.room.addr = format!("{room_a},{room_b}");
+    let ((auth_a, auth_a_stop), (auth_b, auth_b_stop)) =
+        (start_alone(&config, Role::Auth, any, &stop).await, start_alone(&config, Role::Auth, any, &stop).await);
+    let ((message_a, message_a_stop), (message_b, message_b_stop)) =
+        (start_alone(&config, Role::Message, any, &stop).await, start_alone(&config, Role::Message, any, &stop).await);
+    (config.presence.addr, _) = start_alone(&config, Role::Presence, any, &stop).await;
+    config.auth.addr = format!("{auth_a},{auth_b}");
+    config.message.addr = format!("{message_a},{message_b}");
+    config.gateway.bind = any.parse().unwrap();
+    let gateway = App::build(config.clone(), Role::Gateway).await.unwrap();
+    let base = format!("http://{}", gateway.http_addr().unwrap());
+    tokio::spawn(gateway.run_until_stopped(stop.clone()));
+
+    let password = "correct horse battery";
+    let (status, ada) =
+        call(&base, None, "/api/register", serde_json::json!({"email": "ada@example.com", "password": password})).await;
+    assert_eq!(status, 200, "{ada}");
+    let token = ada["token"].as_str().unwrap().to_owned();
+    let room = format!("lists-{}", unique());
+    let (status, _) =
+        call(&base, Some(&token), "/api/room/create", serde_json::json!({"room_id": room, "name": "L"})).await;
+    assert_eq!(status, 200);
+    let mut socket = WsClient::connect_url(&base, &token).await;
+    socket.subscribe(&room, Some(0)).await;
+    let send = |n: usize| {
+        let (base, token, room) = (base.clone(), token.clone(), room.clone());
+        async move {
+            let body = serde_json::json!({"room_id": room, "text": format!("m{n}")});
+            let (status, answer) = call(&base, Some(&token), "/api/message/append", body).await;
+            assert_eq!(status, 200, "send {n}: {answer}");
+        }
+    };
+    for n in 1..=10 {
+        send(n).await;
+    }
+    // Replica A of every service stops: every call still succeeds.
+    room_a_stop.cancel();
+    auth_a_stop.cancel();
+    message_a_stop.cancel();
+    for n in 11..=20 {
+        send(n).await;
+    }
+    let (status, _) =
+        call(&base, None, "/api/login", serde_json::json!({"email": "ada@example.com", "password": password})).await;
+    assert_eq!(status, 200, "signing in through the auth replica left");
+    let (status, _) = call(&base, Some(&token), "/api/room/join", serde_json::json!({"room_id": "general"})).await;
+    assert_eq!(status, 200, "joining through the room replica left");
+    // The auth and message replicas A come back on their addresses; then B stops, and A
+    // carries the load.
+    let (_, _auth_a) = start_alone(&config, Role::Auth, &auth_a, &stop).await;
+    let (_, _message_a) = start_alone(&config, Role::Message, &message_a, &stop).await;
+    auth_b_stop.cancel();
+    message_b_stop.cancel();
+    for n in 21..=30 {
+        send(n).await;
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 30 {
+        let frame =
+            tokio::time::timeout(Duration::from_secs(10), socket.next_of("message")).await.expect("every message");
+        seen.push(frame["offset"].as_i64().unwrap());
+    }
+    assert_eq!(seen, (1..=30).collect::<Vec<_>>(), "every offset once and in order through the failovers");
+
+    // The gateway's own keys: never shown, never imitated.
+    let list = reqwest::Client::new()
+        .get(format!("{base}/api/message/list?room_id={room}&from_offset=1&limit=5"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let page: serde_json::Value = list.json().await.unwrap();
+    assert!(page["messages"].as_array().unwrap().iter().all(|message| message.get("client_id").is_none()), "{page}");
+    let imitation = serde_json::json!({"room_id": room, "text": "x", "client_id": "gw:0123"});
+    assert_eq!(call(&base, Some(&token), "/api/message/append", imitation).await.0, 400);
+    stop.cancel();
+}
+
+/// The ui role over two gateways (`GATEWAY_ADDR` as a list), one of which refuses
+/// connections: requests without a body always reach the live one, and after one refusal
+/// the dead one is passed over, so every request of a sign-in that follows succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_passes_over_a_gateway_that_refuses_connections() {
+    let (app, _dir) = crate::support::spawn_app().await;
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let mut config = app.services.clone();
+    config.gateway.addr = format!("{dead},{}", app.gateway_http.trim_start_matches("http://"));
+    config.ui.bind = "127.0.0.1:0".parse().unwrap();
+    let ui = App::build(config, Role::Ui).await.unwrap();
+    let base = format!("http://{}", ui.http_addr().unwrap());
+    let stop = CancellationToken::new();
+    tokio::spawn(ui.run_until_stopped(stop.clone()));
+    for _ in 0..4 {
+        let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+        assert_eq!(health.status(), 200, "a request without a body goes on to the live gateway");
+    }
+    for n in 0..4 {
+        let body = serde_json::json!({"email": format!("u{n}@example.com"), "password": "correct horse battery"});
+        assert_eq!(call(&base, None, "/api/register", body).await.0, 200, "the refusing gateway is passed over");
+    }
+    stop.cancel();
+    app.stop().await;
+}
