@@ -3,89 +3,16 @@
 //! process is killed with SIGKILL in the middle of a load and restarted; nothing that was
 //! acknowledged may be lost, and offsets must stay gapless with no duplicates.
 
-use std::{
-    collections::HashMap,
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    process::Stdio,
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use dchat_proto::{
     auth::v1::{RegisterRequest, auth_service_client::AuthServiceClient},
     message::v1::{AppendReq, ListReq, message_service_client::MessageServiceClient},
     room::v1::{CreateRoomReq, JoinLeaveReq, room_service_client::RoomServiceClient},
 };
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-    sync::watch,
-};
-use tonic::transport::Channel;
+use tokio::sync::watch;
 
-/// One role running as a child process; killed if the test ends early.
-struct RoleProcess {
-    child: Child,
-    args: Vec<String>,
-    log: PathBuf,
-    addr: SocketAddr,
-}
-
-impl RoleProcess {
-    /// Starts `dchat <role>` on port 0 and returns once it has bound its listener.
-    async fn start(role: &str, data_dir: &Path, extra: &[String]) -> Self {
-        let mut args = vec![role.to_owned(), "--bind".to_owned(), "127.0.0.1:0".to_owned()];
-        args.extend(["--data-dir".to_owned(), data_dir.display().to_string()]);
-        args.extend_from_slice(extra);
-        let log = data_dir.join(format!("{role}.log"));
-        let (child, addr) = spawn(&args, &log).await;
-        // A restart must come back where the clients look for it.
-        args[2] = addr.to_string();
-        Self { child, args, log, addr }
-    }
-
-    /// SIGKILL: no shutdown handler runs, whatever was in memory is gone.
-    async fn kill(&mut self) {
-        self.child.kill().await.expect("kill the process");
-    }
-
-    async fn restart(&mut self) {
-        let (child, addr) = spawn(&self.args, &self.log).await;
-        assert_eq!(addr, self.addr);
-        self.child = child;
-    }
-
-    /// A client channel to this process. Its listener is bound, so calls queue until it serves.
-    fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr)).unwrap().connect_lazy()
-    }
-}
-
-/// Starts the binary and reads the address from the line it prints once its port is bound.
-async fn spawn(args: &[String], log: &Path) -> (Child, SocketAddr) {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("open the log file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dchat"))
-        .args(args)
-        // Only what the test says: no stray AUTH_ADDR or RUST_LOG from the environment.
-        .env_clear()
-        .env("DCHAT_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the dchat binary");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("the process reports its address within 30 s")
-        .expect("read stdout")
-        .expect("the process printed a line before exiting");
-    let addr = line.strip_prefix("dchat listening on ").expect("the listening line").parse().expect("an address");
-    (child, addr)
-}
+use crate::processes::RoleProcess;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_message_process_mid_load_loses_no_acknowledged_message() {
