@@ -24,6 +24,7 @@ mod http;
 mod internal;
 mod limits;
 mod messages;
+mod nginx;
 mod ops;
 mod postgres;
 mod presence;
