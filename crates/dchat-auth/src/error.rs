@@ -44,6 +44,9 @@ pub enum AuthError {
     /// A service we depend on did not answer; the caller may retry later.
     #[error("{0}")]
     Unavailable(String),
+    /// Too many attempts (`limit` names which); the client may try again after the wait.
+    #[error("too many attempts; try again in {retry_after_secs} s")]
+    RateLimited { limit: &'static str, retry_after_secs: u64 },
     /// Password hashing failed (it should not; logged as internal).
     #[error("password hashing failed: {0}")]
     Hashing(String),

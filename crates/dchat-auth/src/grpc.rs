@@ -51,6 +51,15 @@ impl From<AuthError> for Status {
             }
             AuthError::Corrupt(message) => internal("read the auth database", &std::io::Error::other(message)),
             AuthError::Unavailable(message) => Status::unavailable(message),
+            AuthError::RateLimited { limit, retry_after_secs } => {
+                let mut status = Status::resource_exhausted(err.to_string());
+                // The gateway answers 429 with Retry-After, and counts the refusal by limit.
+                status.metadata_mut().insert(dchat_proto::RETRY_AFTER_METADATA, retry_after_secs.into());
+                if let Ok(limit) = limit.parse() {
+                    status.metadata_mut().insert(dchat_proto::LIMIT_METADATA, limit);
+                }
+                status
+            }
             AuthError::Hashing(message) => internal("hash a password", &std::io::Error::other(message)),
             AuthError::Storage(StoreError::Unavailable(err)) => {
                 tracing::warn!(error = %err, "the auth database is unavailable");
@@ -149,7 +158,9 @@ impl auth_service_server::AuthService for AuthGrpc {
             return Err(AuthError::BadCredentials.into());
         };
         let second = SecondFactor(req.second_factor);
-        Ok(Response::new(session_to_pb(self.service.login(login, &req.password, second, client(req.client)).await?)))
+        Ok(Response::new(session_to_pb(
+            self.service.login(login, &req.password, second, client(req.client), req.known_device).await?,
+        )))
     }
 
     async fn verify(&self, request: Request<pb::Token>) -> Result<Response<pb::User>, Status> {

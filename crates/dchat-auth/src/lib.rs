@@ -27,12 +27,12 @@ pub use crate::{
     error::AuthError,
     grpc::AuthGrpc,
     service::{
-        AuthConfig, AuthService, Client, Login, Minted, Registration, RevocationBus, SecondFactor, Session,
-        SessionInfo, TokenInfo, TotpEnrolment, TotpStatus, User, WebhookInfo,
+        AttemptLimits, AttemptRate, AuthConfig, AuthService, Client, Login, Minted, Registration, RevocationBus,
+        SecondFactor, Session, SessionInfo, TokenInfo, TotpEnrolment, TotpStatus, User, WebhookInfo,
     },
     store::{
-        AccountStore, Credentials, PgAuthStore, Revoke, SCHEMA, SqliteAuthStore, TokenDetails, TokenKind, TokenRecord,
-        TokenRevoke, TokenStore, TokenTimes, TotpState, TotpStore, Unnamed,
+        AccountStore, AttemptStore, Credentials, Gcra, PgAuthStore, Revoke, SCHEMA, SqliteAuthStore, TokenDetails,
+        TokenKind, TokenRecord, TokenRevoke, TokenStore, TokenTimes, TotpState, TotpStore, Unnamed,
     },
     wire::RevocationCodec,
 };

@@ -12,6 +12,7 @@
 //! always has a unique username, derived for the seed's email-only registrations and then
 //! changeable once (`handles.rs`).
 
+mod attempts;
 mod handles;
 mod tokens;
 mod totp;
@@ -32,10 +33,14 @@ use dchat_proto::{
 use dchat_storage::StoreError;
 use tokio_util::sync::CancellationToken;
 
+use self::attempts::Attempt;
+pub use self::attempts::{AttemptLimits, AttemptRate};
 use crate::{
     AuthError,
     password::PasswordHashing,
-    store::{AccountStore, Revoke, TokenDetails, TokenKind, TokenRevoke, TokenStore, TokenTimes, TotpStore},
+    store::{
+        AccountStore, AttemptStore, Revoke, TokenDetails, TokenKind, TokenRevoke, TokenStore, TokenTimes, TotpStore,
+    },
     token,
 };
 
@@ -53,6 +58,8 @@ pub struct AuthConfig {
     /// Refuse new passwords that are among the most common or made of the account's own
     /// details (default on).
     pub refuse_common_passwords: bool,
+    /// Failed-login and registration limits (`service/attempts.rs`).
+    pub limits: AttemptLimits,
 }
 
 /// An account as callers see it.
@@ -160,6 +167,8 @@ pub struct AuthService {
     tokens: Arc<dyn TokenStore>,
     totp: Arc<dyn TotpStore>,
     revocations: Follower<Vec<u8>>,
+    attempts: Arc<dyn AttemptStore>,
+    limits: AttemptLimits,
     hashing: PasswordHashing,
     rooms: RoomServiceClient<Transport>,
     session_idle_ms: i64,
@@ -177,6 +186,7 @@ impl AuthService {
         accounts: Arc<dyn AccountStore>,
         tokens: Arc<dyn TokenStore>,
         totp: Arc<dyn TotpStore>,
+        attempts: Arc<dyn AttemptStore>,
         revocations: RevocationBus,
         rooms: RoomServiceClient<Transport>,
     ) -> Result<Self, AuthError> {
@@ -189,6 +199,8 @@ impl AuthService {
             tokens,
             totp,
             revocations,
+            attempts,
+            limits: config.limits.clone(),
             hashing: PasswordHashing::new(),
             rooms,
             session_idle_ms: i64::try_from(config.session_idle.as_millis()).unwrap_or(i64::MAX),
@@ -210,6 +222,11 @@ impl AuthService {
     /// Creates an account, puts it in `general`, and logs it in.
     #[tracing::instrument(skip_all)]
     pub async fn register(&self, registration: Registration, client: Client) -> Result<Session, AuthError> {
+        // Counted by address when a gateway says where it comes from (a trusted service
+        // call says nothing).
+        if !client.address.is_empty() {
+            self.count_registration(&client.address).await?;
+        }
         let password = Password::parse_new(&registration.password, self.password_min_chars)?;
         let display_name = match registration.display_name {
             Some(name) => name,
@@ -260,7 +277,35 @@ impl AuthService {
 
     /// Checks credentials and issues a token. Every failure looks the same to the caller.
     #[tracing::instrument(skip_all)]
+    /// Signs in, under the failed-login limits when the gateway says where the attempt
+    /// comes from (`known_device`: from a browser that signed in to the account before).
     pub async fn login(
+        &self,
+        login: Login,
+        password: &str,
+        second: SecondFactor,
+        client: Client,
+        known_device: bool,
+    ) -> Result<Session, AuthError> {
+        let attempt = (!client.address.is_empty()).then(|| Attempt {
+            address: client.address.clone(),
+            account: match &login {
+                Login::Email(email) => email.to_string(),
+                Login::Username(username) => username.to_string(),
+            },
+            known_device,
+        });
+        if let Some(attempt) = &attempt {
+            self.check_login_attempt(attempt).await?;
+        }
+        let signed_in = self.login_unlimited(login, password, second, client).await;
+        if let (Some(attempt), Err(AuthError::BadCredentials | AuthError::BadSecondFactor)) = (&attempt, &signed_in) {
+            self.count_failed_login(attempt).await?;
+        }
+        signed_in
+    }
+
+    async fn login_unlimited(
         &self,
         login: Login,
         password: &str,
@@ -424,9 +469,21 @@ impl AuthService {
         self.revocations.watch()
     }
 
-    /// Follows the revocation log (every replica's revocations) until `stopping`.
+    /// Follows the revocation log (every replica's revocations), and now and then forgets
+    /// login attempts that refilled, until `stopping`.
     pub async fn run_until_stopped(self, stopping: CancellationToken) {
-        self.revocations.run_until_stopped(stopping).await;
+        let sweep = async {
+            let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                ticks.tick().await;
+                self.forget_idle_attempts().await;
+            }
+        };
+        tokio::select! {
+            () = self.revocations.clone().run_until_stopped(stopping.clone()) => {}
+            () = sweep => {}
+            () = stopping.cancelled() => {}
+        }
     }
 
     /// The bus of one process for the hints of revocations (its one follower reads them; a

@@ -166,9 +166,9 @@ pub(crate) struct LoggedIn {
     pub(crate) device_cookie: String,
 }
 
-/// Logs in through the auth service, under the failed-login limits: of `ip`, of the
+/// Logs in through the auth service, which holds the failed-login limits: of `ip`, of the
 /// account from `ip`, and of the account, which a device that signed in to it before
-/// (`headers` carry its cookie) does not wait for.
+/// (`headers` carry its cookie, so the request says `known_device`) does not wait for.
 pub(crate) async fn limited_login(
     state: &GatewayState,
     ip: std::net::IpAddr,
@@ -181,16 +181,13 @@ pub(crate) async fn limited_login(
     crate::origin::same_site_only(state, headers, "a login")?;
     let account = crate::device::normalized(&account);
     let device = &state.config().device_key;
-    state.check_login(ip, &account, device.recognizes(headers, &account))?;
+    request.known_device = device.recognizes(headers, &account);
     match state.auth().login(request).await {
         Ok(session) => Ok(LoggedIn {
             session: session.into_inner(),
             device_cookie: device.cookie(&account, state.config().secure_cookies),
         }),
         Err(status) => {
-            if status.code() == tonic::Code::Unauthenticated {
-                state.login_failed(ip, &account);
-            }
             // The password was right: the client asks for the second factor and tries again.
             if status.code() == tonic::Code::FailedPrecondition {
                 return Err(ApiError::SecondFactorRequired(status.message().to_owned()));

@@ -99,7 +99,16 @@ impl From<tonic::Status> for ApiError {
             Code::PermissionDenied => Self::Forbidden(message),
             Code::NotFound => Self::NotFound(message),
             Code::AlreadyExists | Code::FailedPrecondition => Self::Conflict(message),
-            Code::ResourceExhausted => Self::RateLimited { message, retry_after_secs: 1 },
+            Code::ResourceExhausted => {
+                // A service's limit: it says how long to wait and which limit refused.
+                let metadata = status.metadata();
+                let number = |key| metadata.get(key).and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+                let retry_after_secs = number(dchat_proto::RETRY_AFTER_METADATA).unwrap_or(1);
+                if let Some(limit) = metadata.get(dchat_proto::LIMIT_METADATA).and_then(|value| value.to_str().ok()) {
+                    crate::state::count_refusal(limit);
+                }
+                Self::RateLimited { message, retry_after_secs }
+            }
             // A service that failed, or a call whose connection broke (UNKNOWN: a service
             // killed mid-call), is the client's cue to retry, not a fault of the request.
             // Logged once, where it is known: a service logs its own failures, so only a

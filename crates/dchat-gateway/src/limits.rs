@@ -1,13 +1,14 @@
-//! Abuse limits: token buckets keyed by account, IP address or user.
+//! Abuse limits of one gateway: token buckets keyed by user, room creator or webhook.
+//! (Failed logins and registrations are limited by the auth service, in its database, so
+//! that those limits hold across gateways.)
 //!
 //! A bucket holds up to `burst` tokens and refills at `per_second`; an action takes one.
 //! Buckets live in memory per gateway process: a determined attacker spreading over many
 //! gateways gets proportionally more, which these limits accept in exchange for needing no
 //! shared store.
 //!
-//! Ours rather than `governor`'s keyed limiter for one reason: the login limits must ask
-//! whether a key may try without charging it (`check`), so that a refused address costs no
-//! password hash and a successful login costs no token; governor only checks by taking.
+//! Ours rather than `governor`'s keyed limiter because the login limits once needed a check
+//! that charges nothing; they moved to the auth service, and this could become governor.
 //! Buckets that refilled (nobody used them for a while) are forgotten by a sweep the gateway
 //! runs periodically, and at most once a second when a limiter holds too many, never by
 //! every insertion: a spray of new keys costs each of them one map insert.
@@ -39,15 +40,6 @@ pub struct Rate {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateLimits {
     pub enabled: bool,
-    /// Failed logins per address, and per account from one address (default 5, then 1 per
-    /// 10 s).
-    pub failed_logins: Rate,
-    /// Failed logins per account from anywhere, softer (default 20, then 1 per 10 s): what
-    /// stops guessing from many addresses. A device that signed in to the account before
-    /// is not held by it, so strangers failing on purpose cannot lock the owner out.
-    pub failed_logins_per_account: Rate,
-    /// Registrations per IP (default 20, then 1/s).
-    pub registrations: Rate,
     /// Messages per user (default 20, then 10/s).
     pub messages: Rate,
     /// Rooms created per user, a taken id included (default 10, then 1 per 30 s).
@@ -61,9 +53,6 @@ impl Default for RateLimits {
     fn default() -> Self {
         Self {
             enabled: true,
-            failed_logins: Rate { burst: 5.0, per_second: 0.1 },
-            failed_logins_per_account: Rate { burst: 20.0, per_second: 0.1 },
-            registrations: Rate { burst: 20.0, per_second: 1.0 },
             messages: Rate { burst: 20.0, per_second: 10.0 },
             rooms: Rate { burst: 10.0, per_second: 1.0 / 30.0 },
             webhook_posts: Rate { burst: 10.0, per_second: 1.0 },
@@ -135,19 +124,6 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate.per_second)
     }
 
-    /// Whether `key` has a token now, without taking it; `Err` says how long to wait.
-    pub(crate) fn check(&self, key: &K) -> Result<(), Duration> {
-        if !self.enabled {
-            return Ok(());
-        }
-        let buckets = self.lock();
-        let bucket = self.refilled(&buckets, key, Instant::now());
-        match self.wait_for_token(bucket) {
-            Duration::ZERO => Ok(()),
-            wait => Err(wait),
-        }
-    }
-
     /// Takes a token from `key`; `Err` (taking nothing) says how long to wait.
     pub(crate) fn take(&self, key: &K) -> Result<(), Duration> {
         if !self.enabled {
@@ -187,7 +163,6 @@ mod tests {
         let wait = limiter.take(&"k").unwrap_err();
         assert!(wait > Duration::from_millis(1900) && wait <= Duration::from_secs(2), "{wait:?}");
         assert_eq!(retry_after_secs(wait), 2);
-        assert!(limiter.check(&"k").is_err());
         assert!(limiter.take(&"other").is_ok(), "keys are independent");
     }
 

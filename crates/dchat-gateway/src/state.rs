@@ -73,10 +73,6 @@ pub struct GatewayConfig {
 /// The limiters of [`RateLimits`], with their keys.
 #[derive(Debug)]
 pub(crate) struct Limiters {
-    failed_logins_by_account: Limiter<String>,
-    failed_logins_by_pair: Limiter<(String, IpAddr)>,
-    failed_logins_by_ip: Limiter<IpAddr>,
-    registrations_by_ip: Limiter<IpAddr>,
     messages_by_user: Limiter<String>,
     rooms_by_user: Limiter<String>,
     posts_by_webhook: Limiter<String>,
@@ -85,10 +81,6 @@ pub(crate) struct Limiters {
 impl Limiters {
     /// Forgets every limiter's refilled buckets.
     fn retain_recent(&self) {
-        self.failed_logins_by_account.retain_recent();
-        self.failed_logins_by_pair.retain_recent();
-        self.failed_logins_by_ip.retain_recent();
-        self.registrations_by_ip.retain_recent();
         self.messages_by_user.retain_recent();
         self.rooms_by_user.retain_recent();
         self.posts_by_webhook.retain_recent();
@@ -96,6 +88,19 @@ impl Limiters {
 }
 
 /// A refusal by the limit named `limit` (a label of `dchat_rate_limited_total`).
+/// Counts a refusal by a service's limit in `dchat_rate_limited_total` (by the names the
+/// auth service reports; any other is counted as `other`).
+pub(crate) fn count_refusal(limit: &str) {
+    let limit: &'static str = match limit {
+        "failed_logins_by_address" => "failed_logins_by_address",
+        "failed_logins_by_account_and_address" => "failed_logins_by_account_and_address",
+        "failed_logins_by_account" => "failed_logins_by_account",
+        "registrations_by_address" => "registrations_by_address",
+        _ => "other",
+    };
+    metrics::counter!("dchat_rate_limited_total", "limit" => limit).increment(1);
+}
+
 fn rate_limited(what: &str, limit: &'static str, wait: Duration) -> ApiError {
     metrics::counter!("dchat_rate_limited_total", "limit" => limit).increment(1);
     ApiError::RateLimited { message: format!("too many {what}; slow down"), retry_after_secs: retry_after_secs(wait) }
@@ -179,10 +184,6 @@ impl GatewayState {
         let auth = AuthServiceClient::new(upstreams.auth.clone());
         let limits = &config.limits;
         let limiters = Limiters {
-            failed_logins_by_account: Limiter::new(limits.failed_logins_per_account, limits.enabled),
-            failed_logins_by_pair: Limiter::new(limits.failed_logins, limits.enabled),
-            failed_logins_by_ip: Limiter::new(limits.failed_logins, limits.enabled),
-            registrations_by_ip: Limiter::new(limits.registrations, limits.enabled),
             messages_by_user: Limiter::new(limits.messages, limits.enabled),
             rooms_by_user: Limiter::new(limits.rooms, limits.enabled),
             posts_by_webhook: Limiter::new(limits.webhook_posts, limits.enabled),
@@ -350,43 +351,6 @@ impl GatewayState {
             crate::live::watches::follow(self.clone(), stopping.clone()),
             close_connections,
         );
-    }
-
-    /// Refuses a login attempt while the address, the account from this address, or (unless
-    /// the attempt comes from a `known_device` of the account) the account has failed too
-    /// often. `account` is normalized (`device::normalized`).
-    pub(crate) fn check_login(&self, ip: IpAddr, account: &str, known_device: bool) -> Result<(), ApiError> {
-        let limiters = &self.inner.limiters;
-        let refused = |limit| move |wait| rate_limited("failed logins", limit, wait);
-        limiters.failed_logins_by_ip.check(&ip).map_err(refused("failed_logins_by_address"))?;
-        limiters
-            .failed_logins_by_pair
-            .check(&(account.to_owned(), ip))
-            .map_err(refused("failed_logins_by_account_and_address"))?;
-        if !known_device {
-            limiters
-                .failed_logins_by_account
-                .check(&account.to_owned())
-                .map_err(refused("failed_logins_by_account"))?;
-        }
-        Ok(())
-    }
-
-    /// Counts a failed login against the address, the pair and the account. Accounts that
-    /// do not exist count the same, so the limits reveal nothing.
-    pub(crate) fn login_failed(&self, ip: IpAddr, account: &str) {
-        let limiters = &self.inner.limiters;
-        let _ = limiters.failed_logins_by_ip.take(&ip);
-        let _ = limiters.failed_logins_by_pair.take(&(account.to_owned(), ip));
-        let _ = limiters.failed_logins_by_account.take(&account.to_owned());
-    }
-
-    pub(crate) fn limit_registration(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.inner
-            .limiters
-            .registrations_by_ip
-            .take(&ip)
-            .map_err(|wait| rate_limited("registrations", "registrations_by_address", wait))
     }
 
     pub(crate) fn limit_room_creation(&self, user_id: &str) -> Result<(), ApiError> {

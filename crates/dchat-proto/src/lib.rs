@@ -40,6 +40,11 @@ pub use generated::{auth, gateway, message, presence, room};
 /// The encoded `FileDescriptorSet` of every dchat package, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dchat_descriptor.bin"));
 
+/// Metadata of a RESOURCE_EXHAUSTED status: whole seconds until the caller may try again.
+pub const RETRY_AFTER_METADATA: &str = "retry-after";
+/// Metadata of a RESOURCE_EXHAUSTED status: which limit refused (for metrics).
+pub const LIMIT_METADATA: &str = "x-dchat-limit";
+
 mod balance;
 mod codec;
 mod internal_token;

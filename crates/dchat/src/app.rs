@@ -236,14 +236,15 @@ impl App {
             Ok(RoomServiceClient::new(transport))
         };
         if matches!(role, Role::All | Role::Auth) {
-            let stores::AuthStores { accounts, totp, tokens } = stores::auth(config, claims).await?;
+            let stores::AuthStores { accounts, totp, tokens, attempts } = stores::auth(config, claims).await?;
             let revocations: dchat_auth::RevocationBus = match &nats {
                 Some(nats) => Arc::new(dchat_bus::NatsBus::new(nats, dchat_auth::RevocationCodec)),
                 None => Arc::new(AuthService::local_bus()),
             };
-            let service = AuthService::new(&config.auth_config(), accounts, tokens, totp, revocations, rooms_client()?)
-                .await
-                .context("start the auth service")?;
+            let service =
+                AuthService::new(&config.auth_config(), accounts, tokens, totp, attempts, revocations, rooms_client()?)
+                    .await
+                    .context("start the auth service")?;
             workers.spawn(service.clone().run_until_stopped(stopping.clone()));
             let grpc = AuthGrpc::new(service, stopping.clone()).into_server();
             health.set_serving::<dchat_proto::auth::v1::auth_service_server::AuthServiceServer<AuthGrpc>>().await;

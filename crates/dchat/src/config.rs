@@ -326,6 +326,8 @@ impl Config {
             // The seed's load tests register with "secret" and "pass"; the setting that lets
             // their length through lets their commonness through too.
             refuse_common_passwords: self.auth.password_min_chars >= AuthSection::default().password_min_chars,
+            // One switch for every abuse limit, wherever it is kept.
+            limits: dchat_auth::AttemptLimits { enabled: self.gateway.rate_limit, ..Default::default() },
         }
     }
 

@@ -10,18 +10,19 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use dchat_auth::{AccountStore, PgAuthStore, SqliteAuthStore, TokenStore, TotpStore};
+use dchat_auth::{AccountStore, AttemptStore, PgAuthStore, SqliteAuthStore, TokenStore, TotpStore};
 use dchat_message::{MessageAppender, MessageLog, PgMessageStore, SqliteMessageStore};
 use dchat_room::{PgRoomStore, RoomStore, SqliteRoomStore};
 use dchat_storage::postgres::{SoleReplica, claim_sole_replica};
 
 use crate::Config;
 
-/// The auth service's three stores (one database behind them all).
+/// The auth service's stores (one database behind them all).
 pub(crate) struct AuthStores {
     pub(crate) accounts: Arc<dyn AccountStore>,
     pub(crate) totp: Arc<dyn TotpStore>,
     pub(crate) tokens: Arc<dyn TokenStore>,
+    pub(crate) attempts: Arc<dyn AttemptStore>,
 }
 
 /// The message service's log and its appender.
@@ -48,12 +49,12 @@ pub(crate) async fn auth(config: &Config, claims: &mut Claims) -> anyhow::Result
     if let Some(url) = &config.database_url {
         claims.claim_unless_shared(config, url, "auth").await?;
         let store = Arc::new(PgAuthStore::open(url).await.context("open the auth schema")?);
-        return Ok(AuthStores { accounts: store.clone(), totp: store.clone(), tokens: store });
+        return Ok(AuthStores { accounts: store.clone(), totp: store.clone(), tokens: store.clone(), attempts: store });
     }
     let path = config.auth_db_path();
     let pool = dchat_storage::open_sqlite(&path, config.durability, 4).await?;
     let store = Arc::new(SqliteAuthStore::migrate(pool, &path).await?);
-    Ok(AuthStores { accounts: store.clone(), totp: store.clone(), tokens: store })
+    Ok(AuthStores { accounts: store.clone(), totp: store.clone(), tokens: store.clone(), attempts: store })
 }
 
 pub(crate) async fn room(config: &Config, claims: &mut Claims) -> anyhow::Result<Arc<dyn RoomStore>> {

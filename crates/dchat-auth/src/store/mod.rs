@@ -294,3 +294,40 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug + 'static {
     /// `idle_ms` without use. They can never verify again.
     async fn delete_tokens_expired_before(&self, cutoff_ms: i64, idle_ms: i64) -> Result<u64, StoreError>;
 }
+
+/// A rate in the generic cell rate algorithm: one attempt every `interval_ms`, `burst` at
+/// once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gcra {
+    pub interval_ms: i64,
+    pub burst: i64,
+}
+
+impl Gcra {
+    /// How far ahead of now a key's theoretical arrival time may run.
+    fn window_ms(self) -> i64 {
+        self.interval_ms.saturating_mul(self.burst)
+    }
+}
+
+/// Attempts per key under a rate, shared by every process that uses the store (GCRA: one
+/// row per key holding the theoretical arrival time of its next attempt).
+#[tonic::async_trait]
+pub trait AttemptStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Counts one attempt of `key` if `rate` allows it now, and returns 0; otherwise counts
+    /// nothing and returns how long to wait, in ms. Atomic across processes.
+    async fn take_attempt(&self, key: &str, now_ms: i64, rate: Gcra) -> Result<i64, StoreError>;
+
+    /// How long `key` must wait before `rate` allows one more attempt (0: now), counting
+    /// nothing.
+    async fn attempt_wait(&self, key: &str, now_ms: i64, rate: Gcra) -> Result<i64, StoreError>;
+
+    /// Forgets keys whose every attempt has refilled by `now_ms`.
+    async fn delete_idle_attempts(&self, now_ms: i64) -> Result<u64, StoreError>;
+}
+
+/// The wait a key with theoretical arrival time `tat_ms` has under `rate` (0: none).
+fn wait_ms(tat_ms: Option<i64>, now_ms: i64, rate: Gcra) -> i64 {
+    let next = tat_ms.unwrap_or(now_ms).max(now_ms).saturating_add(rate.interval_ms);
+    (next - now_ms - rate.window_ms()).max(0)
+}

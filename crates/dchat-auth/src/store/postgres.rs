@@ -6,9 +6,10 @@ use dchat_storage::{OpenError, StoreError};
 use sqlx::{PgPool, Row};
 
 use super::{
-    AccountStore, Credentials, Revoke, TokenDetails, TokenKind, TokenRecord, TokenRevoke, TokenStore, TokenTimes,
-    TotpState, TotpStore, Unnamed,
+    AccountStore, AttemptStore, Credentials, Gcra, Revoke, TokenDetails, TokenKind, TokenRecord, TokenRevoke,
+    TokenStore, TokenTimes, TotpState, TotpStore, Unnamed,
     rows::{TOKEN_COLUMNS, USER_COLUMNS, credentials_from_row, decode_err, kind_from_row, token_from_row},
+    wait_ms,
 };
 use crate::service::User;
 
@@ -557,6 +558,49 @@ impl TokenStore for PgAuthStore {
         Ok(sqlx::query("DELETE FROM tokens WHERE expires_ms < $1 OR (kind = 'session' AND last_used_ms < $2)")
             .bind(cutoff_ms)
             .bind(cutoff_ms.saturating_sub(idle_ms))
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+}
+
+#[tonic::async_trait]
+impl AttemptStore for PgAuthStore {
+    /// Counts one attempt of `key` if `rate` allows it now, and returns 0; otherwise counts
+    /// nothing and returns how long to wait, in ms.
+    async fn take_attempt(&self, key: &str, now_ms: i64, rate: Gcra) -> Result<i64, StoreError> {
+        // One statement: two processes counting the same key cannot both take its last one.
+        let taken: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO attempts (key, tat_ms) VALUES ($1, $2 + $3)
+             ON CONFLICT (key) DO UPDATE SET tat_ms = GREATEST(attempts.tat_ms, $2) + $3
+             WHERE GREATEST(attempts.tat_ms, $2) + $3 - $2 <= $4
+             RETURNING tat_ms",
+        )
+        .bind(key)
+        .bind(now_ms)
+        .bind(rate.interval_ms)
+        .bind(rate.window_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        match taken {
+            Some(_) => Ok(0),
+            None => self.attempt_wait(key, now_ms, rate).await.map(|wait| wait.max(1)),
+        }
+    }
+
+    /// How long `key` must wait before `rate` allows one more attempt (0: now).
+    async fn attempt_wait(&self, key: &str, now_ms: i64, rate: Gcra) -> Result<i64, StoreError> {
+        let tat_ms: Option<i64> = sqlx::query_scalar("SELECT tat_ms FROM attempts WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(wait_ms(tat_ms, now_ms, rate))
+    }
+
+    /// Forgets keys whose every attempt has refilled by `now_ms`.
+    async fn delete_idle_attempts(&self, now_ms: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM attempts WHERE tat_ms <= $1")
+            .bind(now_ms)
             .execute(&self.pool)
             .await?
             .rows_affected())

@@ -5,8 +5,8 @@ use dchat_core::{DisplayName, Email, RoomId, UserId, UserName};
 use dchat_storage::StoreError;
 
 use super::{
-    AccountStore, PgAuthStore, Revoke, SCHEMA, SqliteAuthStore, TokenDetails, TokenKind, TokenRevoke, TokenStore,
-    TokenTimes, TotpState, TotpStore,
+    AccountStore, AttemptStore, Gcra, PgAuthStore, Revoke, SCHEMA, SqliteAuthStore, TokenDetails, TokenKind,
+    TokenRevoke, TokenStore, TokenTimes, TotpState, TotpStore,
 };
 use crate::User;
 
@@ -208,6 +208,24 @@ async fn keeps_the_token_kinds_apart(accounts: &dyn AccountStore, tokens: &dyn T
     assert!(tokens.webhook_by_token(&hook, 400).await.unwrap().is_none());
 }
 
+/// Attempts under a rate: a burst, then one per interval; a refusal charges nothing and
+/// says how long to wait; keys are independent; refilled keys are forgotten.
+async fn keeps_the_attempt_limits(attempts: &dyn AttemptStore) {
+    let rate = Gcra { interval_ms: 1_000, burst: 3 };
+    for n in 0..3 {
+        assert_eq!(attempts.attempt_wait("ip:a", 10_000, rate).await.unwrap(), 0, "attempt {n} allowed");
+        assert_eq!(attempts.take_attempt("ip:a", 10_000, rate).await.unwrap(), 0, "attempt {n} taken");
+    }
+    assert_eq!(attempts.attempt_wait("ip:a", 10_000, rate).await.unwrap(), 1_000, "the burst is spent");
+    assert_eq!(attempts.take_attempt("ip:a", 10_000, rate).await.unwrap(), 1_000, "refused, charging nothing");
+    assert_eq!(attempts.attempt_wait("ip:a", 10_400, rate).await.unwrap(), 600);
+    assert_eq!(attempts.take_attempt("ip:a", 11_000, rate).await.unwrap(), 0, "one more after an interval");
+    assert_eq!(attempts.take_attempt("ip:b", 11_000, rate).await.unwrap(), 0, "keys are independent");
+    assert_eq!(attempts.delete_idle_attempts(12_000).await.unwrap(), 1, "ip:b refilled; ip:a has not");
+    assert_eq!(attempts.delete_idle_attempts(14_000).await.unwrap(), 1);
+    assert_eq!(attempts.attempt_wait("ip:a", 14_000, rate).await.unwrap(), 0);
+}
+
 /// Usernames for accounts made without one, the one change of a derived one, bots.
 async fn keeps_the_handles(accounts: &dyn AccountStore) {
     let dee = user(Some("dee@example.com"), "dee", "Dee");
@@ -269,6 +287,7 @@ async fn the_sqlite_store_keeps_the_contract() {
     keeps_the_token_kinds_apart(&store, &store).await;
     keeps_the_handles(&store).await;
     keeps_the_second_factor(&store, &store).await;
+    keeps_the_attempt_limits(&store).await;
 }
 
 /// The same contract on PostgreSQL, in a database of the test's own, with two replicas
@@ -288,6 +307,7 @@ async fn the_postgres_store_keeps_the_contract() {
     keeps_the_token_kinds_apart(&store, &store).await;
     keeps_the_handles(&store).await;
     keeps_the_second_factor(&store, &store).await;
+    keeps_the_attempt_limits(&store).await;
 }
 
 /// Accounts registered by email alone before every account had a username are found, to

@@ -117,7 +117,6 @@ pub(crate) async fn register(
     ApiForm(form): ApiForm<Credentials>,
 ) -> Result<Response, ApiError> {
     crate::origin::same_site_only(&state, &headers, "a registration")?;
-    state.limit_registration(ip)?;
     let request = RegisterRequest {
         email: String::new(),
         password: form.password.clone(),
@@ -136,6 +135,7 @@ pub(crate) async fn register(
         username: form.username,
         client: None,
         second_factor: String::new(),
+        known_device: false,
     };
     match limited_login(&state, ip, &headers, login).await {
         Ok(login) => Ok(logged_in(&state, &login.session.access_token, Some(login.device_cookie))),
@@ -167,6 +167,7 @@ pub(crate) async fn login(
         username: form.username,
         client: None,
         second_factor: String::new(),
+        known_device: false,
     };
     let login = limited_login(&state, ip, &headers, request).await?;
     Ok(logged_in(&state, &login.session.access_token, Some(login.device_cookie)))

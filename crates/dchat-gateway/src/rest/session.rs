@@ -64,7 +64,6 @@ pub(crate) async fn register(
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<Response, ApiError> {
     crate::origin::same_site_only(&state, &headers, "a registration")?;
-    state.limit_registration(ip)?;
     let request = RegisterRequest {
         email: body.email,
         password: body.password,
@@ -99,6 +98,7 @@ pub(crate) async fn login(
         username: body.username,
         client: None,
         second_factor: body.second_factor,
+        known_device: false,
     };
     let login = limited_login(&state, ip, &headers, request).await?;
     session_response(&state, login.session, Some(login.device_cookie))

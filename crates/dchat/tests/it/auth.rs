@@ -19,6 +19,7 @@ async fn a_registered_user_can_log_in_by_email_or_username_and_verify_the_token(
     let by_email = auth
         .login(LoginRequest {
             client: None,
+            known_device: false,
             second_factor: String::new(),
             email: "ALICE@example.com".into(),
             password: "correct horse".into(),
@@ -30,6 +31,7 @@ async fn a_registered_user_can_log_in_by_email_or_username_and_verify_the_token(
     let by_username = auth
         .login(LoginRequest {
             client: None,
+            known_device: false,
             second_factor: String::new(),
             email: String::new(),
             password: "correct horse".into(),
@@ -42,6 +44,7 @@ async fn a_registered_user_can_log_in_by_email_or_username_and_verify_the_token(
     let seed_style = auth
         .login(LoginRequest {
             client: None,
+            known_device: false,
             second_factor: String::new(),
             email: "alice".into(),
             password: "correct horse".into(),
@@ -129,6 +132,7 @@ async fn bad_credentials_are_unauthenticated_without_saying_which_part_was_wrong
     let wrong_password = auth
         .login(LoginRequest {
             client: None,
+            known_device: false,
             second_factor: String::new(),
             email: "erin@example.com".into(),
             password: "wrong password".into(),
@@ -139,6 +143,7 @@ async fn bad_credentials_are_unauthenticated_without_saying_which_part_was_wrong
     let unknown_user = auth
         .login(LoginRequest {
             client: None,
+            known_device: false,
             second_factor: String::new(),
             email: "nobody@example.com".into(),
             password: "wrong password".into(),
@@ -149,6 +154,7 @@ async fn bad_credentials_are_unauthenticated_without_saying_which_part_was_wrong
     let malformed_user = auth
         .login(LoginRequest {
             client: None,
+            known_device: false,
             second_factor: String::new(),
             email: String::new(),
             password: "x".into(),
@@ -208,6 +214,7 @@ async fn logout_revokes_a_token_for_good_even_across_a_restart() {
         .clone()
         .login(LoginRequest {
             client: None,
+            known_device: false,
             second_factor: String::new(),
             email: "hank@example.com".into(),
             password: "correct horse".into(),

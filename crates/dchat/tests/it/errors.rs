@@ -86,6 +86,7 @@ async fn bad_input_on_every_method_is_answered_with_the_right_status() {
         "login with a huge password",
         auth.login(LoginRequest {
             client: None,
+            known_device: false,
             second_factor: String::new(),
             email: "alice@example.com".into(),
             password: "p".repeat(5000),

@@ -42,6 +42,7 @@ async fn the_seed_gateway_service_works_with_a_token_and_trusts_only_the_token(t
     let login = gateway
         .login(LoginRequest {
             client: None,
+            known_device: false,
             second_factor: String::new(),
             email: "ada@example.com".into(),
             password: "correct horse".into(),

@@ -1,5 +1,6 @@
 //! Abuse limits over HTTP: failed logins, registrations and messages get 429 with
-//! `Retry-After`, without revealing whether an account exists.
+//! `Retry-After`, without revealing whether an account exists. Failed logins and
+//! registrations are counted by the auth service, so they hold across gateways.
 
 use reqwest::{StatusCode, header};
 use serde_json::json;
@@ -41,6 +42,24 @@ async fn five_failed_logins_then_429_with_retry_after_for_real_and_unknown_accou
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the limit holds for at most one refill period");
     let (status, _) = login_status(&app, "nobody@example.com", "whatever").await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "an unknown account answers the same");
+    app.stop().await;
+}
+
+/// The limits live in the auth service: failures through one gateway count on another.
+async fn failed_logins_count_across_gateways(topology: Topology) {
+    let (app, _dir) = limited_app(topology).await;
+    register(&app, "ada").await;
+    let other = app.spawn_gateway().await;
+    let login_on = |base: String| async move {
+        let body = json!({"email": "ada@example.com", "password": "wrong password"});
+        reqwest::Client::new().post(format!("{base}/api/login")).json(&body).send().await.unwrap().status()
+    };
+    for n in 0..5 {
+        let base = if n % 2 == 0 { app.http.clone() } else { other.clone() };
+        assert_eq!(login_on(base).await, StatusCode::UNAUTHORIZED, "failure {n}");
+    }
+    assert_eq!(login_on(other.clone()).await, StatusCode::TOO_MANY_REQUESTS, "the sixth, on the other gateway");
+    assert_eq!(login_on(app.http.clone()).await, StatusCode::TOO_MANY_REQUESTS);
     app.stop().await;
 }
 
@@ -174,6 +193,7 @@ async fn a_burst_of_twenty_messages_then_429_over_http_and_an_error_frame_over_w
 
 in_both_topologies!(
     ten_rooms_per_user_then_429,
+    failed_logins_count_across_gateways,
     strangers_failing_from_many_addresses_cannot_lock_out_the_owners_known_device,
     five_failed_logins_then_429_with_retry_after_for_real_and_unknown_accounts_alike,
     twenty_registrations_per_address_then_429,
