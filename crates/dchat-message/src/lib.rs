@@ -19,6 +19,7 @@
 
 mod error;
 mod grpc;
+mod head_checks;
 mod heads;
 mod membership;
 mod pages;

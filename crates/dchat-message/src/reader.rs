@@ -86,6 +86,19 @@ impl MessageReader {
         Ok(head)
     }
 
+    /// Asks the log for the heads of `rooms` at once and remembers them.
+    pub(crate) async fn refresh_heads(&self, rooms: &[RoomId]) -> Result<(), StoreError> {
+        for (room_id, head) in self.log.heads(rooms).await? {
+            self.heads.raise(&room_id, head);
+        }
+        Ok(())
+    }
+
+    /// The head this process knows of (0 before it knows any).
+    pub(crate) fn remembered_head(&self, room_id: &RoomId) -> i64 {
+        self.heads.get(room_id).unwrap_or(0)
+    }
+
     /// Whether other processes append to the log too.
     pub(crate) fn shared(&self) -> bool {
         self.shared

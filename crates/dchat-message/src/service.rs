@@ -12,6 +12,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     MessageError,
+    head_checks::HeadChecks,
     heads::CommittedHeads,
     membership::Membership,
     reader::MessageReader,
@@ -84,6 +85,8 @@ pub struct MessageService {
 #[derive(Debug)]
 struct Inner {
     reader: MessageReader,
+    /// With a shared log, the heads of subscribed rooms, checked once a second in one query.
+    head_checks: HeadChecks,
     bus: MessageBus,
     membership: Membership,
     appends: mpsc::Sender<AppendCommand>,
@@ -110,10 +113,16 @@ impl MessageService {
         let heads = CommittedHeads::default();
         tasks.spawn(Writer::new(appender, heads.clone(), bus.clone()).run_until_stopped(commands, shutdown.clone()));
         tasks.spawn(membership.clone().run_until_stopped(shutdown.clone()));
+        let reader = MessageReader::new(log, heads, config.shared_log);
+        let head_checks = HeadChecks::default();
+        if config.shared_log {
+            tasks.spawn(head_checks.clone().run_until_stopped(reader.clone(), shutdown.clone()));
+        }
         tasks.close();
         Self {
             inner: Arc::new(Inner {
-                reader: MessageReader::new(log, heads, config.shared_log),
+                reader,
+                head_checks,
                 bus,
                 membership,
                 appends,
@@ -244,6 +253,7 @@ impl MessageService {
             inner.reader.clone(),
             inner.bus.clone(),
             inner.membership.clone(),
+            inner.head_checks.clone(),
             out,
         ));
         ReceiverStream::new(deliveries)

@@ -9,7 +9,8 @@
 //! fast path. When other processes append to the same log (replicas), their messages come
 //! over the bus between processes, which may lose one without a gap to show for it, so a
 //! live subscription also compares the room's head in the database with what it has sent,
-//! every [`RECONCILE_EVERY`].
+//! every [`RECONCILE_EVERY`] (the heads of every subscribed room are read in one query by
+//! [`HeadChecks`], which wakes the subscriptions).
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use tokio::sync::{broadcast::error::RecvError, mpsc};
 
 use crate::{
     MessageError,
+    head_checks::HeadChecks,
     membership::{Membership, MembershipNews},
     reader::MessageReader,
     service::{MessageBus, StoredMessage},
@@ -52,9 +54,10 @@ pub(crate) async fn run(
     reader: MessageReader,
     bus: MessageBus,
     membership: Membership,
+    head_checks: HeadChecks,
     out: mpsc::Sender<Delivery>,
 ) {
-    if let Err(err) = deliver(&subscription, &reader, &bus, &membership, &out).await {
+    if let Err(err) = deliver(&subscription, &reader, &bus, &membership, &head_checks, &out).await {
         let _ = out.send(Err(err)).await;
     }
 }
@@ -64,11 +67,13 @@ async fn deliver(
     reader: &MessageReader,
     bus: &MessageBus,
     membership: &Membership,
+    head_checks: &HeadChecks,
     out: &mpsc::Sender<Delivery>,
 ) -> Result<(), MessageError> {
     let Subscription { room_id, user_id, after } = subscription;
     // Listen first, read second: see the module comment.
     let mut live = bus.subscribe(&Topic::RoomMessages(room_id.clone()));
+    let mut checked = head_checks.interest(room_id);
     let mut news = membership.news();
     let mut last_sent = match after {
         Some(after) => (*after).max(0),
@@ -91,14 +96,11 @@ async fn deliver(
         }
         // Follow the live channel until it shows a hole, or (shared log) the database
         // holds more than it has told.
-        let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
-        reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        reconcile.reset();
         loop {
             tokio::select! {
                 () = out.closed() => return Ok(()),
-                _ = reconcile.tick(), if reader.shared() => {
-                    if reader.head(room_id).await? > last_sent {
+                Ok(()) = checked.checked.changed(), if reader.shared() => {
+                    if reader.remembered_head(room_id) > last_sent {
                         break;
                     }
                 }

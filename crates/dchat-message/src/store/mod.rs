@@ -37,6 +37,9 @@ pub trait MessageLog: Send + Sync + std::fmt::Debug + 'static {
     /// The highest offset stored for `room_id`, 0 when it has no messages.
     async fn head(&self, room_id: &RoomId) -> Result<i64, StoreError>;
 
+    /// The heads of those of `rooms` that have messages, in one query however many.
+    async fn heads(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, i64)>, StoreError>;
+
     /// Lets go of the database, once nothing more will be read or written (it waits for
     /// the appender to be dropped).
     async fn close(&self);

@@ -98,6 +98,21 @@ impl MessageLog for PgMessageStore {
         head(&self.pool, room_id).await
     }
 
+    /// The heads of those of `rooms` that have messages, in one query however many.
+    async fn heads(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, i64)>, StoreError> {
+        let ids: Vec<&str> = rooms.iter().map(RoomId::as_str).collect();
+        let rows = sqlx::query("SELECT room_id, head FROM room_heads WHERE room_id = ANY($1)")
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let room_id: String = row.try_get(0)?;
+                Ok((RoomId::parse(&room_id).map_err(StoreError::corrupt)?, row.try_get(1)?))
+            })
+            .collect()
+    }
+
     /// Lets go of the database.
     async fn close(&self) {
         self.pool.close().await;

@@ -91,6 +91,19 @@ impl MessageLog for SqliteMessageStore {
         head(&self.pool, room_id).await
     }
 
+    /// The heads of those of `rooms` that have messages. (A file has one writer, so no
+    /// process asks this of SQLite in service; one indexed lookup per room suffices.)
+    async fn heads(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, i64)>, StoreError> {
+        let mut heads = Vec::with_capacity(rooms.len());
+        for room_id in rooms {
+            let head = head(&self.pool, room_id).await?;
+            if head > 0 {
+                heads.push((room_id.clone(), head));
+            }
+        }
+        Ok(heads)
+    }
+
     /// Lets go of the database, once nothing more will be read or written (it waits for
     /// the appender to be dropped).
     async fn close(&self) {

@@ -40,6 +40,12 @@ async fn keeps_the_contract(log: &dyn MessageLog, appender: &mut dyn MessageAppe
     appender.append_batch(large).await.unwrap();
     assert_eq!(log.head(&general).await.unwrap(), 3);
     assert_eq!(appender.head(&other).await.unwrap(), ROWS_PER_INSERT as i64 + 10);
+    let empty = RoomId::parse("empty").unwrap();
+    let mut heads = log.heads(&[general.clone(), empty, other.clone()]).await.unwrap();
+    heads.sort();
+    let mut expected_heads = vec![(general.clone(), 3), (other.clone(), ROWS_PER_INSERT as i64 + 10)];
+    expected_heads.sort();
+    assert_eq!(heads, expected_heads, "the heads of the rooms that have messages, in one call");
     let expected: Vec<StoredMessage> =
         first.into_iter().zip(1..).map(|(message, offset)| StoredMessage { offset, ..message }).collect();
     assert_eq!(log.range(&general, 1, 3).await.unwrap(), expected);
