@@ -28,7 +28,7 @@ use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 use crate::{
     history::History,
-    processes::{NatsProcess, RoleProcess},
+    processes::{NatsProcess, RoleProcess, gateway_args},
     support::{nats_url, postgres_configured},
 };
 
@@ -69,20 +69,9 @@ impl Deployment {
             messages.push(RoleProcess::start_named(&format!("message-{n}"), "message", dir, &with_rooms).await);
         }
         let presence = RoleProcess::start("presence", dir, &common).await;
-        let gateway_args = [
-            &with_rooms[..],
-            &[
-                "--auth-addr".to_owned(),
-                list(&auths),
-                "--message-addr".to_owned(),
-                list(&messages),
-                "--presence-addr".to_owned(),
-                presence.addr.to_string(),
-                "--rate-limit".to_owned(),
-                "off".to_owned(),
-            ],
-        ]
-        .concat();
+        let gateway_args =
+            [&common[..], &gateway_args(&list(&rooms), &list(&auths), &list(&messages), &presence.addr.to_string())]
+                .concat();
         let mut gateways = Vec::new();
         for n in 0..2 {
             gateways.push(RoleProcess::start_named(&format!("gateway-{n}"), "gateway", dir, &gateway_args).await);

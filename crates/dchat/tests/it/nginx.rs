@@ -12,7 +12,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
-use crate::processes::RoleProcess;
+use crate::processes::{RoleProcess, gateway_args};
 
 /// The configuration dchat ships, with the gateways' and nginx's own addresses put in.
 fn configuration(gateways: &[String], port: u16) -> String {
@@ -177,20 +177,9 @@ async fn clients_behind_nginx_ride_out_the_death_of_either_gateway() {
     let auth = RoleProcess::start("auth", dir.path(), &with_room).await;
     let message = RoleProcess::start("message", dir.path(), &with_room).await;
     let presence = RoleProcess::start("presence", dir.path(), &[]).await;
-    let gateway_args = [
-        &with_room[..],
-        &[
-            "--auth-addr".to_owned(),
-            auth.addr.to_string(),
-            "--message-addr".to_owned(),
-            message.addr.to_string(),
-            "--presence-addr".to_owned(),
-            presence.addr.to_string(),
-            "--rate-limit".to_owned(),
-            "off".to_owned(),
-        ],
-    ]
-    .concat();
+    let (room, auth, message, presence) =
+        (room_role.addr.to_string(), auth.addr.to_string(), message.addr.to_string(), presence.addr.to_string());
+    let gateway_args = gateway_args(&room, &auth, &message, &presence);
     let mut gateways = Vec::new();
     for n in 0..2 {
         gateways.push(RoleProcess::start_named(&format!("gateway-{n}"), "gateway", dir.path(), &gateway_args).await);

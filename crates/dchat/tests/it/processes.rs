@@ -68,6 +68,21 @@ impl RoleProcess {
     }
 }
 
+/// The arguments of a gateway in front of the given services (each an address or a list),
+/// with abuse limits off.
+pub(crate) fn gateway_args(room: &str, auth: &str, message: &str, presence: &str) -> Vec<String> {
+    [
+        ("--room-addr", room),
+        ("--auth-addr", auth),
+        ("--message-addr", message),
+        ("--presence-addr", presence),
+        ("--rate-limit", "off"),
+    ]
+    .into_iter()
+    .flat_map(|(flag, value)| [flag.to_owned(), value.to_owned()])
+    .collect()
+}
+
 /// Starts the binary and reads the address from the line it prints once its port is bound
 /// (its gRPC port, or for the roles that serve only HTTP, its HTTP port).
 async fn spawn(args: &[String], log: &Path) -> (Child, SocketAddr) {

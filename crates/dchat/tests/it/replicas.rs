@@ -30,6 +30,20 @@ async fn start(config: &dchat::config::Config, role: Role, stop: &CancellationTo
     (connect(addr).await, addr.to_string())
 }
 
+/// Services on the test's database, with NATS between them on subjects of the run's own
+/// (other runs may share the NATS server).
+fn shared_config(
+    dir: &std::path::Path,
+    database: &dchat_storage::testing::TestDatabase,
+    nats: String,
+) -> dchat::config::Config {
+    let mut config = test_config(dir);
+    config.database_url = Some(database.url.clone());
+    config.nats_url = Some(nats);
+    config.nats_prefix = format!("dchat-test-{}", unique());
+    config
+}
+
 /// A name no other run of this test uses.
 fn unique() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_nanos();
@@ -190,12 +204,11 @@ async fn two_replicas_of_every_role_act_as_one_service() {
         return;
     }
     let Some(nats) = nats_url("two_replicas_of_every_role_act_as_one_service") else { return };
-    let database = dchat_storage::testing::TestDatabase::create("replicas of every role").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path());
-    config.database_url = Some(database.url.clone());
-    config.nats_url = Some(nats);
-    config.nats_prefix = format!("dchat-test-{}", unique());
+    let (database, dir) = (
+        dchat_storage::testing::TestDatabase::create("replicas of every role").await.unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let config = shared_config(dir.path(), &database, nats);
     let stop = CancellationToken::new();
     let [a, b] = two_of_everything(&config, &stop).await;
     let second = Duration::from_secs(1);
@@ -362,12 +375,9 @@ async fn a_gateway_over_replica_lists_rides_out_the_loss_of_either_replica() {
         return;
     }
     let Some(nats) = nats_url("a_gateway_over_replica_lists_rides_out_the_loss_of_either_replica") else { return };
-    let database = dchat_storage::testing::TestDatabase::create("replica lists").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path());
-    config.database_url = Some(database.url.clone());
-    config.nats_url = Some(nats);
-    config.nats_prefix = format!("dchat-test-{}", unique());
+    let (database, dir) =
+        (dchat_storage::testing::TestDatabase::create("replica lists").await.unwrap(), tempfile::tempdir().unwrap());
+    let mut config = shared_config(dir.path(), &database, nats);
     let stop = CancellationToken::new();
     let any = "127.0.0.1:0";
     let ((room_a, room_a_stop), (room_b, _)) =
