@@ -7,7 +7,10 @@
 //! and the same bytes are broadcast to every local subscriber. The feed ends when the last
 //! local subscriber leaves. Feeds carry no guarantee of completeness on their own: a
 //! subscriber that sees a hole fills it from history (see `forward`), so a feed that
-//! reconnects or a subscriber that lags loses nothing.
+//! reconnects or a subscriber that lags loses nothing. A new feed reads the room's head
+//! and tails from it, and says when its tail is established ([`FeedHandle::until_live`]):
+//! a subscriber waits for that before it reads history, so every message is either in what
+//! it reads or after the point the feed started from, never between the two.
 //!
 //! A feed's channel starts small and grows when a subscriber falls behind it, up to
 //! `ws_feed_frames`: a quiet room costs a few kilobytes, not the ring a busy one needs
@@ -29,10 +32,13 @@ use std::{
 };
 
 use dchat_proto::{
-    message::v1::TailReq,
+    message::v1::{RoomId as MessageRoomId, TailReq},
     presence::v1::{RoomId as PresenceRoomId, presence_event::Type},
 };
-use tokio::sync::broadcast::{self, error::TryRecvError};
+use tokio::sync::{
+    broadcast::{self, error::TryRecvError},
+    watch,
+};
 use tokio_util::sync::CancellationToken;
 
 use dchat_websocket::Frame;
@@ -87,12 +93,16 @@ struct Feed {
     /// The current channel; replaced, under the feeds' lock, when it grows.
     events: Arc<RwLock<broadcast::Sender<RoomEvent>>>,
     doorbells: Arc<Doorbells>,
+    /// True once the upstream tail is established: every message after the head the feed
+    /// read before starting it will come through the channel.
+    live: Arc<watch::Sender<bool>>,
 }
 
 impl Feed {
     fn new(capacity: usize) -> Self {
         let (events, _) = broadcast::channel(capacity.max(1));
-        Self { events: Arc::new(RwLock::new(events)), doorbells: Arc::new(Doorbells::default()) }
+        let live = Arc::new(watch::Sender::new(false));
+        Self { events: Arc::new(RwLock::new(events)), doorbells: Arc::new(Doorbells::default()), live }
     }
 
     fn sender(&self) -> RwLockReadGuard<'_, broadcast::Sender<RoomEvent>> {
@@ -167,9 +177,17 @@ pub(crate) struct FeedHandle {
     generation: u64,
     pub(crate) room_id: String,
     state: GatewayState,
+    live: watch::Receiver<bool>,
 }
 
 impl FeedHandle {
+    /// Waits until the feed's upstream tail is established (at once, for a feed that was):
+    /// history read after this and the feed's messages together miss nothing. False when
+    /// the feed ended first.
+    pub(crate) async fn until_live(&mut self) -> bool {
+        self.live.wait_for(|&live| live).await.is_ok()
+    }
+
     /// Makes every event sent from now on wake `waker`, until `quiet` or the handle is
     /// dropped. A handle that rings a waker already keeps it.
     pub(crate) fn ring(&mut self, waker: &Waker) {
@@ -263,6 +281,7 @@ impl RoomFeeds {
             generation: feed.generation,
             room_id: room_id.to_owned(),
             state: state.clone(),
+            live: feed.feed.live.subscribe(),
         }
     }
 }
@@ -277,16 +296,26 @@ async fn backoff(stop: &CancellationToken, delay: &mut Duration) -> bool {
     }
 }
 
-/// Tails the room's messages, resuming after the last one seen whenever the stream breaks.
+/// Tails the room's messages from its head when the feed starts, resuming after the last
+/// one seen whenever the stream breaks.
 async fn follow_messages(state: GatewayState, room_id: String, feed: Feed, stop: CancellationToken) {
     let mut last_seen: Option<i64> = None;
     let mut delay = Duration::from_millis(50);
     loop {
-        let request = TailReq { room_id: room_id.clone(), after: last_seen };
         let outcome = tokio::select! {
             () = stop.cancelled() => return,
             outcome = async {
+                let after = match last_seen {
+                    Some(seen) => seen,
+                    None => {
+                        let head = MessageRoomId { room_id: room_id.clone(), ..Default::default() };
+                        state.messages().next_offset(head).await?.into_inner().value - 1
+                    }
+                };
+                last_seen = Some(after);
+                let request = TailReq { room_id: room_id.clone(), after: Some(after) };
                 let mut stream = state.messages().tail(request).await?.into_inner();
+                feed.live.send_replace(true);
                 while let Some(message) = stream.message().await? {
                     let sender = state.profile(&message.user_id).await;
                     let frame = protocol::message(&message, &sender);

@@ -30,6 +30,9 @@ use crate::{
 /// History page size while catching up.
 const PAGE: i32 = 500;
 
+/// Longest a subscription waits for its room's feed to reach the message service.
+const FEED_START: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Why a subscription stopped on its own.
 enum Stop {
     /// The connection is gone, lagging, or the subscription was cancelled.
@@ -95,8 +98,14 @@ async fn start(
     reference: Option<&Value>,
     cancel: Cancel,
 ) -> Result<(), Stop> {
-    // Join the feed first: everything committed after our history read is in it.
-    let feed = RoomFeeds::join(state, room_id);
+    // Join the feed first, and wait until it is live: everything committed after our
+    // history read is in it.
+    let mut feed = RoomFeeds::join(state, room_id);
+    match tokio::time::timeout(FEED_START, feed.until_live()).await {
+        Ok(true) => {}
+        Ok(false) => return Err(Stop::Quietly),
+        Err(_) => return Err(Stop::Failed(tonic::Status::unavailable("the room's live feed did not start; retry"))),
+    }
     let mut last_sent = match after {
         Some(after) => after.max(0),
         None => {
