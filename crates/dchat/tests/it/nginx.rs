@@ -34,6 +34,7 @@ fn configuration(gateways: &[String], port: u16) -> String {
 }
 
 /// nginx on a free loopback port with everything it writes in `dir`; killed with the test.
+/// One process (`master_process off`): a killed master would leave its workers behind.
 struct Nginx {
     child: tokio::process::Child,
     port: u16,
@@ -46,7 +47,7 @@ impl Nginx {
         std::fs::write(dir.join("dchat.conf"), configuration(gateways, port)).unwrap();
         let d = dir.display();
         let main = format!(
-            "daemon off;\nmaster_process on;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\n\
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\n\
              events {{ worker_connections 512; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  \
              include {d}/dchat.conf;\n}}\n"
