@@ -8,8 +8,8 @@
 //! before it. After the commit the writer publishes `(seq, change)` on the bus as a hint.
 //!
 //! One follower per process applies changes strictly in order and hands them on to its
-//! watchers ([`Follower::watch`]). A hint that is the next change is applied as it is; any
-//! other (one ahead of a hole), a [`BusEvent::Gap`], a nudge from this process's own writer
+//! watchers ([`Follower::watch`]). A hint (or a change this process committed) that is the
+//! next change is applied as it is; any other (one ahead of a hole), a [`BusEvent::Gap`]
 //! and a poll every [`POLL_EVERY`] read the changes after the last one applied from the log.
 //! So a lost hint delays a change by at most the poll, and a watcher sees every change
 //! once, in order, or is told to start over ([`Followed::Reset`]: it fell behind its
@@ -142,11 +142,14 @@ impl<T: Clone + Send + Sync + 'static> Follower<T> {
         Watch { baseline: *applied, changes: Box::pin(changes) }
     }
 
-    /// Publishes the hint of a change this process committed, and has it applied here at
-    /// once even if the bus is slow.
+    /// Publishes the hint of a change this process committed, and applies it here at once
+    /// when it is the next change (otherwise the follower reads the log for what lies
+    /// before it), without waiting for the bus or reading back what it was just given.
     pub fn committed(&self, seq: u64, change: T) {
-        self.inner.hints.publish(&self.inner.topic, (seq, change));
-        self.inner.nudge.notify_one();
+        self.inner.hints.publish(&self.inner.topic, (seq, change.clone()));
+        if !self.apply_next(seq, change) {
+            self.inner.nudge.notify_one();
+        }
     }
 
     /// Waits until change `seq` has been handed to the watchers, at most `timeout`.
@@ -173,7 +176,11 @@ impl<T: Clone + Send + Sync + 'static> Follower<T> {
                         }
                     }
                     Some(BusEvent::Gap) => self.catch_up().await,
-                    None => hints = self.inner.hints.subscribe(&self.inner.topic),
+                    None => {
+                        // The bus went away; the poll carries on meanwhile.
+                        tokio::time::sleep(POLL_EVERY).await;
+                        hints = self.inner.hints.subscribe(&self.inner.topic);
+                    }
                 },
                 () = self.inner.nudge.notified() => self.catch_up().await,
                 _ = poll.tick() => {
